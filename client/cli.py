@@ -1,0 +1,132 @@
+"""Command line of the batch client: ``python tempo.py run|convert|demo ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .batch import build_jobs, parse_seed_range, read_csv_jobs, read_prompts, run_batch
+from .errors import ClientError
+from .server import ComfyServer
+from .workflow import check_api_types, load_workflow, parse_assignment, split_target, to_api, workflow_format
+
+EPILOG = """exit codes: 0 all jobs succeeded; 1 a job failed; 2 bad input (workflow, override,
+refused prompt); 3 server unreachable; 130 interrupted with Ctrl-C."""
+
+
+def _headers(values: list[str]) -> dict:
+    headers = {}
+    for h in values or []:
+        if ":" not in h:
+            raise ClientError(f"--header '{h}' is not 'Name: value'")
+        k, v = h.split(":", 1)
+        headers[k.strip()] = v.strip()
+    if os.environ.get("COMFY_AUTH") and "Authorization" not in headers:
+        headers["Authorization"] = os.environ["COMFY_AUTH"]
+    return headers
+
+
+def add_server_args(p):
+    p.add_argument("--server", default=os.environ.get("COMFY_URL", "http://127.0.0.1:8188"),
+                   help="ComfyUI server URL (default: $COMFY_URL or http://127.0.0.1:8188)")
+    p.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                   help="extra HTTP header, e.g. an auth token (repeatable; $COMFY_AUTH sets Authorization)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tempo.py", description="Tempo batch client for ComfyUI", epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="queue a workflow (UI or API format) in a batch and download its outputs",
+                         epilog=EPILOG)
+    run.add_argument("workflow", help="workflow .json, as saved by the editor or exported in API format")
+    add_server_args(run)
+    run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
+                     help="override an input; NODE is a node id, title or type (repeatable)")
+    run.add_argument("--seeds", help="seed sweep: 1-8, 100x8 (start and count) or 1,5,9")
+    run.add_argument("--seed-input", action="append", metavar="NODE.INPUT",
+                     help="where the seeds go (default: every seed / noise_seed input)")
+    run.add_argument("--prompts", metavar="FILE", help="prompt sweep: a text file with one prompt per line")
+    run.add_argument("--prompt-input", action="append", metavar="NODE.INPUT",
+                     help="where the prompts go (default: the positive prompt's text encoder)")
+    run.add_argument("--csv", metavar="FILE", help="one job per row; column headers are NODE.INPUT targets")
+    run.add_argument("--output", "-o", default="tempo_output", help="folder for outputs and manifest.jsonl")
+    run.add_argument("--keep-going", action="store_true", help="run the remaining jobs when one fails")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    conv = sub.add_parser("convert", help="print a UI-format workflow in the API format")
+    conv.add_argument("workflow")
+    add_server_args(conv)
+
+    demo = sub.add_parser("demo", help="run a shipped workflow end to end on tiny built-in demo checkpoints")
+    demo.add_argument("--server", default=None,
+                      help="use this running ComfyUI (it must see the demo models) instead of starting one")
+    demo.add_argument("--header", action="append", default=[])
+    demo.add_argument("--output", "-o", default=None, help="output folder (default: ./demo_output)")
+    demo.add_argument("--comfyui", default=None, help="ComfyUI folder (default: $COMFYUI_PATH or /opt/ComfyUI)")
+    build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from demo/workflows.py")
+    add_server_args(build)
+    return parser
+
+
+def prepare(server: ComfyServer, path: str) -> dict:
+    wf = load_workflow(path)
+    info = server.object_info()
+    if workflow_format(wf, path) == "ui":
+        return to_api(wf, info, server.url)
+    check_api_types(wf, info, server.url)
+    return wf
+
+
+def cmd_run(args) -> int:
+    server = ComfyServer(args.server, _headers(args.header))
+    api = prepare(server, args.workflow)
+    sets = {}
+    for s in args.set:
+        node, name, value = parse_assignment(s)
+        sets[f"{node}.{name}"] = value
+    for t in (args.seed_input or []) + (args.prompt_input or []):
+        split_target(t)
+    jobs = build_jobs(api, sets=sets,
+                      seeds=parse_seed_range(args.seeds) if args.seeds else None, seed_targets=args.seed_input,
+                      prompts=read_prompts(args.prompts) if args.prompts else None,
+                      prompt_targets=args.prompt_input,
+                      rows=read_csv_jobs(args.csv) if args.csv else None)
+    print(f"queueing {len(jobs)} job(s) on {server.url}", file=sys.stderr)
+    results = run_batch(server, api, jobs, args.output, keep_going=args.keep_going, progress=not args.quiet,
+                        log=lambda m: print(m, file=sys.stderr))
+    n_files = sum(len(r.files) for r in results)
+    print(f"{len(results)} job(s) done, {n_files} file(s) in {os.path.abspath(args.output)} "
+          f"(manifest: {os.path.join(os.path.abspath(args.output), 'manifest.jsonl')})")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    server = ComfyServer(args.server, _headers(args.header))
+    json.dump(prepare(server, args.workflow), sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "convert":
+            return cmd_convert(args)
+        if args.command == "build-workflows":
+            from ..demo.workflows import build_all
+            built = build_all(ComfyServer(args.server, _headers(args.header)).object_info())
+            print("\n".join(f"wrote workflows/{n}" for n in built))
+            return 0
+        from ..demo.run import run_demo
+        return run_demo(args)
+    except ClientError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

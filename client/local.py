@@ -1,0 +1,145 @@
+"""Start a private ComfyUI on loopback with this pack loaded (for the demo and the tests)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from .errors import ClientError
+
+PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACK_LINK_NAME = "comfyui-tempo"
+
+
+def find_comfyui() -> str | None:
+    """ComfyUI's folder: $COMFYUI_PATH, else the folder above custom_nodes/ when the pack sits
+    there, else /opt/ComfyUI. None when none of them holds a main.py."""
+    candidates = []
+    if os.environ.get("COMFYUI_PATH"):
+        candidates.append(os.environ["COMFYUI_PATH"])
+    parent = os.path.dirname(PACK_ROOT)
+    if os.path.basename(parent) == "custom_nodes":
+        candidates.append(os.path.dirname(parent))
+    candidates.append("/opt/ComfyUI")
+    for c in candidates:
+        if os.path.isfile(os.path.join(c, "main.py")):
+            return os.path.abspath(c)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+MODEL_FOLDERS = ("checkpoints", "diffusion_models", "unet", "vae", "text_encoders", "clip", "clip_vision",
+                 "controlnet", "loras", "vae_approx")
+
+
+class LocalComfyUI:
+    """A ComfyUI subprocess on 127.0.0.1 whose base directory is a temporary folder.
+
+    ``base`` holds models/, input/, output/, user/ and custom_nodes/ (a link to this pack);
+    ``models`` may point model folders elsewhere (written to an extra_model_paths.yaml).
+    Always use as a context manager, so the process is stopped whatever happens.
+    """
+
+    def __init__(self, comfyui: str | None = None, base: str | None = None, models: str | None = None,
+                 startup_timeout: float = 300.0, extra_args: list[str] | None = None):
+        self.comfyui = comfyui or find_comfyui()
+        if self.comfyui is None:
+            raise ClientError("ComfyUI not found: set COMFYUI_PATH to a ComfyUI folder (with main.py), "
+                              "or put this pack in ComfyUI/custom_nodes/")
+        self._own_base = base is None
+        self.base = base or tempfile.mkdtemp(prefix="tempo-comfy-")
+        self.models = models
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.startup_timeout = startup_timeout
+        self.extra_args = extra_args or []
+        self.proc = None
+        self.log_path = os.path.join(self.base, "comfyui.log")
+
+    def _prepare(self):
+        for d in ("custom_nodes", "input", "output", "user", "temp"):
+            os.makedirs(os.path.join(self.base, d), exist_ok=True)
+        for d in MODEL_FOLDERS:
+            os.makedirs(os.path.join(self.base, "models", d), exist_ok=True)
+        link = os.path.join(self.base, "custom_nodes", PACK_LINK_NAME)
+        if not os.path.lexists(link):
+            os.symlink(PACK_ROOT, link)
+        args = []
+        if self.models:
+            yaml_path = os.path.join(self.base, "extra_model_paths.yaml")
+            with open(yaml_path, "w") as f:
+                f.write("tempo_test:\n")
+                f.write(f"  base_path: {self.models}\n")
+                for d in MODEL_FOLDERS:
+                    f.write(f"  {d}: {d}/\n")
+            args += ["--extra-model-paths-config", yaml_path]
+        return args
+
+    def start(self):
+        args = self._prepare()
+        cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+               "--base-directory", self.base, "--database-url", "sqlite:///:memory:",
+               "--disable-auto-launch", *args, *self.extra_args]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=self.comfyui, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        import requests
+
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ClientError(f"ComfyUI exited during start-up (code {self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                if requests.get(self.url + "/object_info/KSampler", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise ClientError(f"ComfyUI did not answer within {self.startup_timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def log_text(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def cleanup(self):
+        if self._own_base:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()

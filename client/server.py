@@ -1,0 +1,186 @@
+"""A small, synchronous client for one ComfyUI server's HTTP and websocket API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Iterator
+from urllib.parse import urlencode, urlparse
+
+import requests
+
+from .errors import ServerUnreachable, ValidationFailed, ClientError
+
+# Loader inputs whose combo lists are model folders, for messages about missing files.
+MODEL_INPUT_FOLDERS = {
+    "ckpt_name": "checkpoints", "unet_name": "diffusion_models", "vae_name": "vae",
+    "clip_name": "text_encoders", "clip_name1": "text_encoders", "clip_name2": "text_encoders",
+    "control_net_name": "controlnet", "lora_name": "loras", "upscale_model": "upscale_models",
+    "model_name": None, "style_model_name": "style_models", "gligen_name": "gligen",
+}
+
+
+class ComfyServer:
+    def __init__(self, url: str = "http://127.0.0.1:8188", headers: dict | None = None, timeout: float = 30.0):
+        if "://" not in url:
+            url = "http://" + url
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers.update(headers or {})
+        self.timeout = timeout
+        self.client_id = uuid.uuid4().hex
+        self._object_info = None
+
+    # -- HTTP ----------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kw) -> requests.Response:
+        try:
+            r = self.session.request(method, self.url + path, timeout=kw.pop("timeout", self.timeout), **kw)
+        except requests.ConnectionError:
+            raise ServerUnreachable(f"cannot reach ComfyUI at {self.url}: is it running? Start it with "
+                                    "'python main.py' in the ComfyUI folder, or pass --server URL") from None
+        except requests.Timeout:
+            raise ServerUnreachable(f"ComfyUI at {self.url} did not answer within {self.timeout:.0f} s") from None
+        if r.status_code in (401, 403):
+            raise ClientError(f"{self.url} refused the request ({r.status_code}); pass the right "
+                              "--header 'Authorization: ...'")
+        return r
+
+    def get_json(self, path: str):
+        r = self._request("GET", path)
+        if r.status_code != 200:
+            raise ClientError(f"GET {path} on {self.url} answered {r.status_code}: {r.text[:200]}")
+        try:
+            return r.json()
+        except ValueError:
+            raise ClientError(f"{self.url}{path} did not answer JSON; is this a ComfyUI server?") from None
+
+    def post_json(self, path: str, payload: dict) -> requests.Response:
+        return self._request("POST", path, json=payload)
+
+    def object_info(self) -> dict:
+        if self._object_info is None:
+            self._object_info = self.get_json("/object_info")
+        return self._object_info
+
+    def queue_prompt(self, prompt: dict, extra_data: dict | None = None) -> str:
+        payload = {"prompt": prompt, "client_id": self.client_id}
+        if extra_data:
+            payload["extra_data"] = extra_data
+        r = self.post_json("/prompt", payload)
+        try:
+            body = r.json()
+        except ValueError:
+            raise ClientError(f"POST /prompt answered {r.status_code}: {r.text[:300]}") from None
+        if r.status_code != 200 or "prompt_id" not in body:
+            raise ValidationFailed(self.format_prompt_error(prompt, body))
+        return body["prompt_id"]
+
+    def history(self, prompt_id: str) -> dict | None:
+        return self.get_json(f"/history/{prompt_id}").get(prompt_id)
+
+    def view(self, filename: str, subfolder: str = "", kind: str = "output") -> bytes:
+        q = urlencode({"filename": filename, "subfolder": subfolder, "type": kind})
+        r = self._request("GET", f"/view?{q}", timeout=max(self.timeout, 300))
+        if r.status_code != 200:
+            raise ClientError(f"could not download {subfolder}/{filename} ({kind}): HTTP {r.status_code}")
+        return r.content
+
+    def interrupt(self, prompt_id: str | None = None) -> None:
+        self.post_json("/interrupt", {"prompt_id": prompt_id} if prompt_id else {})
+
+    def delete_queued(self, prompt_ids: list[str]) -> None:
+        if prompt_ids:
+            self.post_json("/queue", {"delete": list(prompt_ids)})
+
+    def queue(self) -> dict:
+        return self.get_json("/queue")
+
+    # -- errors --------------------------------------------------------------------------
+    def model_folder_of(self, class_type: str, input_name: str, options: list) -> str | None:
+        """The model folder whose file list a loader's combo input shows, if it can be told."""
+        try:
+            folders = self.get_json("/models")
+            listed = {f: self.get_json(f"/models/{f}") for f in folders}
+        except ClientError:
+            listed = {}
+        if options:
+            exact = [f for f, files in listed.items() if sorted(files) == sorted(options)]
+            if len(exact) == 1:
+                return exact[0]
+        guess = MODEL_INPUT_FOLDERS.get(input_name)
+        if guess:
+            return guess
+        return None
+
+    def format_prompt_error(self, prompt: dict, body: dict) -> str:
+        error = body.get("error") or {}
+        node_errors = body.get("node_errors") or {}
+        lines = []
+        if isinstance(error, dict) and error.get("type") not in (None, "prompt_outputs_failed_validation"):
+            msg = error.get("message", "")
+            details = error.get("details", "")
+            lines.append(f"ComfyUI refused the workflow: {msg}" + (f" ({details})" if details else ""))
+        elif isinstance(error, str):
+            lines.append(f"ComfyUI refused the workflow: {error}")
+        info = None
+        for nid, ne in node_errors.items():
+            node = prompt.get(nid, {})
+            title = (node.get("_meta") or {}).get("title") or ne.get("class_type") or nid
+            for reason in ne.get("errors", []):
+                extra = reason.get("extra_info") or {}
+                name = extra.get("input_name")
+                where = f"node #{nid} '{title}'" + (f", input '{name}'" if name else "")
+                if reason.get("type") == "value_not_in_list" and name:
+                    if info is None:
+                        info = self.object_info()
+                    spec = ((info.get(ne.get("class_type"), {}).get("input") or {}).get("required", {}).get(name)
+                            or (info.get(ne.get("class_type"), {}).get("input") or {}).get("optional", {}).get(name))
+                    options = []
+                    if spec:
+                        options = spec[0] if isinstance(spec[0], list) else (spec[1] or {}).get("options", [])
+                    folder = self.model_folder_of(ne.get("class_type"), name, options)
+                    value = extra.get("received_value")
+                    if folder:
+                        lines.append(f"{where}: model file '{value}' is not in ComfyUI's '{folder}' folder "
+                                     f"(ComfyUI/models/{folder}/ or a '{folder}' path in extra_model_paths.yaml); "
+                                     f"put the file there or pick one of: {', '.join(map(str, options)) or 'none found'}")
+                    else:
+                        lines.append(f"{where}: '{value}' is not one of the allowed values "
+                                     f"{', '.join(map(str, options[:20]))}")
+                else:
+                    lines.append(f"{where}: {reason.get('message', '')}"
+                                 + (f" ({reason.get('details')})" if reason.get("details") else ""))
+        if not lines:
+            lines.append(f"ComfyUI refused the workflow: {json.dumps(body)[:500]}")
+        return "\n".join(lines)
+
+    # -- websocket -----------------------------------------------------------------------
+    def open_websocket(self):
+        """Connect the websocket for this client id; open it before queueing so no message is missed."""
+        import websocket
+
+        parsed = urlparse(self.url)
+        scheme = "wss" if parsed.scheme == "https" else "ws"
+        ws_url = f"{scheme}://{parsed.netloc}{parsed.path}/ws?clientId={self.client_id}"
+        headers = [f"{k}: {v}" for k, v in self.session.headers.items()
+                   if k.lower() in ("authorization", "cookie") or k.lower().startswith("x-")]
+        try:
+            return websocket.create_connection(ws_url, timeout=self.timeout, header=headers)
+        except (OSError, websocket.WebSocketException) as e:
+            raise ServerUnreachable(f"cannot open the websocket {ws_url}: {e}") from None
+
+    def messages(self, ws, timeout: float = 1.0) -> Iterator[dict | None]:
+        """Yield the websocket's JSON messages (None after each quiet ``timeout``)."""
+        import websocket
+
+        ws.settimeout(timeout)
+        while True:
+            try:
+                msg = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                yield None
+                continue
+            except (websocket.WebSocketConnectionClosedException, OSError):
+                raise ServerUnreachable(f"the connection to {self.url} was lost") from None
+            if isinstance(msg, str):
+                yield json.loads(msg)

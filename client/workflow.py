@@ -1,0 +1,336 @@
+"""Workflow files: load either format, convert the editor's UI format to the API format,
+and apply overrides addressed by node id, title or type.
+
+The UI format is what the ComfyUI editor saves (``nodes``, ``links``, ``widgets_values``);
+the API format is what ``POST /prompt`` takes (``{id: {"class_type", "inputs"}}``). The
+conversion needs the server's ``/object_info`` to know which inputs are widgets and in what
+order their values are stored, exactly as the editor itself does when it queues a prompt.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+from .errors import WorkflowError
+
+MODE_ALWAYS, MODE_NEVER, MODE_BYPASS = 0, 2, 4
+# Editor-only nodes: they never reach the server.
+VIRTUAL_NODES = {"Reroute", "PrimitiveNode", "Note", "MarkdownNote"}
+# Values of the extra "control after generate" widget the editor adds after seed inputs.
+SEED_CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+# Options that make the editor add an extra upload widget (serialized after the combo value).
+UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload", "upload")
+
+
+def load_workflow(path: str) -> dict:
+    """Read a workflow file; raise WorkflowError naming the file if it is not a workflow."""
+    if not os.path.isfile(path):
+        raise WorkflowError(f"workflow file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except UnicodeDecodeError:
+        raise WorkflowError(f"{path} is not a text file; a workflow is a .json file saved by ComfyUI") from None
+    except json.JSONDecodeError as e:
+        raise WorkflowError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+                            "save the workflow again from ComfyUI (Workflow > Save or Export (API))") from None
+    workflow_format(data, path)
+    return data
+
+
+def workflow_format(data: Any, name: str = "workflow") -> str:
+    """Return "ui" or "api"; raise WorkflowError when ``data`` is neither."""
+    if isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data:
+        return "ui"
+    if isinstance(data, dict) and data and all(
+            isinstance(v, dict) and "class_type" in v for v in data.values()):
+        return "api"
+    raise WorkflowError(
+        f"{name} is JSON but not a ComfyUI workflow: expected the editor's format (with 'nodes' and "
+        "'links') or the API format ({node_id: {'class_type': ..., 'inputs': ...}})")
+
+
+def _input_spec(info: dict, name: str):
+    for section in ("required", "optional"):
+        spec = (info.get("input") or {}).get(section, {}).get(name)
+        if spec is not None:
+            return spec
+    return None
+
+
+def _spec_type_and_options(spec) -> tuple[str, dict]:
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if isinstance(kind, list):
+        return "COMBO", options
+    return kind, options
+
+
+def widget_names(info: dict) -> list[tuple[str, int]]:
+    """The node's widget inputs in the order the editor stores their values.
+
+    Returns ``(name, extra)`` pairs where ``extra`` is the number of editor-only values that
+    follow this widget's value in ``widgets_values`` (seed control, upload button).
+    """
+    order = info.get("input_order") or {
+        s: list((info.get("input") or {}).get(s, {}).keys()) for s in ("required", "optional")}
+    out = []
+    for section in ("required", "optional"):
+        for name in order.get(section, []):
+            spec = _input_spec(info, name)
+            if spec is None:
+                continue
+            kind, options = _spec_type_and_options(spec)
+            if kind not in WIDGET_TYPES or options.get("forceInput") or options.get("rawLink"):
+                continue
+            extra = 0
+            if kind == "INT" and (options.get("control_after_generate") or name in ("seed", "noise_seed")):
+                extra = 1
+            if kind == "COMBO" and any(options.get(flag) for flag in UPLOAD_FLAGS):
+                extra = 1
+            out.append((name, extra))
+    return out
+
+
+def _map_widget_values(node: dict, info: dict) -> dict:
+    values = node.get("widgets_values")
+    if values is None:
+        return {}
+    names = widget_names(info)
+    if isinstance(values, dict):  # some nodes save a name -> value mapping
+        return {n: values[n] for n, _ in names if n in values}
+    result, i = {}, 0
+    for name, extra in names:
+        if i >= len(values):
+            break
+        result[name] = values[i]
+        i += 1
+        # Skip editor-only values, but only when the saved value really is one: files saved by
+        # older editors lack the seed control widget on some nodes.
+        if extra and i < len(values):
+            nxt = values[i]
+            kind = _spec_type_and_options(_input_spec(info, name))[0]
+            if kind == "INT" and isinstance(nxt, str) and nxt in SEED_CONTROL_VALUES:
+                i += 1
+            elif kind == "COMBO" and isinstance(nxt, str) and nxt in ("image", "video", "audio", "upload", ""):
+                i += 1
+    return result
+
+
+def _links_by_id(ui: dict) -> dict:
+    links = {}
+    for link in ui.get("links") or []:
+        if isinstance(link, dict):
+            lid = link["id"]
+            links[lid] = (link["origin_id"], link["origin_slot"], link["target_id"], link["target_slot"],
+                          link.get("type"))
+        else:
+            lid, o_id, o_slot, t_id, t_slot, ltype = link[:6]
+            links[lid] = (o_id, o_slot, t_id, t_slot, ltype)
+    return links
+
+
+def node_label(node: dict) -> str:
+    title = node.get("title") or node.get("type")
+    return f"#{node.get('id')} '{title}'"
+
+
+def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict:
+    """Convert an editor-saved workflow to the API format, as the editor does when queueing.
+
+    Muted nodes are left out; bypassed nodes are left out and each input that read from one
+    takes the bypassed node's input of the same type instead; reroutes and primitive nodes are
+    resolved into the links and values they stand for; groups are layout only.
+    """
+    if workflow_format(ui) == "api":
+        return copy.deepcopy(ui)
+    if (ui.get("definitions") or {}).get("subgraphs"):
+        subgraph_ids = {s.get("id") for s in ui["definitions"]["subgraphs"]}
+        if any(n.get("type") in subgraph_ids for n in ui["nodes"]):
+            raise WorkflowError("this workflow uses subgraphs, which the batch client does not convert yet; "
+                                "unpack them in the editor (right-click > Unpack Subgraph) or export "
+                                "the workflow in API format (Workflow > Export (API))")
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    links = _links_by_id(ui)
+    missing = sorted({n["type"] for n in nodes.values()
+                      if n["type"] not in VIRTUAL_NODES and n["type"] not in object_info
+                      and n.get("mode", 0) != MODE_NEVER})
+    if missing:
+        group_like = [t for t in missing if t.startswith("workflow>") or t.startswith("workflow/")]
+        if group_like:
+            raise WorkflowError(f"this workflow uses group nodes ({', '.join(group_like)}); convert them back "
+                                "to nodes in the editor or export the workflow in API format")
+        where = ", ".join(f"{t} (node {', '.join(node_label(n) for n in nodes.values() if n['type'] == t)})"
+                          for t in missing)
+        raise WorkflowError(f"node types not installed on {server_name}: {where}. Install the custom node "
+                            "packs that provide them (ComfyUI-Manager: 'Install Missing Custom Nodes') "
+                            "and restart the server")
+
+    def input_link(node: dict, slot: int):
+        inputs = node.get("inputs") or []
+        if slot >= len(inputs):
+            return None
+        lid = inputs[slot].get("link")
+        return links.get(lid) if lid is not None else None
+
+    def resolve(link, wanted_type):
+        """Follow a link back through reroutes and bypassed nodes to a real output."""
+        seen = set()
+        while link is not None:
+            origin = nodes.get(link[0])
+            if origin is None or origin["id"] in seen:
+                return None
+            seen.add(origin["id"])
+            mode = origin.get("mode", 0)
+            if origin["type"] == "Reroute":
+                link = input_link(origin, 0)
+            elif mode == MODE_NEVER:
+                return None
+            elif mode == MODE_BYPASS:
+                candidates = [link[1]] + list(range(len(origin.get("inputs") or [])))
+                nxt = None
+                for slot in candidates:
+                    inp = (origin.get("inputs") or [])[slot] if slot < len(origin.get("inputs") or []) else None
+                    if inp is not None and inp.get("type") == wanted_type:
+                        nxt = input_link(origin, slot)
+                        break
+                link = nxt
+            else:
+                return link
+        return None
+
+    api = {}
+    for nid, node in nodes.items():
+        if node["type"] in VIRTUAL_NODES or node.get("mode", 0) in (MODE_NEVER, MODE_BYPASS):
+            continue
+        info = object_info[node["type"]]
+        inputs = _map_widget_values(node, info)
+        for slot, inp in enumerate(node.get("inputs") or []):
+            lid = inp.get("link")
+            if lid is None or lid not in links:
+                continue
+            origin = nodes.get(links[lid][0])
+            if origin is not None and origin["type"] == "PrimitiveNode":
+                if origin.get("widgets_values"):
+                    inputs[inp["name"]] = origin["widgets_values"][0]
+                continue
+            real = resolve(links[lid], inp.get("type"))
+            if real is None:
+                # The editor leaves out an input whose source is muted or missing.
+                continue
+            target = nodes[real[0]]
+            if target["type"] == "PrimitiveNode":
+                if target.get("widgets_values"):
+                    inputs[inp["name"]] = target["widgets_values"][0]
+                continue
+            inputs[inp["name"]] = [str(real[0]), int(real[1])]
+        api[str(nid)] = {"class_type": node["type"], "inputs": inputs,
+                         "_meta": {"title": node.get("title") or info.get("display_name") or node["type"]}}
+    return api
+
+
+def check_api_types(api: dict, object_info: dict, server_name: str = "the server") -> None:
+    """Raise WorkflowError when an API-format prompt names node types the server lacks."""
+    missing = sorted({(v["class_type"], k) for k, v in api.items() if v["class_type"] not in object_info})
+    if missing:
+        where = ", ".join(f"{t} (node #{k})" for t, k in missing)
+        raise WorkflowError(f"node types not installed on {server_name}: {where}. Install the custom node "
+                            "packs that provide them and restart the server")
+
+
+def parse_value(text: str):
+    """An override value: JSON when it parses (numbers, booleans, lists), else the raw string."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, str, Any]:
+    """``"KSampler.seed=5"`` -> ("KSampler", "seed", 5). The node part may contain dots."""
+    if "=" not in text:
+        raise WorkflowError(f"override '{text}' has no '='; write NODE.INPUT=VALUE, e.g. KSampler.seed=5")
+    target, value = text.split("=", 1)
+    node, input_name = split_target(target)
+    return node, input_name, parse_value(value)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    target = target.strip()
+    if "." not in target:
+        raise WorkflowError(f"'{target}' does not name an input; write NODE.INPUT where NODE is a node id, "
+                            "title or type, e.g. KSampler.seed or 3.seed")
+    node, input_name = target.rsplit(".", 1)
+    return node, input_name
+
+
+def find_nodes(api: dict, ref: str) -> list[str]:
+    """Node ids matching ``ref``: an id, else an exact title, else a node type."""
+    if ref in api:
+        return [ref]
+    by_title = [k for k, v in api.items() if (v.get("_meta") or {}).get("title") == ref]
+    if by_title:
+        return by_title
+    return [k for k, v in api.items() if v["class_type"] == ref]
+
+
+def apply_overrides(api: dict, overrides: dict[str, Any], object_info: dict | None = None) -> dict:
+    """Return a copy of ``api`` with ``{"NODE.INPUT": value}`` applied.
+
+    NODE is a node id, a title or a node type; a title or type that matches several nodes is
+    an error, unless the override is meant for all of them (``*NODE.INPUT``).
+    """
+    api = copy.deepcopy(api)
+    for target, value in overrides.items():
+        all_matches = target.startswith("*")
+        ref, input_name = split_target(target.lstrip("*"))
+        ids = find_nodes(api, ref)
+        if not ids:
+            titles = sorted({(v.get("_meta") or {}).get("title", "") for v in api.values()} - {""})
+            raise WorkflowError(f"no node with id, title or type '{ref}' in the workflow; titles are: "
+                                + ", ".join(repr(t) for t in titles))
+        if len(ids) > 1 and not all_matches:
+            raise WorkflowError(f"'{ref}' matches nodes {', '.join('#' + i for i in ids)}; use a node id "
+                                f"(e.g. {ids[0]}.{input_name}) or '*{ref}.{input_name}' to set all of them")
+        for nid in ids:
+            node = api[nid]
+            if object_info is not None and node["class_type"] in object_info:
+                info = object_info[node["class_type"]]
+                if _input_spec(info, input_name) is None:
+                    names = [n for s in ("required", "optional") for n in (info.get("input") or {}).get(s, {})]
+                    raise WorkflowError(f"node #{nid} ({node['class_type']}) has no input '{input_name}'; "
+                                        f"its inputs are: {', '.join(names)}")
+            node["inputs"][input_name] = value
+    return api
+
+
+def find_seed_inputs(api: dict) -> list[str]:
+    """Targets ``id.seed`` / ``id.noise_seed`` of every node that takes a literal seed."""
+    return [f"{k}.{name}" for k, v in sorted(api.items(), key=lambda kv: kv[0])
+            for name in ("seed", "noise_seed") if name in v["inputs"] and not isinstance(v["inputs"][name], list)]
+
+
+def find_positive_prompt(api: dict) -> list[str]:
+    """Targets ``id.text`` of the text encoders that feed a sampler's positive conditioning."""
+    found = []
+
+    def walk(link, depth=0):
+        if not isinstance(link, list) or depth > 16:
+            return
+        node = api.get(link[0])
+        if node is None:
+            return
+        text = node["inputs"].get("text")
+        if isinstance(text, str):
+            found.append(f"{link[0]}.text")
+            return
+        for key in ("conditioning", "positive", "conditioning_1", "conditioning_to"):
+            walk(node["inputs"].get(key), depth + 1)
+
+    for v in api.values():
+        walk(v["inputs"].get("positive"))
+    return sorted(set(found), key=found.index)

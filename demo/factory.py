@@ -1,0 +1,164 @@
+"""Tiny random checkpoints in the exact on-disk formats users download.
+
+Used by the tests and by ``tempo.py demo``. The tensors are random (seeded, so files are
+reproducible) but names, shapes, containers and metadata are those of the released files:
+full single-file checkpoints (UNet + CLIP + VAE, as Stability publishes them), UNet-only
+files in ComfyUI or diffusers naming, torch pickles, diffusers folders. The UNet is tiny;
+the text encoder and VAE are full size, because ComfyUI builds those at fixed sizes.
+
+Building the networks needs ComfyUI's model classes, imported from ``comfyui_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import torch
+
+SD15_TINY_UNET = {
+    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
+    "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 32, "num_res_blocks": [1, 1],
+    "transformer_depth": [1, 0], "channel_mult": [1, 2], "transformer_depth_middle": 1,
+    "use_linear_in_transformer": False, "context_dim": 768, "num_heads": 8, "num_head_channels": -1,
+    "transformer_depth_output": [1, 1, 0, 0], "use_temporal_attention": False, "use_temporal_resblock": False,
+}
+MODELSPEC = {"SD15": "stable-diffusion-v1", "SD21": "stable-diffusion-v2-1-base", "SDXL": "stable-diffusion-xl-v1-base"}
+
+
+def import_comfy(comfyui_path: str | None = None):
+    """Make ComfyUI's packages importable in this process (CPU only) and return ``comfy``."""
+    if "comfy" not in sys.modules:
+        from ..client.local import find_comfyui
+
+        path = comfyui_path or find_comfyui()
+        if path is None:
+            raise RuntimeError("ComfyUI not found: set COMFYUI_PATH")
+        if path not in sys.path:
+            sys.path.insert(0, path)
+        import comfy.cli_args
+
+        comfy.cli_args.args.cpu = True
+    import comfy
+
+    return comfy
+
+
+def _randomize(module: torch.nn.Module, seed: int, std: float = 0.02) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+    for name, t in module.state_dict().items():
+        if name.endswith("position_ids"):
+            sd[name] = t.clone()
+        elif t.ndim == 1 and ("norm" in name or name.endswith("ln_1.weight") or name.endswith("ln_2.weight")) \
+                and name.endswith("weight"):
+            sd[name] = torch.ones_like(t, dtype=torch.float32)
+        elif t.ndim <= 1:
+            sd[name] = t.clone().float() if t.ndim == 0 else torch.randn(t.shape, generator=gen) * std
+        else:
+            fan_in = max(t[0].numel(), 1)
+            sd[name] = torch.randn(t.shape, generator=gen) * min(std * 5, fan_in ** -0.5)
+    return sd
+
+
+def unet_state_dict(base: str = "SD15", unet_config: dict | None = None, seed: int = 0) -> dict:
+    """A tiny UNet in ComfyUI / original (LDM) naming, without prefix."""
+    import_comfy()
+    import comfy.supported_models as sm
+
+    cls = {"SD15": sm.SD15, "SD21": sm.SD20, "SDXL": sm.SDXL}[base]
+    config = dict(unet_config or SD15_TINY_UNET)
+    mc = cls(config)
+    mc.set_inference_dtype(torch.float32, None)
+    model = mc.get_model({})
+    return _randomize(model.diffusion_model, seed)
+
+
+def clip_l_state_dict(seed: int = 1) -> dict:
+    """A full-size CLIP-L text encoder (SD 1.x), random, in checkpoint naming without prefix."""
+    import_comfy()
+    import comfy.sd1_clip
+
+    clip = comfy.sd1_clip.SDClipModel(device="cpu", dtype=torch.float32)
+    return _randomize(clip, seed)
+
+
+def sd_vae_state_dict(seed: int = 2) -> dict:
+    """A full-size SD VAE (AutoencoderKL), random, in checkpoint naming without prefix."""
+    import_comfy()
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+
+    ddconfig = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+                "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
+    vae = AutoencoderKL(ddconfig=ddconfig, embed_dim=4)
+    return _randomize(vae, seed, std=0.01)
+
+
+def _save(sd: dict, path: str, metadata: dict | None = None, dtype=torch.float16):
+    from safetensors.torch import save_file
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_file({k: v.to(dtype).contiguous() if v.is_floating_point() else v.contiguous() for k, v in sd.items()},
+              path, metadata=metadata)
+    return path
+
+
+def write_sd_checkpoint(path: str, base: str = "SD15", preset: str | None = None, seed: int = 0,
+                        unet_config: dict | None = None, dtype=torch.float16) -> str:
+    """Single-file checkpoint (UNet + CLIP-L + VAE) as Stability and most fine-tunes ship them."""
+    sd = {"model.diffusion_model." + k: v for k, v in unet_state_dict(base, unet_config, seed).items()}
+    sd.update({"cond_stage_model." + k: v for k, v in clip_l_state_dict(seed + 1).items()})
+    sd.update({"first_stage_model." + k: v for k, v in sd_vae_state_dict(seed + 2).items()})
+    meta = {"modelspec.architecture": MODELSPEC[base], "modelspec.sai_model_spec": "1.0.0"}
+    if preset:
+        meta["modelspec.title"] = f"tiny {preset} demo"
+        meta["tempo.preset"] = preset
+    return _save(sd, path, meta, dtype)
+
+
+def diffusers_unet_state_dict(ldm_sd: dict) -> dict:
+    """The same UNet in diffusers naming (ComfyUI's key map, inverted)."""
+    import_comfy()
+    import comfy.model_detection
+    import comfy.utils
+
+    config = comfy.model_detection.detect_unet_config(ldm_sd, "")
+    mapping = comfy.utils.unet_to_diffusers(config)
+    inverse = {v: k for k, v in mapping.items()}
+    missing = set(ldm_sd) - set(inverse)
+    if missing:
+        raise RuntimeError(f"no diffusers name for {sorted(missing)[:4]}")
+    return {inverse[k]: v for k, v in ldm_sd.items()}
+
+
+def write_unet_file(path: str, base: str = "SD15", naming: str = "comfy", seed: int = 0, preset: str | None = None,
+                    dtype=torch.float16) -> str:
+    """UNet-only file: ``naming`` comfy (LDM keys) or diffusers; .safetensors, or a torch pickle for .pt/.bin."""
+    sd = unet_state_dict(base, None, seed)
+    if naming == "diffusers":
+        sd = diffusers_unet_state_dict(sd)
+    meta = {"modelspec.architecture": MODELSPEC[base]}
+    if preset:
+        meta["tempo.preset"] = preset
+    if path.endswith((".pt", ".pth", ".bin", ".ckpt")):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        torch.save({k: v.to(dtype) for k, v in sd.items()}, path)
+        return path
+    return _save(sd, path, meta, dtype)
+
+
+def write_diffusers_folder(path: str, seed: int = 0, dtype=torch.float16) -> str:
+    """A diffusers pipeline folder with unet/ (tiny), as InstaFlow and DMD2 UNets are published."""
+    sd = diffusers_unet_state_dict(unet_state_dict("SD15", None, seed))
+    os.makedirs(os.path.join(path, "unet"), exist_ok=True)
+    _save(sd, os.path.join(path, "unet", "diffusion_pytorch_model.safetensors"), None, dtype)
+    config = {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4,
+              "block_out_channels": [32, 64], "layers_per_block": 1, "cross_attention_dim": 768,
+              "attention_head_dim": 8, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+              "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "sample_size": 8, "norm_num_groups": 32}
+    with open(os.path.join(path, "unet", "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    with open(os.path.join(path, "model_index.json"), "w") as f:
+        json.dump({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}, f)
+    return path

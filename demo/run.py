@@ -1,0 +1,87 @@
+"""``python tempo.py demo``: tiny demo checkpoints, a local ComfyUI, a shipped workflow, outputs.
+
+The demo checkpoints are random (they draw noise-like pictures) but they are real files in
+the released formats, loaded by the same nodes as real models; the point is to show the
+whole path working on any machine in a minute or two, without downloading anything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..client.errors import ClientError
+from ..client.local import PACK_ROOT, LocalComfyUI, find_comfyui
+
+DEMO_MODELS = os.path.join(PACK_ROOT, "demo_models")
+DEMO_OUTPUT = os.path.abspath("demo_output")
+SD15_DEMO_CKPT = "tempo-demo-sd15-dmd2.safetensors"
+
+# (workflow file, overrides) run by the demo, in order. Later capabilities add theirs.
+DEMO_WORKFLOWS = [
+    ("onestep_txt2img.json", {}),
+]
+
+
+def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None, log=print) -> str:
+    """Write the tiny demo checkpoints into ``models_dir/<folder>/`` unless they are there."""
+    from . import factory
+
+    factory.import_comfy(comfyui)
+    wanted = {
+        os.path.join(models_dir, "checkpoints", SD15_DEMO_CKPT):
+            lambda p: factory.write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0),
+    }
+    for path, make in wanted.items():
+        if not os.path.isfile(path):
+            log(f"making demo checkpoint {os.path.relpath(path)}")
+            tmp = path + ".partial"
+            make(tmp)
+            os.replace(tmp, path)
+    return models_dir
+
+
+def run_demo(args) -> int:
+    from .. import client
+
+    comfyui = args.comfyui or find_comfyui()
+    out_root = os.path.abspath(args.output or DEMO_OUTPUT)
+    headers = {}
+    for h in args.header or []:
+        k, _, v = h.partition(":")
+        headers[k.strip()] = v.strip()
+    if args.server is None and comfyui is None:
+        raise ClientError("ComfyUI not found: set COMFYUI_PATH (or --comfyui) to a ComfyUI folder, "
+                          "or pass --server URL of a running ComfyUI that has the demo models")
+    t0 = time.monotonic()
+    ensure_demo_models(DEMO_MODELS, comfyui, log=lambda m: print(m, file=sys.stderr))
+    server_ctx = None
+    if args.server is None:
+        print(f"starting ComfyUI from {comfyui} on the CPU (about a minute)...", file=sys.stderr)
+        server_ctx = LocalComfyUI(comfyui, models=DEMO_MODELS)
+        server_ctx.__enter__()
+        url = server_ctx.url
+    else:
+        url = args.server
+    try:
+        server = client.ComfyServer(url, headers)
+        for name, overrides in DEMO_WORKFLOWS:
+            path = os.path.join(PACK_ROOT, "workflows", name)
+            from ..client.cli import prepare
+
+            api = prepare(server, path)
+            out_dir = os.path.join(out_root, os.path.splitext(name)[0])
+            jobs = client.build_jobs(api, sets=overrides)
+            results = client.run_batch(server, api, jobs, out_dir, progress=True,
+                                       log=lambda m: print(m, file=sys.stderr))
+            files = [os.path.join(out_dir, f) for r in results for f in r.files]
+            print(f"{name}: {len(files)} file(s) in {out_dir}")
+            for f in files:
+                print(f"  {f}")
+    finally:
+        if server_ctx is not None:
+            server_ctx.__exit__(None, None, None)
+            server_ctx.cleanup()
+    print(f"demo finished in {time.monotonic() - t0:.0f} s; outputs are in {out_root}")
+    return 0

@@ -1,0 +1,144 @@
+"""The shipped example workflows, written as compact graphs and built into the editor's format.
+
+``workflows/*.json`` are generated from these specs against a live server's ``/object_info``
+(``python tempo.py build-workflows``), so every widget value sits where the editor expects
+it; a test checks that the committed files are what the specs build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..client.local import PACK_ROOT
+from ..client.workflow import _input_spec, _spec_type_and_options, widget_names
+
+SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
+POSITIVE = "a lighthouse on a cliff at dusk, warm light, cinematic photo"
+NEGATIVE = "blurry, low quality"
+
+
+class N:
+    """A node of a spec: ``N(id, type, title=None, input=value or (source_id, slot), ...)``."""
+
+    def __init__(self, id: int, type: str, title: str | None = None, mode: int = 0, **inputs):
+        self.id, self.type, self.title, self.mode, self.inputs = id, type, title, mode, inputs
+
+
+def onestep_txt2img():
+    return "One-step text-to-image with native SamplerCustom: Tempo schedule + Tempo sampler", [
+        N(1, "TempoOneStepImageLoader", ckpt_name=SD15_CKPT, preset="auto"),
+        N(2, "CLIPTextEncode", "Positive", text=POSITIVE, clip=(1, 1)),
+        N(3, "CLIPTextEncode", "Negative", text=NEGATIVE, clip=(1, 1)),
+        N(4, "EmptyLatentImage", width=512, height=512, batch_size=1),
+        N(5, "TempoOneStepSigmas", model=(1, 0), steps=1, strength=1.0),
+        N(6, "TempoOneStepSampler", renoise="auto"),
+        N(7, "SamplerCustom", model=(1, 0), add_noise=True, noise_seed=42, cfg=1.0, positive=(2, 0),
+          negative=(3, 0), sampler=(6, 0), sigmas=(5, 0), latent_image=(4, 0)),
+        N(8, "VAEDecode", samples=(7, 0), vae=(1, 2)),
+        N(9, "SaveImage", filename_prefix="tempo/onestep_txt2img", images=(8, 0)),
+    ]
+
+
+SPECS = {
+    "onestep_txt2img.json": onestep_txt2img,
+}
+
+
+def _default(spec):
+    kind, options = _spec_type_and_options(spec)
+    if "default" in options:
+        return options["default"]
+    if kind == "COMBO":
+        values = spec[0] if isinstance(spec[0], list) else options.get("options", [])
+        return values[0] if values else ""
+    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
+
+
+def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
+    """An editor-format workflow (version 0.4) for ``nodes``, laid out left to right."""
+    links, ui_nodes = [], {}
+    by_id = {n.id: n for n in nodes}
+    for col, n in enumerate(nodes):
+        info = object_info[n.type]
+        widgets = widget_names(info)
+        widget_set = {w for w, _ in widgets}
+        order = info.get("input_order") or {s: list(info["input"].get(s, {})) for s in ("required", "optional")}
+        all_inputs = [name for s in ("required", "optional") for name in order.get(s, [])]
+        unknown = set(n.inputs) - set(all_inputs)
+        if unknown:
+            raise ValueError(f"{n.type} has no inputs {sorted(unknown)}")
+        inputs = []
+        for name in all_inputs:
+            value = n.inputs.get(name)
+            spec = _input_spec(info, name)
+            kind, _ = _spec_type_and_options(spec)
+            linked = isinstance(value, tuple)
+            if name in widget_set and not linked:
+                continue
+            entry = {"name": name, "type": kind, "link": None}
+            if name in widget_set:
+                entry["widget"] = {"name": name}
+            inputs.append(entry)
+        values = []
+        for name, extra in widgets:
+            value = n.inputs.get(name, _default(_input_spec(info, name)))
+            values.append(None if isinstance(value, tuple) else value)
+            if extra:
+                kind, _ = _spec_type_and_options(_input_spec(info, name))
+                values.append("fixed" if kind == "INT" else "image")
+        ui_nodes[n.id] = {
+            "id": n.id, "type": n.type, "pos": [50 + 330 * col, 100 + 60 * (col % 2)], "size": [300, 120],
+            "flags": {}, "order": col, "mode": n.mode, "inputs": inputs,
+            "outputs": [{"name": oname, "type": otype if isinstance(otype, str) else "COMBO", "links": [],
+                         "slot_index": i}
+                        for i, (oname, otype) in enumerate(zip(info.get("output_name") or info["output"],
+                                                                info["output"]))],
+            "properties": {"Node name for S&R": n.type}, "widgets_values": values,
+        }
+        if n.title:
+            ui_nodes[n.id]["title"] = n.title
+    for n in nodes:
+        for slot, inp in enumerate(ui_nodes[n.id]["inputs"]):
+            value = n.inputs.get(inp["name"])
+            if not isinstance(value, tuple):
+                continue
+            src, src_slot = value
+            if src not in by_id:
+                raise ValueError(f"node {n.id} input {inp['name']} links to missing node {src}")
+            lid = len(links) + 1
+            out = ui_nodes[src]["outputs"][src_slot]
+            links.append([lid, src, src_slot, n.id, slot, out["type"]])
+            inp["link"] = lid
+            out["links"].append(lid)
+    return {"last_node_id": max(by_id), "last_link_id": len(links), "nodes": list(ui_nodes.values()),
+            "links": links, "groups": [], "config": {},
+            "extra": {"info": {"description": description, "generated_by": "Tempo demo/workflows.py"}},
+            "version": 0.4}
+
+
+def expected_api(nodes: list[N], object_info: dict) -> dict:
+    """What converting the built workflow must give: the spec's values and links, defaults elsewhere."""
+    api = {}
+    for n in nodes:
+        if n.mode != 0:
+            continue
+        info = object_info[n.type]
+        inputs = {w: _default(_input_spec(info, w)) for w, _ in widget_names(info)}
+        inputs.update({k: ([str(v[0]), v[1]] if isinstance(v, tuple) else v) for k, v in n.inputs.items()})
+        api[str(n.id)] = {"class_type": n.type, "inputs": inputs}
+    return api
+
+
+def build_all(object_info: dict, out_dir: str | None = None) -> dict[str, dict]:
+    out_dir = out_dir or os.path.join(PACK_ROOT, "workflows")
+    built = {}
+    for name, spec in SPECS.items():
+        description, nodes = spec()
+        built[name] = build_ui(description, nodes, object_info)
+    if out_dir:
+        for name, wf in built.items():
+            with open(os.path.join(out_dir, name), "w") as f:
+                json.dump(wf, f, indent=1)
+                f.write("\n")
+    return built

@@ -1,0 +1,150 @@
+"""Reading checkpoint files safely: safetensors, torch pickles (weights only), diffusers folders.
+
+Plain torch + safetensors; no ComfyUI import. Every failure is a CheckpointError whose
+message names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+
+import torch
+
+SAFETENSORS_EXT = (".safetensors", ".sft")
+PICKLE_EXT = (".pt", ".pth", ".bin", ".ckpt")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message names the file and the fix."""
+
+
+def _read_safetensors(path: str) -> tuple[dict, dict]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{path} is empty or truncated ({size} bytes); download it again")
+            (n,) = struct.unpack("<Q", head)
+            if n > min(size - 8, 100 << 20):
+                raise CheckpointError(f"{path} is not a valid safetensors file (its header claims {n} bytes); "
+                                      "it may be a torch pickle renamed to .safetensors, or a partial download")
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end > size:
+            raise CheckpointError(f"{path} is truncated: the header describes {8 + n + end} bytes but the file has "
+                                  f"{size}; the download did not finish, download it again")
+        sd = load_file(path)
+    except (SafetensorError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is a corrupt safetensors file ({e}); download it again") from None
+    return sd, dict(header.get("__metadata__") or {})
+
+
+def _read_pickle(path: str) -> tuple[dict, dict]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path} holds Python objects beyond tensors, and Tempo loads pickles with weights_only=True so no "
+            f"code from a checkpoint ever runs ({str(e).splitlines()[0][:160]}). Use a safetensors version of "
+            "this model, or convert it on a trusted machine") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable torch checkpoint ({str(e).splitlines()[0][:200]}); "
+                              "it may be truncated or of another format: download it again") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors")
+    return obj, {}
+
+
+def read_file(path: str) -> tuple[dict, dict]:
+    """(tensors or nested dict, metadata) from a .safetensors or torch pickle file."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a folder; use read_checkpoint for diffusers folders")
+    low = path.lower()
+    if low.endswith(SAFETENSORS_EXT):
+        return _read_safetensors(path)
+    if low.endswith(PICKLE_EXT):
+        return _read_pickle(path)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] == b"PK":
+        return _read_pickle(path)
+    return _read_safetensors(path)
+
+
+def flatten_state_dict(obj: dict, path: str = "") -> dict:
+    """The tensors of a checkpoint, with a training checkpoint's wrapper dict unwrapped.
+
+    Accepts a plain state dict, ``{"state_dict": sd}``, ``{"model": sd}`` and friends.
+    """
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj
+    for key in ("state_dict", "model", "module", "generator_ema", "generator", "ema"):
+        inner = obj.get(key)
+        if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+            return inner
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if tensors:
+        return tensors
+    raise CheckpointError(f"{path or 'the checkpoint'} holds no tensors at its top level nor under "
+                          f"'state_dict'/'model' (keys: {', '.join(list(obj)[:8])})")
+
+
+def _weights_in(folder: str) -> str | None:
+    names = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors",
+             "model.safetensors", "model.fp16.safetensors",
+             "diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.bin",
+             "diffusion_pytorch_model.fp16.bin", "pytorch_model.bin", "model.safetensors.index.json"]
+    for n in names:
+        p = os.path.join(folder, n)
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+def read_diffusers_component(folder: str) -> tuple[dict, dict]:
+    """State dict and config.json of one diffusers component folder (unet/, vae/, ...)."""
+    weights = _weights_in(folder)
+    if weights is None:
+        raise CheckpointError(f"{folder} has no weights (diffusion_pytorch_model.safetensors or .bin)")
+    config = {}
+    cfg_path = os.path.join(folder, "config.json")
+    if os.path.isfile(cfg_path):
+        with open(cfg_path) as f:
+            config = json.load(f)
+    if weights.endswith(".index.json"):
+        with open(weights) as f:
+            index = json.load(f)
+        sd = {}
+        for shard in sorted(set(index["weight_map"].values())):
+            part, _ = read_file(os.path.join(folder, shard))
+            sd.update(part)
+        return sd, config
+    sd, _ = read_file(weights)
+    return flatten_state_dict(sd, weights), config
+
+
+def is_diffusers_folder(path: str) -> bool:
+    return os.path.isdir(path) and (os.path.isfile(os.path.join(path, "model_index.json"))
+                                    or os.path.isdir(os.path.join(path, "unet"))
+                                    or os.path.isdir(os.path.join(path, "transformer")))
+
+
+def read_checkpoint(path: str) -> tuple[dict, dict]:
+    """(state dict, metadata) of a single file, or of the ``unet/`` of a diffusers folder."""
+    if os.path.isdir(path):
+        if not is_diffusers_folder(path):
+            raise CheckpointError(f"{path} is a folder but not a diffusers model (no unet/ or transformer/ inside)")
+        sub = "unet" if os.path.isdir(os.path.join(path, "unet")) else "transformer"
+        sd, config = read_diffusers_component(os.path.join(path, sub))
+        return sd, {"diffusers_config": json.dumps(config), "format": "diffusers"}
+    obj, metadata = read_file(path)
+    return flatten_state_dict(obj, path), metadata

@@ -1,0 +1,172 @@
+"""Build native ComfyUI MODEL / CLIP / VAE objects from one-step image checkpoints.
+
+One path for every size: the base architecture comes from the file (metadata, else
+shapes), the UNet configuration from ComfyUI's own detector, and the model class from
+ComfyUI's supported models. ComfyUI's automatic matcher only accepts released sizes; going
+through the class directly also loads distilled UNets with other depths (and the tiny ones
+the tests build) the same way as the released ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+import comfy.model_detection
+import comfy.model_management as mm
+import comfy.model_patcher
+import comfy.model_sampling
+import comfy.sd
+import comfy.supported_models
+import comfy.utils
+import folder_paths
+
+from ..loaders.classify import KIND_HELP, file_kind, image_base
+from ..loaders.files import CheckpointError, read_checkpoint
+from ..loaders.sd_unet import diffusers_unet_structure
+from ..samplers.onestep import Preset
+
+BASE_CONFIGS = {
+    "SD15": comfy.supported_models.SD15,
+    "SD21": comfy.supported_models.SD20,
+    "SDXL": comfy.supported_models.SDXL,
+}
+DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+class INSTAFLOW(comfy.model_sampling.CONST):
+    """InstaFlow's rectified flow: v points from noise to data, so x0 = x_t + sigma * v."""
+
+    def calculate_denoised(self, sigma, model_output, model_input):
+        sigma = comfy.model_sampling.reshape_sigma(sigma, model_output.ndim)
+        return model_input + model_output * sigma
+
+
+def preset_model_sampling(preset: Preset, model_config, shift: float = 1.0):
+    """A model_sampling object that samples as the preset's family was trained."""
+    if preset.schedule == "flow":
+        pred = {"flow": comfy.model_sampling.CONST, "flow_instaflow": INSTAFLOW}.get(preset.prediction)
+        if pred is None:
+            raise CheckpointError(f"prediction '{preset.prediction}' does not go with a flow schedule; "
+                                  "use 'flow' or 'flow_instaflow'")
+
+        class FlowSampling(comfy.model_sampling.ModelSamplingDiscreteFlow, pred):
+            pass
+
+        ms = FlowSampling(model_config)
+        ms.set_parameters(shift=shift, multiplier=1000)
+        return ms
+    pred = {"eps": comfy.model_sampling.EPS, "x0": comfy.model_sampling.X0,
+            "v": comfy.model_sampling.V_PREDICTION}.get(preset.prediction)
+    if pred is None:
+        raise CheckpointError(f"prediction '{preset.prediction}' does not go with a discrete schedule; "
+                              "use eps, x0 or v")
+
+    class DiscreteSampling(comfy.model_sampling.ModelSamplingDiscrete, pred):
+        pass
+
+    return DiscreteSampling(model_config)
+
+
+def apply_preset(model, preset: Preset, shift: float = 1.0):
+    """A clone of ``model`` that samples with the preset's prediction and remembers the preset."""
+    m = model.clone()
+    m.add_object_patch("model_sampling", preset_model_sampling(preset, m.model.model_config, shift))
+    m.model_options["tempo_preset"] = preset.to_dict()
+    return m
+
+
+def get_preset(model) -> Preset | None:
+    d = model.model_options.get("tempo_preset")
+    return Preset(**{**d, "bases": tuple(d.get("bases", ()))}) if d else None
+
+
+def _diffusers_to_ldm(sd: dict) -> dict:
+    structure = diffusers_unet_structure(sd)
+    mapping = comfy.utils.unet_to_diffusers(structure)
+    out, missing = {}, []
+    for src, dst in mapping.items():
+        if src in sd:
+            out[dst] = sd[src]
+        else:
+            missing.append(src)
+    leftover = set(sd) - set(mapping)
+    if leftover:
+        raise CheckpointError(f"the diffusers UNet has tensors this layout does not place: {sorted(leftover)[:5]}")
+    return out
+
+
+def load_image_model(path: str, dtype: str = "default", output_clip: bool = True, output_vae: bool = True):
+    """(model_patcher, clip or None, vae or None, base, metadata) for a one-step image checkpoint."""
+    sd, metadata = read_checkpoint(path)
+    name = os.path.basename(os.path.normpath(path))
+    kind = file_kind(sd)
+    if kind not in ("checkpoint", "unet", "unet_diffusers"):
+        raise CheckpointError(f"{name} is {KIND_HELP.get(kind, kind)}, not a one-step image model")
+    base, why = image_base(sd, metadata)
+    if base == "SVD":
+        raise CheckpointError(f"{name} is a Stable Video Diffusion model ({why}); load it with 'Tempo SVD Loader'")
+    if base not in BASE_CONFIGS:
+        raise CheckpointError(f"{name}: cannot tell its architecture ({why}); one-step image models are "
+                              "SD 1.5, SD 2.1 or SDXL UNets")
+    prefix = "model.diffusion_model." if kind == "checkpoint" else ""
+    full = sd
+    if kind == "unet_diffusers":
+        sd = _diffusers_to_ldm(sd)
+    unet_config = comfy.model_detection.detect_unet_config(sd, prefix, metadata=metadata)
+    if unet_config is None:
+        raise CheckpointError(f"{name}: ComfyUI could not read a UNet configuration from it")
+    model_config = BASE_CONFIGS[base](unet_config)
+    load_device = mm.get_torch_device()
+    offload_device = mm.unet_offload_device()
+    params = comfy.utils.calculate_parameters(sd, prefix)
+    unet_dtype = DTYPES[dtype] or mm.unet_dtype(model_params=params,
+                                                 supported_dtypes=list(model_config.supported_inference_dtypes),
+                                                 weight_dtype=comfy.utils.weight_dtype(sd, prefix))
+    manual_cast = mm.unet_manual_cast(unet_dtype, load_device, model_config.supported_inference_dtypes)
+    model_config.set_inference_dtype(unet_dtype, manual_cast)
+    model = model_config.get_model(sd, prefix, device=offload_device)
+    model.load_model_weights(sd, prefix)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+
+    clip = vae = None
+    if kind == "checkpoint" and output_vae:
+        vae_sd = comfy.utils.state_dict_prefix_replace(full, {k: "" for k in model_config.vae_key_prefix},
+                                                       filter_keys=True)
+        if vae_sd:
+            vae = comfy.sd.VAE(sd=model_config.process_vae_state_dict(vae_sd), metadata=metadata)
+    if kind == "checkpoint" and output_clip:
+        target = model_config.clip_target(state_dict=full)
+        clip_sd = model_config.process_clip_state_dict(full) if target is not None else {}
+        if clip_sd:
+            clip = comfy.sd.CLIP(target, embedding_directory=folder_paths.get_folder_paths("embeddings"),
+                                 tokenizer_data=clip_sd, parameters=comfy.utils.calculate_parameters(clip_sd))
+            clip.load_sd(clip_sd, full_model=True)
+    if os.path.isdir(path):
+        clip, vae = _diffusers_folder_extras(path, clip if output_clip else False, vae if output_vae else False)
+    logging.info(f"Tempo: loaded {name} as {base} ({why})")
+    return patcher, clip, vae, base, metadata
+
+
+def _diffusers_folder_extras(path: str, clip, vae):
+    """Text encoders and VAE of a diffusers folder, through ComfyUI's own loaders."""
+    names = ["model.fp16.safetensors", "model.safetensors", "pytorch_model.fp16.bin", "pytorch_model.bin"]
+    if clip is None:
+        encoders = [os.path.join(path, sub, n) for sub in ("text_encoder", "text_encoder_2") for n in names
+                    if os.path.isfile(os.path.join(path, sub, n))]
+        firsts = {}
+        for p in encoders:
+            firsts.setdefault(os.path.dirname(p), p)
+        if firsts:
+            clip = comfy.sd.load_clip(list(firsts.values()),
+                                      embedding_directory=folder_paths.get_folder_paths("embeddings"))
+    if vae is None:
+        for n in ("diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors",
+                  "diffusion_pytorch_model.bin"):
+            p = os.path.join(path, "vae", n)
+            if os.path.isfile(p):
+                vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(p, safe_load=True))
+                break
+    return clip or None, vae or None

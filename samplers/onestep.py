@@ -1,0 +1,154 @@
+"""One-step sampling core, shared by the image models and the one-step video models.
+
+Plain torch; no ComfyUI import. A *family preset* says at which timestep a one-step
+generator was trained and what its network predicts; the rules below turn that into a
+timestep list (one step, img2img strength, several steps) and run the sampling loop.
+
+Sign conventions: ``x`` is in the k-diffusion form that ComfyUI uses: for discrete (DDPM)
+models ``x = x0 + sigma * eps`` and for flow models ``x = (1 - sigma) * x0 + sigma * eps``.
+The model's ``denoise(x, sigma)`` returns x0 whatever it predicts internally; ``renoise``
+puts noise back at a level (ComfyUI's ``model_sampling.noise_scaling``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+from typing import Callable, Optional
+
+import torch
+
+# What a network outputs; how x0 follows from it.
+PREDICTIONS = ("eps", "x0", "v", "flow", "flow_instaflow")
+RENOISE_MODES = ("fresh", "deterministic")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    timestep: float          # trained one-step timestep, in the model's own units (0..999 or 0..1000)
+    prediction: str          # one of PREDICTIONS
+    schedule: str            # "discrete" (DDPM table, 1000 steps) or "flow" (sigma = t / 1000)
+    renoise: str = "fresh"   # how several steps re-noise: fresh noise (UFOGen) or deterministic (Euler)
+    cfg: float = 1.0         # the guidance the family was distilled for
+    bases: tuple = ()        # base architectures it is published on
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS = {p.name: p for p in [
+    Preset("UFOGen", 999, "eps", "discrete", "fresh", 1.0, ("SD15",), "x0 from eps; multi-step re-noises with fresh noise"),
+    Preset("SD-Turbo", 999, "eps", "discrete", "fresh", 1.0, ("SD21",), "ADD; cfg off"),
+    Preset("SDXL-Turbo", 999, "eps", "discrete", "fresh", 1.0, ("SDXL",), "ADD; cfg off"),
+    Preset("SDXL-Lightning-1step", 999, "x0", "discrete", "fresh", 1.0, ("SDXL",), "predicts the sample (x0)"),
+    Preset("Hyper-SD-1step", 800, "eps", "discrete", "fresh", 1.0, ("SDXL", "SD15"), "1-step UNet at t = 800"),
+    Preset("DMD2", 399, "eps", "discrete", "fresh", 1.0, ("SD15", "SDXL"), "LCM-style schedule; cfg off"),
+    Preset("InstaFlow", 1000, "flow_instaflow", "flow", "deterministic", 1.0, ("SD15",), "rectified flow, x0 = z + v"),
+    Preset("SwiftBrush", 999, "eps", "discrete", "fresh", 1.0, ("SD21",), "variational score distillation"),
+    Preset("APT", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",), "one-step video DiT, x0 = z - v"),
+]}
+PRESET_NAMES = list(PRESETS) + ["custom"]
+IMAGE_PRESET_NAMES = [n for n in PRESET_NAMES if n != "APT"]
+
+
+def custom_preset(timestep: float, prediction: str, schedule: str = "discrete", renoise: str = "fresh") -> Preset:
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction '{prediction}' is not one of {', '.join(PREDICTIONS)}")
+    limit = 1000 if schedule == "flow" else 999
+    if not 0 < timestep <= limit:
+        raise ValueError(f"timestep {timestep} is outside (0, {limit}] for a {schedule} schedule")
+    return Preset("custom", float(timestep), prediction, schedule, renoise)
+
+
+def check_strength(strength: float) -> None:
+    if not (0.0 < strength <= 1.0):
+        raise ValueError(f"strength {strength} is outside (0, 1]: 1.0 generates from pure noise, "
+                         "smaller values keep more of the input image (img2img)")
+
+
+def preset_timesteps(preset: Preset, steps: int = 1, strength: float = 1.0) -> list[float]:
+    """The timesteps a one-step family is sampled at, highest first.
+
+    One step at full strength is the trained timestep. ``strength`` scales where sampling
+    starts (img2img): for discrete schedules ``t = round(strength * (T + 1)) - 1`` (DDPM
+    "trailing" spacing, so strength 0.5 of a t = 999 model starts at 499), for flow
+    schedules ``t = strength * T``. Several steps divide that span evenly, trailing:
+    a t = 999 model in 4 steps runs at 999, 749, 499, 249 (UFOGen, DMD2 4-step).
+    """
+    check_strength(strength)
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if preset.schedule == "flow":
+        start = strength * preset.timestep
+        return [start * (steps - k) / steps for k in range(steps)]
+    start = strength * (preset.timestep + 1)
+    ts = [max(round(start * (steps - k) / steps) - 1, 0) for k in range(steps)]
+    if len(set(ts)) != len(ts):
+        raise ValueError(f"{steps} steps do not fit below timestep {ts[0]}; use fewer steps or a higher strength")
+    return [float(t) for t in ts]
+
+
+def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, renoise: Callable,
+                   mode: str = "fresh", generator: Optional[torch.Generator] = None,
+                   callback: Optional[Callable] = None) -> torch.Tensor:
+    """Run the one-step family rule over ``sigmas`` (the last one is normally 0).
+
+    Each step predicts x0 = denoise(x, sigma). When a next level follows, the sample is
+    re-noised to it: with fresh Gaussian noise (UFOGen, DMD2, LCM-style) or with the noise
+    the step implies, eps = (x - renoise(sigma, 0, x0)) / sigma (deterministic; this is the
+    Euler / DDIM rule, as in APT and SeedVR). ``callback(i, x0, x)`` sees every step.
+    """
+    if mode not in RENOISE_MODES:
+        raise ValueError(f"re-noise mode '{mode}' is not one of {', '.join(RENOISE_MODES)}")
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        x0 = denoise(x, sigma)
+        if callback is not None:
+            callback(i, x0, x)
+        if float(sigma_next) == 0.0:
+            x = x0
+        elif mode == "fresh":
+            noise = torch.randn(x.shape, generator=generator, dtype=torch.float32,
+                                device=generator.device if generator is not None else "cpu")
+            x = renoise(sigma_next, noise.to(device=x.device, dtype=x.dtype), x0)
+        else:
+            eps = (x - renoise(sigma, torch.zeros_like(x), x0)) / sigma
+            x = renoise(sigma_next, eps, x0)
+    return x
+
+
+# -- the published rules written out, for tests and for models outside ComfyUI ------------
+
+def ddpm_alphas_cumprod(timesteps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012) -> torch.Tensor:
+    """Stable Diffusion's scaled-linear DDPM schedule (float64)."""
+    betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, timesteps, dtype=torch.float64) ** 2
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def ddpm_sigma(t: float, alphas_cumprod: torch.Tensor | None = None) -> float:
+    """sigma(t) = sqrt((1 - abar_t) / abar_t), log-interpolated between integer steps."""
+    ac = ddpm_alphas_cumprod() if alphas_cumprod is None else alphas_cumprod
+    log_sigmas = (((1 - ac) / ac) ** 0.5).log()
+    lo, hi = int(t // 1), min(int(-(-t // 1)), len(ac) - 1)
+    w = t - lo
+    return float(((1 - w) * log_sigmas[lo] + w * log_sigmas[hi]).exp())
+
+
+def x0_from_prediction(prediction: str, model_out, x_t, alpha_bar: float | None = None, sigma: float | None = None):
+    """x0 from a network output, in each family's own parameterisation (the papers' formulas).
+
+    Discrete models take ``x_t = sqrt(abar) x0 + sqrt(1 - abar) eps`` and ``alpha_bar``;
+    flow models take ``sigma`` (InstaFlow: x0 = x + sigma * v; Wan / APT: x0 = x - sigma * v).
+    """
+    if prediction == "eps":
+        return (x_t - (1 - alpha_bar) ** 0.5 * model_out) / alpha_bar ** 0.5
+    if prediction == "x0":
+        return model_out
+    if prediction == "v":
+        return alpha_bar ** 0.5 * x_t - (1 - alpha_bar) ** 0.5 * model_out
+    if prediction == "flow":
+        return x_t - sigma * model_out
+    if prediction == "flow_instaflow":
+        return x_t + sigma * model_out
+    raise ValueError(f"unknown prediction '{prediction}'")
