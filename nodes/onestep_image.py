@@ -160,10 +160,15 @@ def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
         extra_args = {} if extra_args is None else extra_args
         guider = model.inner_model
         model_sampling = guider.inner_model.model_sampling
+        preset = get_preset(guider.model_patcher)
         mode = renoise
         if mode == "auto":
-            preset = get_preset(guider.model_patcher)
             mode = preset.renoise if preset is not None else "fresh"
+        latent = getattr(model, "latent_image", None)
+        if preset is not None and preset.start == "pure" and latent is not None \
+                and torch.count_nonzero(latent) == 0 and getattr(model, "noise", None) is not None:
+            # Text-to-image in an LCM/TCD-style family: x_t is pure noise, sqrt(1 + sigma^2) * eps here.
+            x = model_sampling.noise_scaling(sigmas[0], model.noise.to(x), latent.to(x), max_denoise=True)
         seed = extra_args.get("seed")
         generator = torch.Generator(device="cpu").manual_seed((seed if seed is not None else 0) + 1)
         s_in = x.new_ones([x.shape[0]])

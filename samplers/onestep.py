@@ -32,33 +32,40 @@ class Preset:
     cfg: float = 1.0         # the guidance the family was distilled for
     bases: tuple = ()        # base architectures it is published on
     note: str = ""
+    # How text-to-image starts: "pure" feeds pure noise as x_t (LCM / TCD style pipelines:
+    # DMD2, Hyper-SD, UFOGen, SwiftBrush); "scaled" feeds x = sigma * eps (Euler-style
+    # pipelines: SD/SDXL-Turbo, SDXL-Lightning). img2img always noises the image to t.
+    start: str = "scaled"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 PRESETS = {p.name: p for p in [
-    Preset("UFOGen", 999, "eps", "discrete", "fresh", 1.0, ("SD15",), "x0 from eps; multi-step re-noises with fresh noise"),
+    Preset("UFOGen", 999, "eps", "discrete", "fresh", 1.0, ("SD15",),
+           "x0 from eps; multi-step re-noises with fresh noise", "pure"),
     Preset("SD-Turbo", 999, "eps", "discrete", "fresh", 1.0, ("SD21",), "ADD; cfg off"),
     Preset("SDXL-Turbo", 999, "eps", "discrete", "fresh", 1.0, ("SDXL",), "ADD; cfg off"),
     Preset("SDXL-Lightning-1step", 999, "x0", "discrete", "fresh", 1.0, ("SDXL",), "predicts the sample (x0)"),
-    Preset("Hyper-SD-1step", 800, "eps", "discrete", "fresh", 1.0, ("SDXL", "SD15"), "1-step UNet at t = 800"),
-    Preset("DMD2", 399, "eps", "discrete", "fresh", 1.0, ("SD15", "SDXL"), "LCM-style schedule; cfg off"),
-    Preset("InstaFlow", 1000, "flow_instaflow", "flow", "deterministic", 1.0, ("SD15",), "rectified flow, x0 = z + v"),
-    Preset("SwiftBrush", 999, "eps", "discrete", "fresh", 1.0, ("SD21",), "variational score distillation"),
+    Preset("Hyper-SD-1step", 800, "eps", "discrete", "fresh", 1.0, ("SDXL", "SD15"), "TCD-style, t = 800", "pure"),
+    Preset("DMD2", 399, "eps", "discrete", "fresh", 1.0, ("SD15", "SDXL"), "LCM-style, t = 399; cfg off", "pure"),
+    Preset("InstaFlow", 1000, "flow_instaflow", "flow", "deterministic", 1.0, ("SD15",),
+           "rectified flow, x0 = z + v"),
+    Preset("SwiftBrush", 999, "eps", "discrete", "fresh", 1.0, ("SD21",), "variational score distillation", "pure"),
     Preset("APT", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",), "one-step video DiT, x0 = z - v"),
 ]}
 PRESET_NAMES = list(PRESETS) + ["custom"]
 IMAGE_PRESET_NAMES = [n for n in PRESET_NAMES if n != "APT"]
 
 
-def custom_preset(timestep: float, prediction: str, schedule: str = "discrete", renoise: str = "fresh") -> Preset:
+def custom_preset(timestep: float, prediction: str, schedule: str = "discrete", renoise: str = "fresh",
+                  start: str = "scaled") -> Preset:
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction '{prediction}' is not one of {', '.join(PREDICTIONS)}")
     limit = 1000 if schedule == "flow" else 999
     if not 0 < timestep <= limit:
         raise ValueError(f"timestep {timestep} is outside (0, {limit}] for a {schedule} schedule")
-    return Preset("custom", float(timestep), prediction, schedule, renoise)
+    return Preset("custom", float(timestep), prediction, schedule, renoise, start=start)
 
 
 def check_strength(strength: float) -> None:

@@ -1,0 +1,101 @@
+"""Test tiers.
+
+* unit: pure core and client, no ComfyUI.
+* comfy: ComfyUI imported in this process (real model classes, samplers, nodes).
+* server: a real ComfyUI started as a subprocess (``main.py --cpu``) with this checkout
+  loaded as a custom node and model folders in a temporary directory, driven through HTTP.
+
+ComfyUI is found through COMFYUI_PATH (default /opt/ComfyUI, or the folder above
+custom_nodes/ when the pack sits there); without it the comfy and server tiers skip, and
+say so loudly in the header and in every skip reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load_pack(name="tempo_pack"):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "__init__.py"),
+                                                  submodule_search_locations=[ROOT])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_load_pack()
+from tempo_pack.client.local import LocalComfyUI, find_comfyui  # noqa: E402
+
+COMFYUI = find_comfyui()
+NO_COMFY = ("ComfyUI NOT FOUND (set COMFYUI_PATH to a ComfyUI checkout, e.g. /opt/ComfyUI): "
+            "this test needs a real ComfyUI and was skipped")
+
+
+def pytest_report_header(config):
+    if COMFYUI:
+        version = "?"
+        try:
+            with open(os.path.join(COMFYUI, "comfyui_version.py")) as f:
+                version = f.read().split('"')[1]
+        except (OSError, IndexError):
+            pass
+        return f"ComfyUI tier: {COMFYUI} (version {version})"
+    return "ComfyUI tier: SKIPPED -- " + NO_COMFY
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if ("comfy" in item.keywords or "server" in item.keywords) and COMFYUI is None:
+            item.add_marker(pytest.mark.skip(reason=NO_COMFY))
+
+
+@pytest.fixture(scope="session")
+def comfy():
+    """ComfyUI's packages imported in this process, on the CPU."""
+    if COMFYUI is None:
+        pytest.skip(NO_COMFY)
+    from tempo_pack.demo import factory
+
+    return factory.import_comfy(COMFYUI)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, comfy):
+    """A model tree for the server: the demo checkpoints plus the test-only files."""
+    from tempo_pack.demo import run as demo_run
+
+    demo_run.ensure_demo_models(demo_run.DEMO_MODELS, COMFYUI, log=lambda m: None)
+    root = tmp_path_factory.mktemp("models")
+    for folder in os.listdir(demo_run.DEMO_MODELS):
+        src = os.path.join(demo_run.DEMO_MODELS, folder)
+        os.makedirs(root / folder, exist_ok=True)
+        for name in os.listdir(src):
+            if not name.endswith(".partial"):
+                os.symlink(os.path.join(src, name), root / folder / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(models_dir):
+    """A real ComfyUI (subprocess, CPU, loopback) with this pack loaded."""
+    with LocalComfyUI(COMFYUI, models=str(models_dir)) as local:
+        yield local
+    if not os.environ.get("TEMPO_KEEP_SERVER_LOG"):
+        local.cleanup()
+
+
+@pytest.fixture
+def client(server):
+    from tempo_pack.client import ComfyServer
+
+    return ComfyServer(server.url)

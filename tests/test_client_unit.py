@@ -1,0 +1,120 @@
+"""Batch client pieces that need no server: files, overrides, sweeps."""
+
+import json
+
+import pytest
+
+from tempo_pack.client import batch, workflow
+from tempo_pack.client.errors import ClientError, WorkflowError
+
+API = {
+    "3": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 20, "model": ["4", 0], "positive": ["6", 0]},
+          "_meta": {"title": "KSampler"}},
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "a.safetensors"}, "_meta": {"title": "Load"}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}, "_meta": {"title": "Positive"}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "ugly", "clip": ["4", 1]}, "_meta": {"title": "Negative"}},
+}
+
+
+def test_load_workflow_rejects_non_json(tmp_path):
+    p = tmp_path / "w.json"
+    p.write_text("{not json")
+    with pytest.raises(WorkflowError, match="not valid JSON"):
+        workflow.load_workflow(str(p))
+
+
+def test_load_workflow_rejects_json_that_is_not_a_workflow(tmp_path):
+    p = tmp_path / "w.json"
+    p.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(WorkflowError, match="not a ComfyUI workflow"):
+        workflow.load_workflow(str(p))
+
+
+def test_load_workflow_missing_file(tmp_path):
+    with pytest.raises(WorkflowError, match="not found"):
+        workflow.load_workflow(str(tmp_path / "nope.json"))
+
+
+def test_formats_detected():
+    assert workflow.workflow_format(API) == "api"
+    assert workflow.workflow_format({"nodes": [], "links": []}) == "ui"
+
+
+def test_parse_assignment_values():
+    assert workflow.parse_assignment("KSampler.seed=5") == ("KSampler", "seed", 5)
+    assert workflow.parse_assignment("Positive.text=a dog, red") == ("Positive", "text", "a dog, red")
+    assert workflow.parse_assignment("My.Node.cfg=1.5") == ("My.Node", "cfg", 1.5)
+    assert workflow.parse_assignment("x.flag=true") == ("x", "flag", True)
+    with pytest.raises(WorkflowError, match="NODE.INPUT=VALUE"):
+        workflow.parse_assignment("KSampler.seed")
+
+
+def test_overrides_by_id_title_and_type():
+    out = workflow.apply_overrides(API, {"3.steps": 4, "Positive.text": "a dog", "KSampler.seed": 9})
+    assert out["3"]["inputs"] == {"seed": 9, "steps": 4, "model": ["4", 0], "positive": ["6", 0]}
+    assert out["6"]["inputs"]["text"] == "a dog"
+    assert API["6"]["inputs"]["text"] == "a cat", "the original must not change"
+
+
+def test_override_ambiguous_type_is_an_error_unless_starred():
+    with pytest.raises(WorkflowError, match="matches nodes #6, #7"):
+        workflow.apply_overrides(API, {"CLIPTextEncode.text": "x"})
+    out = workflow.apply_overrides(API, {"*CLIPTextEncode.text": "x"})
+    assert out["6"]["inputs"]["text"] == out["7"]["inputs"]["text"] == "x"
+
+
+def test_override_unknown_node_lists_titles():
+    with pytest.raises(WorkflowError, match="'Positive'"):
+        workflow.apply_overrides(API, {"Sampler9.seed": 1})
+
+
+def test_override_unknown_input_checked_against_object_info():
+    info = {"KSampler": {"input": {"required": {"seed": ["INT", {}], "steps": ["INT", {}]}}}}
+    with pytest.raises(WorkflowError, match="has no input 'sead'.*seed, steps"):
+        workflow.apply_overrides(API, {"KSampler.sead": 1}, info)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("5", [5]), ("1-4", [1, 2, 3, 4]), ("1,7,9", [1, 7, 9]), ("100x3", [100, 101, 102]), ("1-2,9", [1, 2, 9]),
+])
+def test_seed_ranges(text, expected):
+    assert batch.parse_seed_range(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["4-1", "a", "1-"])
+def test_bad_seed_ranges(bad):
+    with pytest.raises(ClientError):
+        batch.parse_seed_range(bad)
+
+
+def test_default_targets():
+    assert workflow.find_seed_inputs(API) == ["3.seed"]
+    assert workflow.find_positive_prompt(API) == ["6.text"]
+
+
+def test_build_jobs_is_the_product_of_sweeps(tmp_path):
+    jobs = batch.build_jobs(API, sets={"3.steps": 2}, seeds=[1, 2], prompts=["a", "b", "c"])
+    assert len(jobs) == 6
+    assert jobs[0] == {"3.steps": 2, "3.seed": 1, "6.text": "a"}
+    assert jobs[-1] == {"3.steps": 2, "3.seed": 2, "6.text": "c"}
+    assert batch.build_jobs(API) == [{}]
+
+
+def test_prompt_file_and_csv(tmp_path):
+    p = tmp_path / "prompts.txt"
+    p.write_text("# comment\na red fox\n\na blue whale\n")
+    assert batch.read_prompts(str(p)) == ["a red fox", "a blue whale"]
+    c = tmp_path / "jobs.csv"
+    c.write_text("KSampler.seed,Positive.text\n1,a fox\n2,\"a whale, swimming\"\n")
+    rows = batch.read_csv_jobs(str(c))
+    assert rows == [{"KSampler.seed": 1, "Positive.text": "a fox"}, {"KSampler.seed": 2, "Positive.text": "a whale, swimming"}]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("seed\n1\n")
+    with pytest.raises(ClientError, match="does not name an input"):
+        batch.read_csv_jobs(str(bad))
+
+
+def test_no_seed_input_is_explained():
+    api = {"1": {"class_type": "X", "inputs": {"a": 1}}}
+    with pytest.raises(WorkflowError, match="--seed-input"):
+        batch.build_jobs(api, seeds=[1])

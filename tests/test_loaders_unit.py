@@ -1,0 +1,119 @@
+"""Checkpoint reading and classification, in plain torch: bad files get clear errors."""
+
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from tempo_pack.loaders import classify, files
+
+
+def _sd():
+    return {"input_blocks.0.0.weight": torch.randn(8, 4, 3, 3), "out.2.weight": torch.randn(4, 8, 3, 3),
+            "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.randn(8, 768)}
+
+
+def test_reads_safetensors_with_metadata(tmp_path):
+    p = str(tmp_path / "m.safetensors")
+    save_file(_sd(), p, metadata={"modelspec.architecture": "stable-diffusion-v1"})
+    sd, meta = files.read_checkpoint(p)
+    assert set(sd) == set(_sd()) and meta["modelspec.architecture"] == "stable-diffusion-v1"
+    assert classify.file_kind(sd) == "unet"
+    assert classify.image_base(sd, meta) == ("SD15", "metadata modelspec.architecture = stable-diffusion-v1")
+
+
+def test_truncated_safetensors_says_download_again(tmp_path):
+    p = str(tmp_path / "m.safetensors")
+    save_file(_sd(), p)
+    with open(p, "r+b") as f:
+        f.truncate(os.path.getsize(p) - 100)
+    with pytest.raises(files.CheckpointError, match="truncated.*download it again"):
+        files.read_checkpoint(p)
+
+
+def test_garbage_named_safetensors(tmp_path):
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(b"\x80\x02this is not a safetensors file at all" * 10)
+    with pytest.raises(files.CheckpointError, match="not a valid safetensors"):
+        files.read_checkpoint(str(p))
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(b"")
+    with pytest.raises(files.CheckpointError, match="empty or truncated"):
+        files.read_checkpoint(str(p))
+
+
+class Evil:
+    """A pickle that would run code when loaded without weights_only."""
+
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/tempo_pwned",))
+
+
+def test_pickle_with_code_is_refused_and_never_runs(tmp_path):
+    marker = "/tmp/tempo_pwned"
+    if os.path.exists(marker):
+        os.remove(marker)
+    p = str(tmp_path / "evil.pt")
+    torch.save({"state_dict": _sd(), "payload": Evil()}, p)
+    with pytest.raises(files.CheckpointError, match="weights_only=True"):
+        files.read_checkpoint(p)
+    assert not os.path.exists(marker)
+
+
+def test_plain_pickle_state_dict_and_wrappers(tmp_path):
+    p = str(tmp_path / "m.ckpt")
+    torch.save({"state_dict": _sd(), "global_step": 5}, p)
+    sd, _ = files.read_checkpoint(p)
+    assert set(sd) == set(_sd())
+    p2 = str(tmp_path / "sf.pt")
+    torch.save({"generator_ema": _sd(), "generator": _sd()}, p2)
+    assert set(files.read_checkpoint(p2)[0]) == set(_sd())
+
+
+def test_truncated_pickle(tmp_path):
+    p = str(tmp_path / "m.pt")
+    torch.save(_sd(), p)
+    with open(p, "r+b") as f:
+        f.truncate(200)
+    with pytest.raises(files.CheckpointError, match="not a readable torch checkpoint"):
+        files.read_checkpoint(p)
+
+
+@pytest.mark.parametrize("keys,kind", [
+    (["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"], "lora"),
+    (["decoder.up.0.block.0.conv1.weight", "encoder.down.0.block.0.conv1.weight"], "vae"),
+    (["text_model.encoder.layers.0.mlp.fc1.weight"], "text_encoder"),
+    (["control_model.input_hint_block.0.weight"], "controlnet"),
+    (["blocks.0.self_attn.q.weight", "patch_embedding.weight"], "wan_dit"),
+    (["model.diffusion_model.input_blocks.0.0.weight"], "checkpoint"),
+])
+def test_file_kinds(keys, kind):
+    assert classify.file_kind({k: torch.zeros(1) for k in keys}) == kind
+
+
+def test_missing_folder_and_plain_folder(tmp_path):
+    with pytest.raises(files.CheckpointError, match="not found"):
+        files.read_checkpoint(str(tmp_path / "none.safetensors"))
+    with pytest.raises(files.CheckpointError, match="not a diffusers model"):
+        files.read_checkpoint(str(tmp_path))
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("sdxl_lightning_1step_unet_x0.safetensors", "SDXL-Lightning-1step"),
+    ("Hyper-SDXL-1step-Unet.safetensors", "Hyper-SD-1step"),
+    ("dmd2_sdxl_1step_unet_fp16.bin", "DMD2"),
+    ("sd_xl_turbo_1.0_fp16.safetensors", "SDXL-Turbo"),
+    ("sd_turbo.safetensors", "SD-Turbo"),
+    ("instaflow_0_9B_from_sd_1_5", "InstaFlow"),
+    ("my_model.safetensors", None),
+])
+def test_detect_preset_from_names(name, expected):
+    assert classify.detect_preset(name, {})[0] == expected
+
+
+def test_metadata_preset_wins():
+    assert classify.detect_preset("sd_turbo.safetensors", {"tempo.preset": "DMD2"}) == ("DMD2", "metadata tempo.preset")

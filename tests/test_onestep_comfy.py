@@ -1,0 +1,243 @@
+"""One-step image sampling inside real ComfyUI equals the published rules and diffusers.
+
+Everything runs in fp32 on the tiny SD 1.5-architecture UNet that the factory writes. The
+prediction rules do not depend on the architecture, so every preset is checked on that one
+UNet (SDXL-only presets included), applied directly rather than through the loader's base
+check.
+"""
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.comfy
+
+SEED = 7
+LATENT = (1, 4, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def tiny(comfy, tmp_path_factory):
+    from tempo_pack.demo import factory
+
+    root = tmp_path_factory.mktemp("onestep")
+    paths = {
+        "checkpoint": factory.write_sd_checkpoint(str(root / "ckpt.safetensors"), "SD15", dtype=torch.float32),
+        "unet": factory.write_unet_file(str(root / "unet.safetensors"), dtype=torch.float32),
+        "unet_diffusers": factory.write_unet_file(str(root / "unet_diffusers.safetensors"), naming="diffusers",
+                                                  dtype=torch.float32),
+        "pickle": factory.write_unet_file(str(root / "unet.pt"), dtype=torch.float32),
+        "diffusers_folder": factory.write_diffusers_folder(str(root / "pipe"), dtype=torch.float32),
+    }
+    return paths
+
+
+@pytest.fixture(scope="module")
+def unet_model(tiny):
+    from tempo_pack.nodes.image_models import load_image_model
+
+    model, _, _, base, _ = load_image_model(tiny["unet"], "fp32")
+    return model
+
+
+def _ctx():
+    return torch.randn(1, 5, 768, generator=torch.Generator().manual_seed(3))
+
+
+def test_every_file_format_gives_the_same_unet(tiny):
+    from tempo_pack.nodes.image_models import load_image_model
+
+    x = torch.randn(LATENT, generator=torch.Generator().manual_seed(0))
+    outs = {}
+    for name, path in tiny.items():
+        model, clip, vae, base, _ = load_image_model(path, "fp32")
+        assert base == "SD15"
+        assert (clip is not None and vae is not None) == (name == "checkpoint"), name
+        with torch.no_grad():
+            outs[name] = model.model.diffusion_model(x, torch.tensor([399.0]), context=_ctx())
+    for name, out in outs.items():
+        torch.testing.assert_close(out, outs["unet"], rtol=0, atol=0, msg=name)
+
+
+def _ours(model, preset, steps=1, strength=1.0, latent=None, renoise="auto"):
+    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.samplers.onestep import PRESETS
+
+    m = apply_preset(model, PRESETS[preset] if isinstance(preset, str) else preset)
+    latent = torch.zeros(LATENT) if latent is None else latent
+    cond = [[_ctx(), {}]]
+    out = generate(m, cond, None, {"samples": latent}, SEED, steps, strength, 1.0, renoise)
+    return _latent_in(model, out["samples"])
+
+
+def _latent_in(model, latent):
+    """ComfyUI's LATENT is in VAE units; the network works on latent * 0.18215 (SD 1.x)."""
+    return model.model.process_latent_in(latent)
+
+
+def _noise(latent=None):
+    import comfy.sample
+
+    return comfy.sample.prepare_noise(torch.zeros(LATENT) if latent is None else latent, SEED)
+
+
+def _unet(model):
+    def f(x, t):
+        with torch.no_grad():
+            return model.model.diffusion_model(x, torch.tensor([float(t)]), context=_ctx())
+    return f
+
+
+def _abar(t):
+    from tempo_pack.samplers.onestep import ddpm_alphas_cumprod
+
+    return float(ddpm_alphas_cumprod()[int(t)])
+
+
+@pytest.mark.parametrize("preset,t,pred,start", [
+    ("DMD2", 399, "eps", "pure"), ("Hyper-SD-1step", 800, "eps", "pure"), ("UFOGen", 999, "eps", "pure"),
+    ("SwiftBrush", 999, "eps", "pure"), ("SD-Turbo", 999, "eps", "scaled"), ("SDXL-Turbo", 999, "eps", "scaled"),
+    ("SDXL-Lightning-1step", 999, "x0", "scaled"),
+])
+def test_one_step_equals_the_published_rule(unet_model, preset, t, pred, start):
+    """x_t from noise (pure, or sqrt(1 - abar) eps for Euler-style pipelines), one network call, x0."""
+    from tempo_pack.samplers.onestep import x0_from_prediction
+
+    eps, ab = _noise(), _abar(t)
+    x_t = eps if start == "pure" else (1 - ab) ** 0.5 * eps
+    x0 = x0_from_prediction(pred, _unet(unet_model)(x_t, t), x_t, alpha_bar=ab)
+    torch.testing.assert_close(_ours(unet_model, preset), x0, rtol=1e-4, atol=1e-5)
+
+
+def test_img2img_strength_noises_the_image_to_one_timestep(unet_model):
+    """DMD2 at strength 0.5: t = 199, x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, one step."""
+    from tempo_pack.samplers.onestep import x0_from_prediction
+
+    image_latent = torch.randn(LATENT, generator=torch.Generator().manual_seed(11))
+    eps, ab = _noise(image_latent), _abar(199)
+    x_t = ab ** 0.5 * _latent_in(unet_model, image_latent) + (1 - ab) ** 0.5 * eps
+    x0 = x0_from_prediction("eps", _unet(unet_model)(x_t, 199), x_t, alpha_bar=ab)
+    torch.testing.assert_close(_ours(unet_model, "DMD2", 1, 0.5, image_latent), x0, rtol=1e-4, atol=1e-5)
+
+
+def test_ufogen_multistep_renoises_with_fresh_noise(unet_model):
+    """UFOGen, 4 steps: x0 at t, then x_{t'} = sqrt(abar') x0 + sqrt(1 - abar') eps_fresh (paper, Alg. 2)."""
+    from tempo_pack.samplers.onestep import x0_from_prediction
+
+    unet = _unet(unet_model)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    ts = [999, 749, 499, 249]
+    x = _noise()
+    for i, t in enumerate(ts):
+        ab = _abar(t)
+        x0 = x0_from_prediction("eps", unet(x, t), x, alpha_bar=ab)
+        if i + 1 < len(ts):
+            ab_next = _abar(ts[i + 1])
+            x = ab_next ** 0.5 * x0 + (1 - ab_next) ** 0.5 * torch.randn(LATENT, generator=gen)
+    torch.testing.assert_close(_ours(unet_model, "UFOGen", 4), x0, rtol=1e-4, atol=1e-5)
+
+
+def test_instaflow_euler_rule(unet_model):
+    """InstaFlow (RectifiedFlowPipeline): z at t = 1000, z <- z + dt * v at t = 1000, 500, x0 = z."""
+    unet = _unet(unet_model)
+    z = _noise()
+    for t in (1000.0, 500.0):
+        z = z + 0.5 * unet(z, t)
+    torch.testing.assert_close(_ours(unet_model, "InstaFlow", 2), z, rtol=1e-4, atol=1e-5)
+
+
+def test_instaflow_one_step_is_z_plus_v(unet_model):
+    z = _noise()
+    torch.testing.assert_close(_ours(unet_model, "InstaFlow"), z + _unet(unet_model)(z, 1000.0), rtol=1e-4, atol=1e-5)
+
+
+# -- against diffusers' schedulers, loading the same weights from the diffusers folder -------
+
+@pytest.fixture(scope="module")
+def diffusers_unet(tiny):
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev dependency) is needed for this cross-check")
+    unet = diffusers.UNet2DConditionModel.from_pretrained(tiny["diffusers_folder"] + "/unet").float().eval()
+    return unet
+
+
+def _diffusers_loop(unet, scheduler, latents, steps=1, **set_kw):
+    scheduler.set_timesteps(steps, **set_kw)
+    ctx = _ctx()
+    for t in scheduler.timesteps:
+        with torch.no_grad():
+            inp = scheduler.scale_model_input(latents, t)
+            pred = unet(inp, t, encoder_hidden_states=ctx).sample
+        out = scheduler.step(pred, t, latents, generator=torch.Generator().manual_seed(0))
+        latents = out.prev_sample
+    denoised = getattr(out, "denoised", None)
+    return denoised if denoised is not None else latents
+
+
+def test_dmd2_equals_diffusers_lcm_scheduler_at_399(unet_model, diffusers_unet):
+    from diffusers import LCMScheduler
+
+    sched = LCMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    eps = _noise()
+    theirs = _diffusers_loop(diffusers_unet, sched, eps * sched.init_noise_sigma, timesteps=[399], steps=None)
+    torch.testing.assert_close(_ours(unet_model, "DMD2"), theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_sd_turbo_equals_diffusers_euler_ancestral_trailing(unet_model, diffusers_unet):
+    from diffusers import EulerAncestralDiscreteScheduler
+
+    sched = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                            timestep_spacing="trailing")
+    sched.set_timesteps(1)
+    eps = _noise()
+    theirs = _diffusers_loop(diffusers_unet, sched, eps * sched.init_noise_sigma)
+    torch.testing.assert_close(_ours(unet_model, "SD-Turbo"), theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_sdxl_lightning_equals_diffusers_euler_sample_prediction(unet_model, diffusers_unet):
+    from diffusers import EulerDiscreteScheduler
+
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                   timestep_spacing="trailing", prediction_type="sample")
+    sched.set_timesteps(1)
+    eps = _noise()
+    theirs = _diffusers_loop(diffusers_unet, sched, eps * sched.init_noise_sigma)
+    torch.testing.assert_close(_ours(unet_model, "SDXL-Lightning-1step"), theirs, rtol=1e-4, atol=1e-5)
+
+
+# -- against ComfyUI's own samplers ------------------------------------------------------------
+
+def _native(model, preset, sampler_name, sigmas, latent):
+    import comfy.sample
+    import comfy.samplers
+
+    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.samplers.onestep import PRESETS
+
+    m = apply_preset(model, PRESETS[preset])
+    noise = comfy.sample.prepare_noise(latent, SEED)
+    out = comfy.sample.sample_custom(m, noise, 1.0, comfy.samplers.sampler_object(sampler_name), sigmas,
+                                     [[_ctx(), {}]], [[_ctx(), {}]], latent, seed=SEED)
+    return _latent_in(model, out)
+
+
+def test_deterministic_renoise_equals_comfyui_euler(unet_model):
+    """Deterministic multi-step (APT-style) is ComfyUI's Euler sampler on the same sigmas (img2img start)."""
+    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.nodes.onestep_image import onestep_sigmas
+    from tempo_pack.samplers.onestep import PRESETS
+
+    latent = torch.randn(LATENT, generator=torch.Generator().manual_seed(2))
+    sigmas = onestep_sigmas(apply_preset(unet_model, PRESETS["SD-Turbo"]), 3, 0.8)
+    native = _native(unet_model, "SD-Turbo", "euler", sigmas, latent)
+    ours = _ours(unet_model, "SD-Turbo", 3, 0.8, latent, renoise="deterministic")
+    torch.testing.assert_close(ours, native, rtol=1e-4, atol=1e-5)
+
+
+def test_schedule_node_sigmas_are_the_model_table(unet_model):
+    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.nodes.onestep_image import onestep_sigmas
+    from tempo_pack.samplers.onestep import PRESETS, ddpm_sigma
+
+    s = onestep_sigmas(apply_preset(unet_model, PRESETS["UFOGen"]), 4, 1.0)
+    expected = [ddpm_sigma(t) for t in (999, 749, 499, 249)] + [0.0]
+    torch.testing.assert_close(s, torch.tensor(expected), rtol=1e-5, atol=1e-6)
