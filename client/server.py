@@ -62,7 +62,31 @@ class ComfyServer:
             self._object_info = self.get_json("/object_info")
         return self._object_info
 
+    def precheck(self, prompt: dict) -> None:
+        """Refuse combo values the server would not list (model files above all) before queueing.
+
+        ComfyUI validates combo values of its classic nodes itself, but not of V3 nodes, which
+        would then fail only while running; this gives both the same early, clear message."""
+        info = self.object_info()
+        node_errors = {}
+        for nid, node in prompt.items():
+            spec_all = (info.get(node.get("class_type"), {}).get("input") or {})
+            for name, value in (node.get("inputs") or {}).items():
+                spec = spec_all.get("required", {}).get(name) or spec_all.get("optional", {}).get(name)
+                if not spec or isinstance(value, list) or spec[0] != "COMBO":
+                    continue
+                opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                if opts.get("multiselect") or "options" not in opts or opts.get("remote"):
+                    continue
+                if value not in opts["options"]:
+                    node_errors.setdefault(nid, {"errors": [], "class_type": node["class_type"]})["errors"].append(
+                        {"type": "value_not_in_list", "message": "Value not in list",
+                         "details": f"{name}: '{value}'", "extra_info": {"input_name": name, "received_value": value}})
+        if node_errors:
+            raise ValidationFailed(self.format_prompt_error(prompt, {"node_errors": node_errors}))
+
     def queue_prompt(self, prompt: dict, extra_data: dict | None = None) -> str:
+        self.precheck(prompt)
         payload = {"prompt": prompt, "client_id": self.client_id}
         if extra_data:
             payload["extra_data"] = extra_data

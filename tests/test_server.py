@@ -1,0 +1,228 @@
+"""Against a real ComfyUI server: the pack loads, every workflow is valid and runs, and the
+batch client does what its README says (sweeps, downloads, manifest, errors, Ctrl-C)."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from tempo_pack.client import batch, workflow
+from tempo_pack.client.errors import JobFailed, ValidationFailed, WorkflowError
+from tempo_pack.client.local import PACK_ROOT, free_port
+from tempo_pack.demo import workflows as specs
+
+pytestmark = pytest.mark.server
+
+WORKFLOWS = sorted(glob.glob(os.path.join(PACK_ROOT, "workflows", "*.json")))
+SMALL = {"onestep_txt2img.json": {"EmptyLatentImage.width": 64, "EmptyLatentImage.height": 64}}
+TEMPO = os.path.join(PACK_ROOT, "tempo.py")
+
+
+def _tempo_nodes(info):
+    return {k: v for k, v in info.items() if v.get("python_module", "").endswith("comfyui-tempo")
+            or k.startswith("Tempo")}
+
+
+def test_pack_loads_without_errors(server, client):
+    log = server.log_text()
+    assert "comfyui-tempo" in log
+    for bad in ("IMPORT FAILED", "Cannot import", "Traceback"):
+        assert bad not in log, log[-3000:]
+    lines = [l for l in log.splitlines() if "tempo" in l.lower() and ("warn" in l.lower() or "error" in l.lower())]
+    assert not lines, lines
+
+
+def test_node_list_json_lists_every_node(client):
+    with open(os.path.join(PACK_ROOT, "node_list.json")) as f:
+        listed = json.load(f)
+    ours = _tempo_nodes(client.object_info())
+    assert sorted(listed) == sorted(ours)
+
+
+def test_every_node_is_documented_under_one_prefix_and_category(client):
+    for node_id, info in _tempo_nodes(client.object_info()).items():
+        assert node_id.startswith("Tempo"), node_id
+        assert info["category"].split("/")[0] == "Tempo", node_id
+        assert info["display_name"].startswith("Tempo "), node_id
+        assert len(info["description"]) > 20, node_id
+        for section in ("required", "optional"):
+            for name, spec in info["input"].get(section, {}).items():
+                opts = spec[1] if len(spec) > 1 else {}
+                assert opts.get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_workflow_is_valid_against_the_server(client, path):
+    ui = workflow.load_workflow(path)
+    assert workflow.workflow_format(ui) == "ui"
+    assert workflow.check_ui_workflow(ui, client.object_info()) == []
+
+
+def test_committed_workflows_are_what_the_specs_build(client):
+    built = specs.build_all(client.object_info(), out_dir="")
+    assert sorted(built) == sorted(os.path.basename(p) for p in WORKFLOWS)
+    for name, wf in built.items():
+        with open(os.path.join(PACK_ROOT, "workflows", name)) as f:
+            assert json.load(f) == json.loads(json.dumps(wf)), f"{name}: run 'python tempo.py build-workflows'"
+
+
+@pytest.mark.parametrize("name", sorted(specs.SPECS))
+def test_workflow_converts_to_the_graph_it_describes(client, name):
+    info = client.object_info()
+    _, nodes = specs.SPECS[name]()
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), info)
+    assert {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()} == \
+        specs.expected_api(nodes, info)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_every_workflow_runs(client, path, tmp_path):
+    api = workflow.to_api(workflow.load_workflow(path), client.object_info())
+    overrides = SMALL.get(os.path.basename(path), {})
+    results = batch.run_batch(client, api, [overrides], str(tmp_path), progress=False)
+    images = [f for f in results[0].files if f.endswith(".png")]
+    assert images, results[0].files
+    for f in images:
+        with Image.open(tmp_path / f) as im:
+            assert im.size == (overrides.get("EmptyLatentImage.width", 512), overrides.get("EmptyLatentImage.height", 512))
+
+
+def test_cli_sweep_of_three_seeds_downloads_everything(server, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, TEMPO, "run", os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json"),
+                           "--server", server.url, "--set", "EmptyLatentImage.width=64",
+                           "--set", "Empty Latent Image.height=64", "--seeds", "10-12", "-o", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(l) for l in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [l["overrides"]["7.noise_seed"] for l in lines] == [10, 11, 12]
+    assert len({l["prompt_id"] for l in lines}) == 3
+    for l in lines:
+        assert l["status"] == "success" and len(l["files"]) == 1
+        with Image.open(out / l["files"][0]) as im:
+            assert im.size == (64, 64)
+    a, b = (Image.open(out / lines[i]["files"][0]).tobytes() for i in (0, 1))
+    assert a != b, "different seeds must give different images"
+    assert "3 job(s) done, 3 file(s)" in proc.stdout
+
+
+def _cli(*args, timeout=120):
+    return subprocess.run([sys.executable, TEMPO, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path):
+    proc = _cli("run", os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json"),
+                "--server", f"http://127.0.0.1:{free_port()}", "-o", str(tmp_path))
+    assert proc.returncode == 3
+    assert "cannot reach ComfyUI" in proc.stderr
+
+
+def test_not_json_and_not_workflow(server, tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("hello")
+    proc = _cli("run", str(p), "--server", server.url)
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr
+    p.write_text("[1, 2]")
+    proc = _cli("run", str(p), "--server", server.url)
+    assert proc.returncode == 2 and "not a ComfyUI workflow" in proc.stderr
+
+
+def test_unknown_node_type_is_named(server, tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({"1": {"class_type": "NoSuchNodeAnywhere", "inputs": {}}}))
+    proc = _cli("run", str(p), "--server", server.url)
+    assert proc.returncode == 2 and "NoSuchNodeAnywhere (node #1)" in proc.stderr
+
+
+def test_node_errors_are_printed_by_title_and_input(client):
+    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    bad = workflow.apply_overrides(api, {"EmptyLatentImage.width": 3})
+    with pytest.raises(ValidationFailed) as e:
+        client.queue_prompt(bad)
+    assert "node #4 'Empty Latent Image', input 'width': Value 3 smaller than min of 16" in str(e.value)
+
+
+def test_missing_model_file_names_the_folder(client):
+    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    bad = workflow.apply_overrides(api, {"1.ckpt_name": "not_here.safetensors"})
+    with pytest.raises(ValidationFailed) as e:
+        client.queue_prompt(bad)
+    msg = str(e.value)
+    assert "'not_here.safetensors' is not in ComfyUI's 'checkpoints' folder" in msg and "models/checkpoints/" in msg
+
+
+def test_missing_model_file_of_a_native_node_names_the_folder(client):
+    """Same message when the server itself refuses the value (classic nodes validate combos)."""
+    api = {"1": {"class_type": "VAELoader", "inputs": {"vae_name": "no_vae.safetensors"}},
+           "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+           "3": {"class_type": "VAEDecode", "inputs": {"samples": ["2", 0], "vae": ["1", 0]}},
+           "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "x"}}}
+    r = client.post_json("/prompt", {"prompt": api})
+    assert r.status_code == 400 and r.json()["node_errors"]["1"]["errors"][0]["type"] == "value_not_in_list"
+    msg = client.format_prompt_error(api, r.json())
+    assert "node #1 'VAELoader', input 'vae_name': model file 'no_vae.safetensors' is not in ComfyUI's 'vae' folder" in msg
+
+
+def _failing_jobs():
+    # job 1 asks an SD 1.5 file to sample as SDXL-Turbo: it fails at run time in the loader
+    return [{"1.preset": "auto", "4.width": 64, "4.height": 64}, {"1.preset": "SDXL-Turbo", "4.width": 64, "4.height": 64},
+            {"1.preset": "auto", "4.width": 64, "4.height": 64, "7.noise_seed": 3}]
+
+
+def test_failed_job_stops_the_batch(client, tmp_path):
+    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    with pytest.raises(JobFailed):
+        batch.run_batch(client, api, _failing_jobs(), str(tmp_path), progress=False)
+    lines = [json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    status = {l["job"]: l for l in lines}
+    assert status[0]["status"] == "success"
+    assert status[1]["status"] == "error" and "SDXL-Turbo preset is for SDXL" in status[1]["error"]
+    assert status[2]["status"] in ("cancelled", "success")  # it may have finished before the failure arrived
+    assert not client.queue()["queue_pending"]
+
+
+def test_keep_going_runs_the_rest(client, tmp_path):
+    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    with pytest.raises(JobFailed, match="1 of 3 jobs did not succeed"):
+        batch.run_batch(client, api, _failing_jobs(), str(tmp_path), keep_going=True, progress=False)
+    lines = sorted((json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()),
+                   key=lambda l: l["job"])
+    assert [l["status"] for l in lines] == ["success", "error", "success"]
+
+
+def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, TEMPO, "run", WORKFLOWS[0], "--server", server.url, "--seeds", "1-4",
+                             "--set", "EmptyLatentImage.width=512", "--set", "EmptyLatentImage.height=512",
+                             "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the first job runs
+        q = client.queue()
+        if q["queue_running"]:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "Interrupting prompt" in server.log_text()
+    deadline = time.monotonic() + 120  # the running node finishes first (a VAE decode is not interruptible)
+    while time.monotonic() < deadline and (client.queue()["queue_running"] or client.queue()["queue_pending"]):
+        time.sleep(0.2)
+    q = client.queue()
+    assert not q["queue_pending"] and not q["queue_running"]
+    lines = [json.loads(l) for l in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sum(l["status"] == "cancelled" for l in lines) >= 3
+
+
+def test_convert_command_prints_api_format(server):
+    proc = _cli("convert", WORKFLOWS[0], "--server", server.url)
+    assert proc.returncode == 0, proc.stderr
+    api = json.loads(proc.stdout)
+    assert api["7"]["class_type"] == "SamplerCustom" and api["7"]["inputs"]["sigmas"] == ["5", 0]
