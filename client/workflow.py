@@ -96,7 +96,31 @@ def widget_names(info: dict) -> list[tuple[str, int]]:
     return out
 
 
+def input_default(info: dict, name: str):
+    """The value a new widget gets in the editor: the spec's default, else a combo's first option."""
+    kind, options = _spec_type_and_options(_input_spec(info, name))
+    if "default" in options:
+        return options["default"]
+    if kind == "COMBO":
+        spec = _input_spec(info, name)
+        values = spec[0] if isinstance(spec[0], list) else options.get("options", [])
+        return values[0] if values else None
+    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
+
+
 def _map_widget_values(node: dict, info: dict) -> dict:
+    """Widget values by input name. Widgets the file does not have (a node saved before an
+    input was added) get their defaults, as the editor gives them when it loads the file."""
+    mapped = _saved_widget_values(node, info)
+    for name, _ in widget_names(info):
+        if name not in mapped:
+            default = input_default(info, name)
+            if default is not None:
+                mapped[name] = default
+    return mapped
+
+
+def _saved_widget_values(node: dict, info: dict) -> dict:
     values = node.get("widgets_values")
     if values is None:
         return {}
@@ -104,9 +128,11 @@ def _map_widget_values(node: dict, info: dict) -> dict:
     if isinstance(values, dict):  # some nodes save a name -> value mapping
         return {n: values[n] for n, _ in names if n in values}
     result, i = {}, 0
-    for name, extra in names:
+    for k, (name, extra) in enumerate(names):
         if i >= len(values):
             break
+        if _absent_from_file(info, name, values[i], names[k + 1:]):
+            continue  # a widget added to the node after the file was saved: it keeps its default
         result[name] = values[i]
         i += 1
         # Skip editor-only values, but only when the saved value really is one: files saved by
@@ -119,6 +145,30 @@ def _map_widget_values(node: dict, info: dict) -> dict:
             elif kind == "COMBO" and isinstance(nxt, str) and nxt in ("image", "video", "audio", "upload", ""):
                 i += 1
     return result
+
+
+def _accepts(info: dict, name: str, value) -> bool:
+    kind, options = _spec_type_and_options(_input_spec(info, name))
+    if kind in ("INT", "FLOAT"):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "BOOLEAN":
+        return isinstance(value, bool)
+    if kind == "COMBO":
+        spec = _input_spec(info, name)
+        allowed = spec[0] if isinstance(spec[0], list) else options.get("options", [])
+        return value in allowed
+    return True
+
+
+def _absent_from_file(info: dict, name: str, value, later: list) -> bool:
+    """True when a saved value cannot belong to this numeric widget but fits the next one:
+    the file predates this widget (nodes gain inputs between releases)."""
+    kind = _spec_type_and_options(_input_spec(info, name))[0]
+    if kind not in ("INT", "FLOAT") or _accepts(info, name, value) or not later:
+        return False
+    if isinstance(value, str) and value in SEED_CONTROL_VALUES:
+        return False
+    return _accepts(info, later[0][0], value)
 
 
 def _links_by_id(ui: dict) -> dict:

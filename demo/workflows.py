@@ -11,7 +11,7 @@ import json
 import os
 
 from ..client.local import PACK_ROOT
-from ..client.workflow import _input_spec, _spec_type_and_options, widget_names
+from ..client.workflow import _input_spec, _spec_type_and_options, input_default, widget_names
 
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
 POSITIVE = "a lighthouse on a cliff at dusk, warm light, cinematic photo"
@@ -45,16 +45,6 @@ SPECS = {
 }
 
 
-def _default(spec):
-    kind, options = _spec_type_and_options(spec)
-    if "default" in options:
-        return options["default"]
-    if kind == "COMBO":
-        values = spec[0] if isinstance(spec[0], list) else options.get("options", [])
-        return values[0] if values else ""
-    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
-
-
 def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
     """An editor-format workflow (version 0.4) for ``nodes``, laid out left to right."""
     links, ui_nodes = [], {}
@@ -82,7 +72,7 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
             inputs.append(entry)
         values = []
         for name, extra in widgets:
-            value = n.inputs.get(name, _default(_input_spec(info, name)))
+            value = n.inputs.get(name, input_default(info, name))
             values.append(None if isinstance(value, tuple) else value)
             if extra:
                 kind, _ = _spec_type_and_options(_input_spec(info, name))
@@ -124,7 +114,7 @@ def expected_api(nodes: list[N], object_info: dict) -> dict:
         if n.mode != 0:
             continue
         info = object_info[n.type]
-        inputs = {w: _default(_input_spec(info, w)) for w, _ in widget_names(info)}
+        inputs = {w: input_default(info, w) for w, _ in widget_names(info)}
         inputs.update({k: ([str(v[0]), v[1]] if isinstance(v, tuple) else v) for k, v in n.inputs.items()})
         api[str(n.id)] = {"class_type": n.type, "inputs": inputs}
     return api
