@@ -53,6 +53,8 @@ def build_parser():
                      help="where the prompts go (default: the positive prompt's text encoder)")
     run.add_argument("--csv", metavar="FILE", help="one job per row; column headers are NODE.INPUT targets")
     run.add_argument("--output", "-o", default="tempo_output", help="folder for outputs and manifest.jsonl")
+    run.add_argument("--upload", action="append", default=[], metavar="FILE",
+                     help="upload a local picture to the server's input folder first (for LoadImage; repeatable)")
     run.add_argument("--keep-going", action="store_true", help="run the remaining jobs when one fails")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -83,6 +85,8 @@ def prepare(server: ComfyServer, path: str) -> dict:
 def cmd_run(args) -> int:
     server = ComfyServer(args.server, _headers(args.header))
     api = prepare(server, args.workflow)
+    for path in args.upload:
+        print(f"uploaded {path} as {server.upload_image(path)}", file=sys.stderr)
     sets = {}
     for s in args.set:
         node, name, value = parse_assignment(s)

@@ -109,6 +109,21 @@ class ComfyServer:
             raise ClientError(f"could not download {subfolder}/{filename} ({kind}): HTTP {r.status_code}")
         return r.content
 
+    def upload_image(self, path: str, name: str | None = None, overwrite: bool = True) -> str:
+        """Put a local picture into the server's input folder (for LoadImage); returns its name there."""
+        import os
+
+        name = name or os.path.basename(path)
+        try:
+            with open(path, "rb") as f:
+                r = self._request("POST", "/upload/image", files={"image": (name, f)},
+                                  data={"overwrite": "true" if overwrite else "false", "type": "input"})
+        except OSError as e:
+            raise ClientError(f"cannot read {path}: {e.strerror}") from None
+        if r.status_code != 200:
+            raise ClientError(f"uploading {path} failed: HTTP {r.status_code} {r.text[:200]}")
+        return r.json().get("name", name)
+
     def interrupt(self, prompt_id: str | None = None) -> None:
         self.post_json("/interrupt", {"prompt_id": prompt_id} if prompt_id else {})
 

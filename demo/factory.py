@@ -17,9 +17,13 @@ import sys
 
 import torch
 
+# Bump when the files the factory writes change, so cached demo models are rebuilt.
+FACTORY_VERSION = "2"
+
+# 64 channels: ComfyUI builds ControlNets of unknown size with 64-channel heads.
 SD15_TINY_UNET = {
     "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-    "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 32, "num_res_blocks": [1, 1],
+    "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 64, "num_res_blocks": [1, 1],
     "transformer_depth": [1, 0], "channel_mult": [1, 2], "transformer_depth_middle": 1,
     "use_linear_in_transformer": False, "context_dim": 768, "num_heads": 8, "num_head_channels": -1,
     "transformer_depth_output": [1, 1, 0, 0], "use_temporal_attention": False, "use_temporal_resblock": False,
@@ -154,11 +158,37 @@ def write_diffusers_folder(path: str, seed: int = 0, dtype=torch.float16) -> str
     os.makedirs(os.path.join(path, "unet"), exist_ok=True)
     _save(sd, os.path.join(path, "unet", "diffusion_pytorch_model.safetensors"), None, dtype)
     config = {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4,
-              "block_out_channels": [32, 64], "layers_per_block": 1, "cross_attention_dim": 768,
+              "block_out_channels": [64, 128], "layers_per_block": 1, "cross_attention_dim": 768,
               "attention_head_dim": 8, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
               "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "sample_size": 8, "norm_num_groups": 32}
     with open(os.path.join(path, "unet", "config.json"), "w") as f:
         json.dump(config, f, indent=1)
     with open(os.path.join(path, "model_index.json"), "w") as f:
         json.dump({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}, f)
+    return path
+
+
+def write_sd_controlnet(path: str, unet_config: dict | None = None, seed: int = 5, dtype=torch.float16) -> str:
+    """A ControlNet for the tiny SD 1.5 UNet, in the original (lllyasviel) single-file layout."""
+    import_comfy()
+    import comfy.ops
+    from comfy.cldm.cldm import ControlNet
+
+    config = {k: v for k, v in (unet_config or SD15_TINY_UNET).items()
+              if k not in ("out_channels", "use_temporal_attention", "use_temporal_resblock")}
+    net = ControlNet(hint_channels=3, operations=comfy.ops.disable_weight_init, **config)
+    sd = {"control_model." + k: v for k, v in _randomize(net, seed).items()}
+    return _save(sd, path, None, dtype)
+
+
+def write_example_image(path: str, size: int = 96) -> str:
+    """A small picture with edges (rings and a bar), for img2img and ControlNet inputs."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:size, 0:size] / size
+    r = np.hypot(x - 0.5, y - 0.5)
+    img = np.stack([(np.sin(r * 40) > 0) * 200 + 30, x * 255, ((y > 0.4) & (y < 0.6)) * 220 + 20], -1)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    Image.fromarray(img.clip(0, 255).astype("uint8")).save(path)
     return path

@@ -17,10 +17,14 @@ from ..client.local import PACK_ROOT, LocalComfyUI, find_comfyui
 DEMO_MODELS = os.path.join(PACK_ROOT, "demo_models")
 DEMO_OUTPUT = os.path.abspath("demo_output")
 SD15_DEMO_CKPT = "tempo-demo-sd15-dmd2.safetensors"
+SD15_DEMO_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
+EXAMPLE_IMAGE = os.path.join(DEMO_MODELS, "example.png")
 
 # (workflow file, overrides) run by the demo, in order. Later capabilities add theirs.
 DEMO_WORKFLOWS = [
     ("onestep_txt2img.json", {}),
+    ("onestep_controlnet.json", {"ImageScale.width": 256, "ImageScale.height": 256,
+                                 "EmptyLatentImage.width": 256, "EmptyLatentImage.height": 256}),
 ]
 
 
@@ -29,16 +33,27 @@ def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None
     from . import factory
 
     factory.import_comfy(comfyui)
+    stamp = os.path.join(models_dir, "FACTORY_VERSION")
+    if os.path.isdir(models_dir) and (not os.path.isfile(stamp) or open(stamp).read().strip() != factory.FACTORY_VERSION):
+        log(f"demo models in {models_dir} are from another factory version: rebuilding them")
+        import shutil
+
+        shutil.rmtree(models_dir)
     wanted = {
         os.path.join(models_dir, "checkpoints", SD15_DEMO_CKPT):
             lambda p: factory.write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0),
+        os.path.join(models_dir, "controlnet", SD15_DEMO_CONTROLNET): factory.write_sd_controlnet,
+        os.path.join(models_dir, "example.png"): factory.write_example_image,
     }
     for path, make in wanted.items():
         if not os.path.isfile(path):
             log(f"making demo checkpoint {os.path.relpath(path)}")
-            tmp = path + ".partial"
+            root, ext = os.path.splitext(path)
+            tmp = root + ".partial" + ext
             make(tmp)
             os.replace(tmp, path)
+    with open(stamp, "w") as f:
+        f.write(factory.FACTORY_VERSION)
     return models_dir
 
 
@@ -66,6 +81,7 @@ def run_demo(args) -> int:
         url = args.server
     try:
         server = client.ComfyServer(url, headers)
+        server.upload_image(os.path.join(DEMO_MODELS, "example.png"), "example.png")
         for name, overrides in DEMO_WORKFLOWS:
             path = os.path.join(PACK_ROOT, "workflows", name)
             from ..client.cli import prepare

@@ -14,6 +14,8 @@ from ..client.local import PACK_ROOT
 from ..client.workflow import _input_spec, _spec_type_and_options, input_default, widget_names
 
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
+SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
+EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png
 POSITIVE = "a lighthouse on a cliff at dusk, warm light, cinematic photo"
 NEGATIVE = "blurry, low quality"
 
@@ -40,8 +42,61 @@ def onestep_txt2img():
     ]
 
 
+def onestep_img2img():
+    return "One-step img2img: the picture is encoded, noised to the strength's timestep and denoised once", [
+        N(1, "TempoOneStepImageLoader", ckpt_name=SD15_CKPT, preset="auto"),
+        N(2, "CLIPTextEncode", "Positive", text=POSITIVE, clip=(1, 1)),
+        N(3, "CLIPTextEncode", "Negative", text=NEGATIVE, clip=(1, 1)),
+        N(4, "LoadImage", image=EXAMPLE_IMAGE),
+        N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
+        N(6, "VAEEncode", pixels=(5, 0), vae=(1, 2)),
+        N(7, "TempoOneStepSigmas", model=(1, 0), steps=1, strength=0.6),
+        N(8, "TempoOneStepSampler", renoise="auto"),
+        N(9, "SamplerCustom", model=(1, 0), add_noise=True, noise_seed=42, cfg=1.0, positive=(2, 0),
+          negative=(3, 0), sampler=(8, 0), sigmas=(7, 0), latent_image=(6, 0)),
+        N(10, "VAEDecode", samples=(9, 0), vae=(1, 2)),
+        N(11, "SaveImage", filename_prefix="tempo/onestep_img2img", images=(10, 0)),
+    ]
+
+
+def onestep_controlnet():
+    return "One-step ControlNet: native ControlNetLoader + ControlNetApplyAdvanced on a Canny edge map", [
+        N(1, "TempoOneStepImageLoader", ckpt_name=SD15_CKPT, preset="auto"),
+        N(2, "CLIPTextEncode", "Positive", text=POSITIVE, clip=(1, 1)),
+        N(3, "CLIPTextEncode", "Negative", text=NEGATIVE, clip=(1, 1)),
+        N(4, "LoadImage", image=EXAMPLE_IMAGE),
+        N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
+        N(6, "Canny", low_threshold=0.4, high_threshold=0.8, image=(5, 0)),
+        N(7, "ControlNetLoader", control_net_name=SD15_CONTROLNET),
+        N(8, "ControlNetApplyAdvanced", strength=1.0, start_percent=0.0, end_percent=1.0, positive=(2, 0),
+          negative=(3, 0), control_net=(7, 0), image=(6, 0), vae=(1, 2)),
+        N(9, "EmptyLatentImage", width=512, height=512, batch_size=1),
+        N(10, "TempoOneStepSigmas", model=(1, 0), steps=1, strength=1.0),
+        N(11, "TempoOneStepSampler", renoise="auto"),
+        N(12, "SamplerCustom", model=(1, 0), add_noise=True, noise_seed=42, cfg=1.0, positive=(8, 0),
+          negative=(8, 1), sampler=(11, 0), sigmas=(10, 0), latent_image=(9, 0)),
+        N(13, "VAEDecode", samples=(12, 0), vae=(1, 2)),
+        N(14, "SaveImage", filename_prefix="tempo/onestep_controlnet", images=(13, 0)),
+    ]
+
+
+def onestep_batch():
+    return "A batch of images in one step with the one-node Tempo One-Step Generate", [
+        N(1, "TempoOneStepImageLoader", ckpt_name=SD15_CKPT, preset="auto"),
+        N(2, "CLIPTextEncode", "Positive", text=POSITIVE, clip=(1, 1)),
+        N(3, "EmptyLatentImage", width=512, height=512, batch_size=4),
+        N(4, "TempoOneStepGenerate", model=(1, 0), positive=(2, 0), latent=(3, 0), seed=42, steps=1,
+          strength=1.0, cfg=1.0),
+        N(5, "VAEDecode", samples=(4, 0), vae=(1, 2)),
+        N(6, "SaveImage", filename_prefix="tempo/onestep_batch", images=(5, 0)),
+    ]
+
+
 SPECS = {
     "onestep_txt2img.json": onestep_txt2img,
+    "onestep_img2img.json": onestep_img2img,
+    "onestep_controlnet.json": onestep_controlnet,
+    "onestep_batch.json": onestep_batch,
 }
 
 

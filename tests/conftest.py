@@ -78,9 +78,11 @@ def models_dir(tmp_path_factory, comfy):
     root = tmp_path_factory.mktemp("models")
     for folder in os.listdir(demo_run.DEMO_MODELS):
         src = os.path.join(demo_run.DEMO_MODELS, folder)
+        if not os.path.isdir(src):
+            continue
         os.makedirs(root / folder, exist_ok=True)
         for name in os.listdir(src):
-            if not name.endswith(".partial"):
+            if ".partial" not in name:
                 os.symlink(os.path.join(src, name), root / folder / name)
     return root
 
@@ -97,5 +99,8 @@ def server(models_dir):
 @pytest.fixture
 def client(server):
     from tempo_pack.client import ComfyServer
+    from tempo_pack.demo import run as demo_run
 
-    return ComfyServer(server.url)
+    c = ComfyServer(server.url)
+    c.upload_image(os.path.join(demo_run.DEMO_MODELS, "example.png"), "example.png")
+    return c

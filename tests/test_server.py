@@ -20,7 +20,13 @@ from tempo_pack.demo import workflows as specs
 pytestmark = pytest.mark.server
 
 WORKFLOWS = sorted(glob.glob(os.path.join(PACK_ROOT, "workflows", "*.json")))
-SMALL = {"onestep_txt2img.json": {"EmptyLatentImage.width": 64, "EmptyLatentImage.height": 64}}
+TXT2IMG = os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json")
+SMALL_LATENT = {"EmptyLatentImage.width": 64, "EmptyLatentImage.height": 64}
+SMALL_IMAGE = {"ImageScale.width": 64, "ImageScale.height": 64}
+# Shipped workflows run at 512x512; the tests shrink them (and the expected outputs: count, size).
+SMALL = {"onestep_txt2img.json": (SMALL_LATENT, 1, 64), "onestep_img2img.json": (SMALL_IMAGE, 1, 64),
+         "onestep_controlnet.json": ({**SMALL_LATENT, **SMALL_IMAGE}, 1, 64),
+         "onestep_batch.json": (SMALL_LATENT, 4, 64)}
 TEMPO = os.path.join(PACK_ROOT, "tempo.py")
 
 
@@ -84,13 +90,13 @@ def test_workflow_converts_to_the_graph_it_describes(client, name):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
 def test_every_workflow_runs(client, path, tmp_path):
     api = workflow.to_api(workflow.load_workflow(path), client.object_info())
-    overrides = SMALL.get(os.path.basename(path), {})
+    overrides, count, size = SMALL[os.path.basename(path)]
     results = batch.run_batch(client, api, [overrides], str(tmp_path), progress=False)
     images = [f for f in results[0].files if f.endswith(".png")]
-    assert images, results[0].files
+    assert len(images) == count, results[0].files
     for f in images:
         with Image.open(tmp_path / f) as im:
-            assert im.size == (overrides.get("EmptyLatentImage.width", 512), overrides.get("EmptyLatentImage.height", 512))
+            assert im.size == (size, size)
 
 
 def test_cli_sweep_of_three_seeds_downloads_everything(server, tmp_path):
@@ -141,7 +147,7 @@ def test_unknown_node_type_is_named(server, tmp_path):
 
 
 def test_node_errors_are_printed_by_title_and_input(client):
-    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
     bad = workflow.apply_overrides(api, {"EmptyLatentImage.width": 3})
     with pytest.raises(ValidationFailed) as e:
         client.queue_prompt(bad)
@@ -149,7 +155,7 @@ def test_node_errors_are_printed_by_title_and_input(client):
 
 
 def test_missing_model_file_names_the_folder(client):
-    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
     bad = workflow.apply_overrides(api, {"1.ckpt_name": "not_here.safetensors"})
     with pytest.raises(ValidationFailed) as e:
         client.queue_prompt(bad)
@@ -176,7 +182,7 @@ def _failing_jobs():
 
 
 def test_failed_job_stops_the_batch(client, tmp_path):
-    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
     with pytest.raises(JobFailed):
         batch.run_batch(client, api, _failing_jobs(), str(tmp_path), progress=False)
     lines = [json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()]
@@ -188,7 +194,7 @@ def test_failed_job_stops_the_batch(client, tmp_path):
 
 
 def test_keep_going_runs_the_rest(client, tmp_path):
-    api = workflow.to_api(workflow.load_workflow(WORKFLOWS[0]), client.object_info())
+    api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
     with pytest.raises(JobFailed, match="1 of 3 jobs did not succeed"):
         batch.run_batch(client, api, _failing_jobs(), str(tmp_path), keep_going=True, progress=False)
     lines = sorted((json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()),
@@ -198,7 +204,7 @@ def test_keep_going_runs_the_rest(client, tmp_path):
 
 def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, TEMPO, "run", WORKFLOWS[0], "--server", server.url, "--seeds", "1-4",
+    proc = subprocess.Popen([sys.executable, TEMPO, "run", TXT2IMG, "--server", server.url, "--seeds", "1-4",
                              "--set", "EmptyLatentImage.width=512", "--set", "EmptyLatentImage.height=512",
                              "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -222,7 +228,7 @@ def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
 
 
 def test_convert_command_prints_api_format(server):
-    proc = _cli("convert", WORKFLOWS[0], "--server", server.url)
+    proc = _cli("convert", TXT2IMG, "--server", server.url)
     assert proc.returncode == 0, proc.stderr
     api = json.loads(proc.stdout)
     assert api["7"]["class_type"] == "SamplerCustom" and api["7"]["inputs"]["sigmas"] == ["5", 0]
