@@ -107,7 +107,7 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
         raise CheckpointError(f"{name} is {KIND_HELP.get(kind, kind)}, not a one-step image model")
     base, why = image_base(sd, metadata)
     if base == "SVD":
-        raise CheckpointError(f"{name} is a Stable Video Diffusion model ({why}); load it with 'Tempo SVD Loader'")
+        raise CheckpointError(f"{name} is a Stable Video Diffusion model ({why}); load it with ComfyUI's 'Image Only Checkpoint Loader (img2vid model)'")
     if base not in BASE_CONFIGS:
         raise CheckpointError(f"{name}: cannot tell its architecture ({why}); one-step image models are "
                               "SD 1.5, SD 2.1 or SDXL UNets")

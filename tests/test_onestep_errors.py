@@ -1,0 +1,99 @@
+"""Bad input to the one-step image nodes gets a message that names the problem and the fix."""
+
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+pytestmark = pytest.mark.comfy
+
+
+@pytest.fixture(scope="module")
+def ckpts(comfy, tmp_path_factory):
+    import folder_paths
+
+    from tempo_pack.demo import factory
+
+    root = tmp_path_factory.mktemp("ckpts")
+    factory.write_unet_file(str(root / "plain_unet.safetensors"))
+    factory.write_unet_file(str(root / "dmd2_unet.safetensors"), preset="DMD2")
+    z = torch.zeros(4, 4)
+    save_file({"encoder.down.0.block.0.conv1.weight": z, "decoder.up.0.block.0.conv1.weight": z.clone()},
+              str(root / "vae.safetensors"))
+    save_file({"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": z}, str(root / "lora.safetensors"))
+    save_file({"text_model.encoder.layers.0.mlp.fc1.weight": z}, str(root / "clip_l.safetensors"))
+    shutil.copy(root / "dmd2_unet.safetensors", root / "broken.safetensors")
+    with open(root / "broken.safetensors", "r+b") as f:
+        f.truncate(os.path.getsize(root / "broken.safetensors") // 2)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch /tmp/tempo_pwned_node",))
+
+    torch.save({"state_dict": {"input_blocks.0.0.weight": z}, "x": Evil()}, str(root / "evil.ckpt"))
+    folder_paths.add_model_folder_path("checkpoints", str(root))
+    return root
+
+
+def _load(name, preset="auto"):
+    from tempo_pack.nodes.onestep_image import OneStepImageLoader
+
+    return OneStepImageLoader.execute(ckpt_name=name, preset=preset, weight_dtype="fp32")
+
+
+@pytest.mark.parametrize("name,message", [
+    ("vae.safetensors", "vae.safetensors is a VAE: load it with ComfyUI's 'Load VAE' node"),
+    ("lora.safetensors", "lora.safetensors is a LoRA"),
+    ("clip_l.safetensors", "clip_l.safetensors is a text encoder"),
+    ("broken.safetensors", "truncated.*download it again"),
+    ("evil.ckpt", "weights_only=True so no code from a checkpoint ever runs"),
+    ("missing.safetensors", "was not found in models/checkpoints/"),
+    ("plain_unet.safetensors", "could not tell which one-step family.*Pick it in the loader's 'preset' input"),
+])
+def test_loader_refuses_with_a_clear_message(ckpts, name, message):
+    if os.path.exists("/tmp/tempo_pwned_node"):
+        os.remove("/tmp/tempo_pwned_node")
+    with pytest.raises(ValueError, match=message):
+        _load(name)
+    assert not os.path.exists("/tmp/tempo_pwned_node")
+
+
+def test_preset_of_another_architecture_is_refused(ckpts):
+    with pytest.raises(ValueError, match="is a SD15 UNet but the SDXL-Turbo preset is for SDXL"):
+        _load("dmd2_unet.safetensors", "SDXL-Turbo")
+
+
+def test_auto_preset_is_reported(ckpts):
+    out = _load("dmd2_unet.safetensors")
+    info = out.args[3]
+    assert info.startswith("DMD2 on SD15: one step at t = 399") and "auto: metadata tempo.preset" in info
+    assert out.args[1] is None and out.args[2] is None  # UNet-only: no CLIP / VAE
+
+
+def test_strength_and_latent_errors(ckpts):
+    from tempo_pack.nodes.onestep_image import OneStepGenerate, OneStepSigmas
+
+    model = _load("dmd2_unet.safetensors").args[0]
+    with pytest.raises(ValueError, match=r"strength 1.5 is outside \(0, 1\]"):
+        OneStepSigmas.execute(model=model, steps=1, strength=1.5)
+    cond = [[torch.zeros(1, 5, 768), {}]]
+    with pytest.raises(ValueError, match="has 16 channels but this model takes 4"):
+        OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=1, strength=1.0, cfg=1.0,
+                                latent={"samples": torch.ones(1, 16, 8, 8)})
+    with pytest.raises(ValueError, match="width and height must be multiples of 8"):
+        OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=1, strength=1.0, cfg=1.0,
+                                image=torch.zeros(1, 60, 64, 3), vae=object())
+    with pytest.raises(ValueError, match="no negative conditioning"):
+        OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=1, strength=1.0, cfg=2.0,
+                                latent={"samples": torch.zeros(1, 4, 8, 8)})
+
+
+def test_model_from_elsewhere_is_explained(ckpts):
+    from tempo_pack.nodes.image_models import load_image_model
+    from tempo_pack.nodes.onestep_image import OneStepSigmas
+
+    model = load_image_model(str(ckpts / "plain_unet.safetensors"), "fp32")[0]  # no preset applied
+    with pytest.raises(ValueError, match="was not loaded by a Tempo loader"):
+        OneStepSigmas.execute(model=model, steps=1, strength=1.0)
