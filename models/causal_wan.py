@@ -1,0 +1,271 @@
+"""Causal Wan 2.1 backbone with a KV cache (Self Forcing, CausVid, Causal Forcing).
+
+Plain torch, no ComfyUI import. Parameter names are Wan 2.1's (the ones ComfyUI and the
+released checkpoints use), so any Wan 2.1 state dict loads. Layers come from ``operations``
+(``torch.nn`` by default, ``comfy.ops`` inside ComfyUI) and attention from ``attention``
+(PyTorch SDPA by default, ComfyUI's backend inside ComfyUI).
+
+Three ways to run the same weights:
+* ``forward(x, timestep, context)``: the whole clip at once, full attention (as Wan runs);
+* ``forward_frames(..., cache=None, mask=...)``: the whole sequence with an attention mask
+  (the reference the cache is checked against);
+* ``forward_frames(..., cache=cache, write=...)``: a block of new frames attending to the
+  cached keys and values of earlier frames; ``write=True`` stores the block's own.
+
+Timesteps are per frame ([B, F]); RoPE is applied at absolute frame positions and computed
+on the fly in float64 (no 1024-entry table, so positions past 1024 latent frames are exact).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def sdpa_attention(q, k, v, mask=None):
+    """q, k, v: [B, H, L, D]; mask: bool [Lq, Lk] (True = may attend) or None. Returns [B, H, Lq, D]."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def sinusoidal_embedding_1d(dim: int, position: torch.Tensor) -> torch.Tensor:
+    half = dim // 2
+    position = position.to(torch.float64)
+    sinusoid = torch.outer(position, torch.pow(10000, -torch.arange(half, device=position.device,
+                                                                      dtype=torch.float64).div(half)))
+    return torch.cat([torch.cos(sinusoid), torch.sin(sinusoid)], dim=1).float()
+
+
+def rope_axes(head_dim: int) -> list[int]:
+    return [head_dim - 4 * (head_dim // 6), 2 * (head_dim // 6), 2 * (head_dim // 6)]
+
+
+def rope_cos_sin(frames: torch.Tensor, h: int, w: int, head_dim: int, device, theta: float = 10000.0):
+    """cos/sin [L, head_dim/2] for tokens (frame, row, col), frame-major, at absolute frame indices."""
+    parts = []
+    grids = torch.meshgrid(frames.to(torch.float64), torch.arange(h, dtype=torch.float64),
+                           torch.arange(w, dtype=torch.float64), indexing="ij")
+    for axis, dim in enumerate(rope_axes(head_dim)):
+        omega = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+        parts.append(grids[axis].reshape(-1, 1) * omega)
+    ang = torch.cat(parts, dim=1).to(device)
+    return torch.cos(ang).float(), torch.sin(ang).float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, L, H, D]: rotate consecutive pairs (x0, x1), (x2, x3)... as Wan does."""
+    xf = x.float().reshape(*x.shape[:-1], -1, 2)
+    a, b = xf[..., 0], xf[..., 1]
+    c, s = cos[None, :, None, :], sin[None, :, None, :]
+    return torch.stack([a * c - b * s, a * s + b * c], dim=-1).reshape(x.shape).type_as(x)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim, num_heads, eps, ops, device=None, dtype=None):
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, dim // num_heads
+        self.q = ops.Linear(dim, dim, device=device, dtype=dtype)
+        self.k = ops.Linear(dim, dim, device=device, dtype=dtype)
+        self.v = ops.Linear(dim, dim, device=device, dtype=dtype)
+        self.o = ops.Linear(dim, dim, device=device, dtype=dtype)
+        self.norm_q = ops.RMSNorm(dim, eps=eps, elementwise_affine=True, device=device, dtype=dtype)
+        self.norm_k = ops.RMSNorm(dim, eps=eps, elementwise_affine=True, device=device, dtype=dtype)
+
+
+class CrossAttention(SelfAttention):
+    def __init__(self, dim, num_heads, eps, ops, image=False, device=None, dtype=None):
+        super().__init__(dim, num_heads, eps, ops, device, dtype)
+        if image:
+            self.k_img = ops.Linear(dim, dim, device=device, dtype=dtype)
+            self.v_img = ops.Linear(dim, dim, device=device, dtype=dtype)
+            self.norm_k_img = ops.RMSNorm(dim, eps=eps, elementwise_affine=True, device=device, dtype=dtype)
+
+
+class Block(nn.Module):
+    def __init__(self, dim, ffn_dim, num_heads, eps, cross_attn_norm, ops, image, device=None, dtype=None):
+        super().__init__()
+        self.norm1 = ops.LayerNorm(dim, eps, elementwise_affine=False, device=device, dtype=dtype)
+        self.self_attn = SelfAttention(dim, num_heads, eps, ops, device, dtype)
+        self.norm3 = (ops.LayerNorm(dim, eps, elementwise_affine=True, device=device, dtype=dtype)
+                      if cross_attn_norm else nn.Identity())
+        self.cross_attn = CrossAttention(dim, num_heads, eps, ops, image, device, dtype)
+        self.norm2 = ops.LayerNorm(dim, eps, elementwise_affine=False, device=device, dtype=dtype)
+        self.ffn = nn.Sequential(ops.Linear(dim, ffn_dim, device=device, dtype=dtype), nn.GELU(approximate="tanh"),
+                                 ops.Linear(ffn_dim, dim, device=device, dtype=dtype))
+        self.modulation = nn.Parameter(torch.empty(1, 6, dim, device=device, dtype=dtype))
+
+
+class Head(nn.Module):
+    def __init__(self, dim, out_dim, patch_size, eps, ops, device=None, dtype=None):
+        super().__init__()
+        self.norm = ops.LayerNorm(dim, eps, elementwise_affine=False, device=device, dtype=dtype)
+        self.head = ops.Linear(dim, math.prod(patch_size) * out_dim, device=device, dtype=dtype)
+        self.modulation = nn.Parameter(torch.empty(1, 2, dim, device=device, dtype=dtype))
+
+
+class MLPProj(nn.Module):
+    def __init__(self, in_dim, out_dim, ops, device=None, dtype=None):
+        super().__init__()
+        self.proj = nn.Sequential(ops.LayerNorm(in_dim, device=device, dtype=dtype),
+                                  ops.Linear(in_dim, in_dim, device=device, dtype=dtype), nn.GELU(),
+                                  ops.Linear(in_dim, out_dim, device=device, dtype=dtype),
+                                  ops.LayerNorm(out_dim, device=device, dtype=dtype))
+
+
+def _cast(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return p.to(dtype=like.dtype, device=like.device)
+
+
+class CausalWanModel(nn.Module):
+    def __init__(self, model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=16, dim=1536, ffn_dim=8960,
+                 freq_dim=256, text_dim=4096, out_dim=16, num_heads=12, num_layers=30, qk_norm=True,
+                 cross_attn_norm=True, eps=1e-6, device=None, dtype=None, operations=None,
+                 attention: Optional[Callable] = None, **kwargs):
+        super().__init__()
+        ops = operations if operations is not None else nn
+        self.model_type, self.patch_size, self.in_dim, self.out_dim = model_type, tuple(patch_size), in_dim, out_dim
+        self.dim, self.freq_dim, self.num_heads, self.num_layers = dim, freq_dim, num_heads, num_layers
+        self.head_dim = dim // num_heads
+        self.attention = attention or sdpa_attention
+        self.patch_embedding = ops.Conv3d(in_dim, dim, kernel_size=patch_size, stride=patch_size, device=device,
+                                          dtype=torch.float32)
+        self.text_embedding = nn.Sequential(ops.Linear(text_dim, dim, device=device, dtype=dtype),
+                                            nn.GELU(approximate="tanh"), ops.Linear(dim, dim, device=device, dtype=dtype))
+        self.time_embedding = nn.Sequential(ops.Linear(freq_dim, dim, device=device, dtype=dtype), nn.SiLU(),
+                                            ops.Linear(dim, dim, device=device, dtype=dtype))
+        self.time_projection = nn.Sequential(nn.SiLU(), ops.Linear(dim, dim * 6, device=device, dtype=dtype))
+        image = model_type == "i2v"
+        self.blocks = nn.ModuleList([Block(dim, ffn_dim, num_heads, eps, cross_attn_norm, ops, image, device, dtype)
+                                     for _ in range(num_layers)])
+        self.head = Head(dim, out_dim, patch_size, eps, ops, device, dtype)
+        self.img_emb = MLPProj(1280, dim, ops, device, dtype) if image else None
+
+    # -- pieces ----------------------------------------------------------------------------
+    def embed_context(self, context: torch.Tensor, clip_fea: torch.Tensor | None = None):
+        """Text (and CLIP image) tokens after the model's embedding; computed once per video."""
+        ctx = self.text_embedding(context)
+        if clip_fea is not None and self.img_emb is not None:
+            return torch.cat([self.img_emb.proj(clip_fea), ctx], dim=1), clip_fea.shape[1]
+        return ctx, 0
+
+    def cross_kv(self, ctx: torch.Tensor, img_len: int = 0) -> list:
+        """Per layer cross-attention keys/values of the context: the cross-attention cache."""
+        out = []
+        for blk in self.blocks:
+            ca = blk.cross_attn
+            txt = ctx[:, img_len:]
+            kv = [self._heads(ca.norm_k(ca.k(txt))), self._heads(ca.v(txt))]
+            if img_len:
+                img = ctx[:, :img_len]
+                kv += [self._heads(ca.norm_k_img(ca.k_img(img))), self._heads(ca.v_img(img))]
+            out.append(kv)
+        return out
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        return t.view(t.shape[0], t.shape[1], self.num_heads, self.head_dim)
+
+    def _attend(self, q, k, v, mask=None):
+        """q, k, v: [B, L, H, D] -> [B, Lq, H * D]."""
+        out = self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
+        return out.transpose(1, 2).reshape(q.shape[0], q.shape[1], -1)
+
+    def time_embed(self, t: torch.Tensor):
+        """t [B, F] (one timestep per latent frame) -> e [B, F, dim], e0 [B, F, 6, dim]."""
+        e = self.time_embedding(sinusoidal_embedding_1d(self.freq_dim, t.flatten()).to(
+            self.time_embedding[0].weight.dtype if self.time_embedding[0].weight.dtype.is_floating_point else torch.float32))
+        e = e.view(*t.shape, self.dim)
+        return e, self.time_projection(e).unflatten(-1, (6, self.dim))
+
+    def patchify(self, x: torch.Tensor):
+        x = self.patch_embedding(x.float()).to(x.dtype)
+        grid = tuple(x.shape[2:])
+        return x.flatten(2).transpose(1, 2), grid
+
+    def unpatchify(self, x: torch.Tensor, grid) -> torch.Tensor:
+        b, c = x.shape[0], self.out_dim
+        u = x[:, :math.prod(grid)].view(b, *grid, *self.patch_size, c)
+        u = torch.einsum("bfhwpqrc->bcfphqwr", u)
+        return u.reshape(b, c, *[i * j for i, j in zip(grid, self.patch_size)])
+
+    # -- the transformer -------------------------------------------------------------------
+    def forward_frames(self, x: torch.Tensor, t: torch.Tensor, ctx_kv: list, start_frame: int = 0,
+                       cache=None, write: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Frames ``start_frame ...`` of a video. x: [B, C, F, H, W] latent; t: [B, F] timesteps
+        (0..1000); ctx_kv from :meth:`cross_kv`. With ``cache``, the frames attend to the cached
+        frames and to each other; ``write`` stores their keys/values (the clean-context pass).
+        Without ``cache``, ``mask`` (bool, [L, L] over tokens) restricts full self-attention.
+        Returns the network output (flow / v prediction) [B, C_out, F, H, W]."""
+        tokens, grid = self.patchify(x)
+        b, n_frames = x.shape[0], grid[0]
+        tpf = grid[1] * grid[2]
+        frames = torch.arange(start_frame, start_frame + n_frames)
+        cos, sin = rope_cos_sin(frames, grid[1], grid[2], self.head_dim, x.device)
+        e, e0 = self.time_embed(t)
+        h = tokens
+        for i, blk in enumerate(self.blocks):
+            mod = (_cast(blk.modulation, h).unsqueeze(0) + e0).unbind(2)  # 6 x [B, F, dim]
+
+            def modulate(val, shift, scale):
+                v4 = val.view(b, n_frames, tpf, -1)
+                return (v4 * (1 + scale[:, :, None]) + shift[:, :, None]).view_as(val)
+
+            def gate(val, g):
+                return (val.view(b, n_frames, tpf, -1) * g[:, :, None]).view_as(val)
+
+            sa = blk.self_attn
+            y = modulate(blk.norm1(h), mod[0], mod[1])
+            q = apply_rope(self._heads(sa.norm_q(sa.q(y))), cos, sin)
+            k = apply_rope(self._heads(sa.norm_k(sa.k(y))), cos, sin)
+            v = self._heads(sa.v(y))
+            if cache is not None:
+                k_ctx, v_ctx = cache.read(i)
+                k_all = torch.cat([k_ctx.to(k.dtype), k], dim=1) if k_ctx is not None else k
+                v_all = torch.cat([v_ctx.to(v.dtype), v], dim=1) if v_ctx is not None else v
+                if write:
+                    cache.stage(i, k, v)
+                attn = self._attend(q, k_all, v_all)
+            else:
+                attn = self._attend(q, k, v, mask)
+            h = h + gate(sa.o(attn), mod[2])
+            ca = blk.cross_attn
+            y = blk.norm3(h)
+            qc = self._heads(ca.norm_q(ca.q(y)))
+            kv = ctx_kv[i]
+            out = self._attend(qc, kv[0], kv[1])
+            if len(kv) == 4:
+                out = out + self._attend(qc, kv[2], kv[3])
+            h = h + ca.o(out)
+            y = modulate(blk.norm2(h), mod[3], mod[4])
+            h = h + gate(blk.ffn(y), mod[5])
+        if cache is not None and write:
+            cache.commit(start_frame, n_frames)
+        hm = (_cast(self.head.modulation, h).unsqueeze(0) + e.unsqueeze(2)).unbind(2)
+        v4 = self.head.norm(h).view(b, n_frames, tpf, -1)
+        out = self.head.head((v4 * (1 + hm[1][:, :, None]) + hm[0][:, :, None]).view(b, n_frames * tpf, -1))
+        return self.unpatchify(out, grid)
+
+    def forward(self, x, timestep, context, clip_fea=None, **kwargs):
+        """Whole clip, full attention (Wan's own way of running these weights)."""
+        ctx, img_len = self.embed_context(context, clip_fea)
+        t = timestep.view(-1, 1).expand(x.shape[0], x.shape[2]) if timestep.ndim < 2 else timestep
+        return self.forward_frames(x, t, self.cross_kv(ctx, img_len))
+
+
+def config_from_state_dict(sd: dict) -> dict:
+    """Wan 2.1 configuration from tensor shapes (1.3B, 14B, t2v, i2v alike). Heads are 128 wide in
+    every released Wan model (the shapes cannot tell), as ComfyUI also assumes."""
+    w = sd["patch_embedding.weight"]
+    dim, in_dim = w.shape[0], w.shape[1]
+    layers = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+    head_w = sd["head.head.weight"]
+    patch = tuple(w.shape[2:])
+    return {
+        "model_type": "i2v" if "img_emb.proj.0.weight" in sd else "t2v",
+        "patch_size": patch, "in_dim": in_dim, "dim": dim, "ffn_dim": sd["blocks.0.ffn.0.weight"].shape[0],
+        "freq_dim": sd["time_embedding.0.weight"].shape[1], "text_dim": sd["text_embedding.0.weight"].shape[1],
+        "out_dim": head_w.shape[0] // math.prod(patch), "num_heads": max(1, dim // 128), "num_layers": layers,
+        "cross_attn_norm": "blocks.0.norm3.weight" in sd,
+    }

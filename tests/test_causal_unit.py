@@ -1,0 +1,135 @@
+"""The causal KV-cache rollout equals masked full-sequence attention (plain torch, fp32)."""
+
+import pytest
+import torch
+
+from tempo_pack.models.causal_wan import CausalWanModel, config_from_state_dict, rope_cos_sin
+from tempo_pack.models.kv_cache import RollingKVCache
+from tempo_pack.samplers import causal
+
+TINY = dict(dim=64, ffn_dim=96, num_heads=2, num_layers=2, in_dim=4, out_dim=4, text_dim=32, freq_dim=32)
+LATENT = (1, 4, 1, 4, 6)  # one frame: 4 channels, 4x6 latent -> 2x3 = 6 tokens
+
+
+def tiny_model(seed=0, **over):
+    torch.manual_seed(seed)
+    m = CausalWanModel(**{**TINY, **over}).eval()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                p.fill_(1.0)
+            else:
+                p.normal_(0, 0.2 if p.ndim > 1 else 0.05)
+    return m
+
+
+def _ctx(model):
+    context = torch.randn(1, 7, TINY["text_dim"], generator=torch.Generator().manual_seed(9))
+    ctx, img_len = model.embed_context(context)
+    return model.cross_kv(ctx, img_len)
+
+
+def _cache(model, sink, window):
+    return RollingKVCache(model.num_layers, 1, model.num_heads, model.head_dim, 6, sink, window)
+
+
+def _run(model, fpb, blocks, sink=0, window=64, start=0, reference=False):
+    sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
+    shape = (1, 4, fpb, 4, 6)
+    with torch.no_grad():
+        ctx_kv = _ctx(model)
+        cache = _cache(model, sink, window)
+        if not reference:
+            return [b.latent for b in causal.rollout(model, shape, ctx_kv, cache, fpb, sigmas, 5, blocks, start)], cache
+        done = []  # clean blocks so far, as the reference sees them
+
+        def denoise(x, t, s0):
+            seq = torch.cat(done + [x], dim=2) if done else x
+            n = seq.shape[2]
+            blocks_of = [i // fpb for i in range(n)]
+            starts = [start + j * fpb for j in range(n // fpb)]
+            attended = lambda s: [f - start for f in cache.attended_frames(s) if f >= start]
+            mask = causal.block_causal_mask(blocks_of, attended, 6, [s - start for s in starts])
+            tt = torch.cat([torch.zeros(1, n - fpb), t], dim=1)
+            return model.forward_frames(seq, tt, ctx_kv, start, None, mask=mask)[:, :, -fpb:]
+
+        out = []
+        for b in causal.rollout(model, shape, ctx_kv, None, fpb, sigmas, 5, blocks, start, denoise_fn=denoise):
+            done.append(b.latent)
+            out.append(b.latent)
+        return out, cache
+
+
+@pytest.mark.parametrize("fpb", [1, 3])
+def test_cached_rollout_equals_block_causal_full_sequence(fpb):
+    model = tiny_model()
+    cached, _ = _run(model, fpb, 4)
+    ref, _ = _run(model, fpb, 4, reference=True)
+    for a, b in zip(cached, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fpb,sink,window", [(1, 1, 2), (3, 3, 3), (3, 1, 4)])
+def test_rolling_cache_equals_sink_plus_window_mask(fpb, sink, window):
+    model = tiny_model(1)
+    cached, cache = _run(model, fpb, 5, sink, window)
+    assert cache.max_frames_held == sink + window
+    ref, _ = _run(model, fpb, 5, sink, window, reference=True)
+    for a, b in zip(cached, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_rolling_cache_memory_is_the_same_for_2x_and_4x_length():
+    model = tiny_model(2)
+    sizes = []
+    for blocks in (4, 8, 16):
+        _, cache = _run(model, 1, blocks, sink=1, window=3)
+        sizes.append((cache.nbytes, cache.max_frames_held))
+    assert sizes[0] == sizes[1] == sizes[2] == (sizes[0][0], 4)
+
+
+def test_full_cache_grows_only_up_to_its_capacity():
+    model = tiny_model(2)
+    _, cache = _run(model, 1, 3, sink=0, window=64)
+    assert cache.max_frames_held == 3 and cache.frames == [0, 1, 2]
+
+
+def test_positions_past_the_1024_frame_table_are_exact():
+    """Keys carry absolute RoPE; attention depends only on offsets, so a video that runs past
+    latent frame 1024 behaves as one that starts at 0 (angles are computed, not looked up)."""
+    model = tiny_model(3)
+    near_zero, _ = _run(model, 1, 3, sink=0, window=2)
+    far, _ = _run(model, 1, 3, sink=0, window=2, start=5000)
+    for a, b in zip(near_zero, far):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_same_seed_same_video_and_blocks_do_not_depend_on_length():
+    model = tiny_model(4)
+    a, _ = _run(model, 3, 2)
+    b, _ = _run(model, 3, 4)
+    for x, y in zip(a, b[:2]):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_schedules():
+    sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
+    assert sigmas == pytest.approx([1.0, 0.9375, 0.8333333, 0.625], abs=1e-6)
+    with pytest.raises(ValueError, match="high to low"):
+        causal.schedule_sigmas([250, 500], 5.0)
+    with pytest.raises(ValueError, match="outside"):
+        causal.schedule_sigmas([1200], 5.0)
+    assert causal.parse_timesteps("1000, 757 522") == [1000, 757, 522]
+
+
+def test_config_from_shapes():
+    sd = tiny_model(dim=128, num_heads=1).state_dict()
+    cfg = config_from_state_dict(sd)
+    assert cfg["dim"] == 128 and cfg["num_heads"] == 1 and cfg["num_layers"] == 2 and cfg["in_dim"] == 4
+    assert cfg["model_type"] == "t2v" and cfg["ffn_dim"] == 96 and cfg["text_dim"] == 32
+
+
+def test_rope_pairs_rotate_like_complex_multiplication():
+    cos, sin = rope_cos_sin(torch.tensor([3]), 1, 1, 12, "cpu")
+    z = torch.polar(torch.ones(6, dtype=torch.float64), torch.atan2(sin[0].double(), cos[0].double()))
+    torch.testing.assert_close(cos[0].double(), z.real, rtol=1e-6, atol=1e-6)
