@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 MODEL_FOLDERS = ("checkpoints", "diffusion_models", "unet", "vae", "text_encoders", "clip", "clip_vision",
-                 "controlnet", "loras", "vae_approx")
+                 "controlnet", "loras", "vae_approx", "tempo_conditioning")
 
 
 class LocalComfyUI:

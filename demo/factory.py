@@ -18,7 +18,7 @@ import sys
 import torch
 
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
-FACTORY_VERSION = "2"
+FACTORY_VERSION = "3"
 
 # 64 channels: ComfyUI builds ControlNets of unknown size with 64-channel heads.
 SD15_TINY_UNET = {
@@ -192,3 +192,61 @@ def write_example_image(path: str, size: int = 96) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     Image.fromarray(img.clip(0, 255).astype("uint8")).save(path)
     return path
+
+
+WAN_TINY = dict(dim=128, ffn_dim=256, num_heads=1, num_layers=2, in_dim=16, out_dim=16, text_dim=4096, freq_dim=256)
+
+
+def causal_wan_state_dict(seed: int = 11, **over) -> dict:
+    """A tiny Wan 2.1 DiT (Wan key names) with random weights."""
+    from ..models.causal_wan import CausalWanModel
+
+    torch.manual_seed(seed)
+    model = CausalWanModel(**{**WAN_TINY, **over})
+    sd = {}
+    gen = torch.Generator().manual_seed(seed)
+    for name, t in model.state_dict().items():
+        if "norm" in name and name.endswith("weight"):
+            sd[name] = torch.ones_like(t, dtype=torch.float32)
+        else:
+            sd[name] = torch.randn(t.shape, generator=gen) * (0.1 if t.ndim > 1 else 0.02)
+    return sd
+
+
+def write_self_forcing_pt(path: str, seed: int = 11, fsdp: bool = False) -> str:
+    """As self_forcing_dmd.pt: a torch pickle {generator, generator_ema, ...} with ``model.`` prefixes."""
+    sd = causal_wan_state_dict(seed)
+    prefix = "model._fsdp_wrapped_module." if fsdp else "model."
+    ema = {prefix + k: v for k, v in sd.items()}
+    other = {prefix + k: v + 1.0 for k, v in sd.items()}  # a different 'generator': ema must win
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save({"generator": other, "generator_ema": ema, "step": torch.tensor(3000)}, path)
+    return path
+
+
+def write_causal_safetensors(path: str, seed: int = 11, frames_per_block: int | None = 3, causal: bool = True,
+                             dtype=torch.float32) -> str:
+    """As a ComfyUI repackage: Wan key names, metadata config {"transformer": {"causal_ar": ...}}."""
+    meta = {"config": json.dumps({"transformer": {"causal_ar": causal, **(
+        {"num_frame_per_block": frames_per_block} if frames_per_block else {})}})}
+    return _save(causal_wan_state_dict(seed), path, meta, dtype)
+
+
+def wan_vae_state_dict(seed: int = 13) -> dict:
+    """A full-size Wan 2.1 VAE (ComfyUI builds it at a fixed size), random."""
+    import_comfy()
+    from comfy.ldm.wan.vae import WanVAE
+
+    vae = WanVAE(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                 temperal_downsample=[False, True, True], dropout=0.0)
+    return _randomize(vae, seed, std=0.02)
+
+
+def write_wan_vae(path: str, seed: int = 13) -> str:
+    return _save(wan_vae_state_dict(seed), path, None, torch.float16)
+
+
+def write_conditioning(path: str, seed: int = 17, tokens: int = 512, dim: int = 4096) -> str:
+    """Saved Wan text conditioning ([1, 512, 4096], as umT5-XXL gives), as Tempo Save Conditioning writes it."""
+    gen = torch.Generator().manual_seed(seed)
+    return _save({"cond.0": torch.randn(1, tokens, dim, generator=gen) * 0.1}, path, None, torch.float32)

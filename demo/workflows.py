@@ -16,6 +16,10 @@ from ..client.workflow import _input_spec, _spec_type_and_options, input_default
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
 SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
 EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png
+CAUSAL_MODEL = "tempo-demo-causal-wan.safetensors"
+WAN_VAE = "tempo-demo-wan-vae.safetensors"
+WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+VIDEO_PROMPT = "a red fox running through fresh snow in a pine forest, tracking shot, golden hour"
 POSITIVE = "a lighthouse on a cliff at dusk, warm light, cinematic photo"
 NEGATIVE = "blurry, low quality"
 
@@ -23,8 +27,8 @@ NEGATIVE = "blurry, low quality"
 class N:
     """A node of a spec: ``N(id, type, title=None, input=value or (source_id, slot), ...)``."""
 
-    def __init__(self, id: int, type: str, title: str | None = None, mode: int = 0, **inputs):
-        self.id, self.type, self.title, self.mode, self.inputs = id, type, title, mode, inputs
+    def __init__(self, id: int, node_type: str, title: str | None = None, mode: int = 0, **inputs):
+        self.id, self.type, self.title, self.mode, self.inputs = id, node_type, title, mode, inputs
 
 
 def onestep_txt2img():
@@ -92,12 +96,87 @@ def onestep_batch():
     ]
 
 
+def _causal_head():
+    return [
+        N(1, "TempoCausalVideoLoader", model_name=CAUSAL_MODEL, weight_dtype="default"),
+        N(2, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
+        N(3, "CLIPTextEncode", "Prompt", text=VIDEO_PROMPT, clip=(2, 0)),
+        N(4, "VAELoader", vae_name=WAN_VAE),
+    ]
+
+
+def causal_t2v_mp4():
+    return "Causal text-to-video (Self Forcing), streamed block by block to an H.264 mp4", _causal_head() + [
+        N(5, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), width=832, height=480, length=81, seed=42,
+          schedule="Self Forcing", frames_per_block="auto", cache="full", sink_frames=3, window_frames=18),
+        N(6, "TempoCausalVideoSaveMP4", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_t2v", fps=16.0, crf=19),
+    ]
+
+
+def causal_long_rolling():
+    return ("A 40-second causal video with the rolling KV cache (3 sink + 18 window latent frames): memory stays "
+            "constant however long it runs"), _causal_head() + [
+        N(5, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), width=832, height=480, length=633, seed=42,
+          schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18),
+        N(6, "TempoCausalVideoSaveMP4", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_long", fps=16.0, crf=19),
+    ]
+
+
+def causal_i2v():
+    return "Causal image-to-video: the start image is encoded and prefills the KV cache", _causal_head() + [
+        N(5, "LoadImage", image=EXAMPLE_IMAGE),
+        N(6, "ImageScale", upscale_method="bilinear", width=832, height=480, crop="center", image=(5, 0)),
+        N(7, "VAEEncode", pixels=(6, 0), vae=(4, 0)),
+        N(8, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), width=832, height=480, length=85, seed=42,
+          schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18,
+          start_latent=(7, 0)),
+        N(9, "TempoCausalVideoSaveMP4", video=(8, 0), vae=(4, 0), filename_prefix="tempo/causal_i2v", fps=16.0, crf=19),
+    ]
+
+
+def causal_continue():
+    return ("Continuation: a clip, then a second clip whose cache is prefilled with the first one's last latent "
+            "frames; the final latent is saved so a later job can extend it again"), _causal_head() + [
+        N(5, "TempoCausalVideoSampler", "Clip 1", model=(1, 0), positive=(3, 0), width=832, height=480, length=81,
+          seed=42, schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18),
+        N(6, "TempoCausalVideoSaveMP4", "Save clip 1", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_clip1",
+          fps=16.0, crf=19),
+        N(7, "TempoCausalVideoSampler", "Clip 2", model=(1, 0), positive=(3, 0), width=832, height=480, length=84,
+          seed=43, schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18,
+          continue_from=(6, 0), context_frames=3),
+        N(8, "TempoCausalVideoSaveMP4", "Save clip 2", video=(7, 0), vae=(4, 0), filename_prefix="tempo/causal_clip2",
+          fps=16.0, crf=19),
+        N(9, "SaveLatent", samples=(8, 0), filename_prefix="tempo/causal_clip2"),
+    ]
+
+
 SPECS = {
     "onestep_txt2img.json": onestep_txt2img,
     "onestep_img2img.json": onestep_img2img,
     "onestep_controlnet.json": onestep_controlnet,
     "onestep_batch.json": onestep_batch,
+    "causal_t2v_mp4.json": causal_t2v_mp4,
+    "causal_long_rolling.json": causal_long_rolling,
+    "causal_i2v.json": causal_i2v,
+    "causal_continue.json": causal_continue,
 }
+
+
+def use_saved_conditioning(api: dict, name: str) -> dict:
+    """Replace every Wan text encoder branch (CLIPLoader type wan -> CLIPTextEncode) of an API prompt
+    with 'Tempo Load Conditioning' of a saved file. The demo and the tests do this because the Wan
+    text encoder (umT5-XXL, 5.7B parameters) does not fit a small machine; the rest of the graph
+    runs as shipped."""
+    api = {k: dict(v, inputs=dict(v["inputs"])) for k, v in api.items()}
+    loaders = [k for k, v in api.items() if v["class_type"] == "CLIPLoader" and v["inputs"].get("type") == "wan"]
+    for k, v in list(api.items()):
+        if v["class_type"] == "CLIPTextEncode" and isinstance(v["inputs"].get("clip"), list) \
+                and v["inputs"]["clip"][0] in loaders:
+            api[k] = {"class_type": "TempoLoadConditioning", "inputs": {"name": name},
+                      "_meta": {"title": (v.get("_meta") or {}).get("title", "Prompt") + " (saved)"}}
+    for k in loaders:
+        del api[k]
+    return api
 
 
 def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:

@@ -126,6 +126,7 @@ class CausalWanModel(nn.Module):
                  attention: Optional[Callable] = None, **kwargs):
         super().__init__()
         ops = operations if operations is not None else nn
+        self.dtype = dtype
         self.model_type, self.patch_size, self.in_dim, self.out_dim = model_type, tuple(patch_size), in_dim, out_dim
         self.dim, self.freq_dim, self.num_heads, self.num_layers = dim, freq_dim, num_heads, num_layers
         self.head_dim = dim // num_heads

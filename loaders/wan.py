@@ -1,0 +1,151 @@
+"""Wan 2.1 checkpoints in every layout they are published in, as Wan 2.1 key names.
+
+Plain torch. Self Forcing / Causal Forcing ``.pt`` files (``generator_ema``, else
+``generator``; ``model.`` and FSDP prefixes), CausVid ``model.pt``, ComfyUI repackages
+(safetensors, sometimes ``model.diffusion_model.``), and diffusers ``WanTransformer3DModel``
+folders or files. What a file says about itself (causal or not, frames per block) is read
+from its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from .classify import file_kind
+from .files import CheckpointError, read_checkpoint, read_file
+
+PREFIXES = ("model._fsdp_wrapped_module.", "_fsdp_wrapped_module.", "model.diffusion_model.", "diffusion_model.",
+            "model.", "module.")
+
+DIFFUSERS_MAP = [
+    (r"^condition_embedder\.text_embedder\.linear_1\.", "text_embedding.0."),
+    (r"^condition_embedder\.text_embedder\.linear_2\.", "text_embedding.2."),
+    (r"^condition_embedder\.time_embedder\.linear_1\.", "time_embedding.0."),
+    (r"^condition_embedder\.time_embedder\.linear_2\.", "time_embedding.2."),
+    (r"^condition_embedder\.time_proj\.", "time_projection.1."),
+    (r"^condition_embedder\.image_embedder\.norm1\.", "img_emb.proj.0."),
+    (r"^condition_embedder\.image_embedder\.ff\.net\.0\.proj\.", "img_emb.proj.1."),
+    (r"^condition_embedder\.image_embedder\.ff\.net\.2\.", "img_emb.proj.3."),
+    (r"^condition_embedder\.image_embedder\.norm2\.", "img_emb.proj.4."),
+    (r"^blocks\.(\d+)\.attn1\.to_q\.", r"blocks.\1.self_attn.q."),
+    (r"^blocks\.(\d+)\.attn1\.to_k\.", r"blocks.\1.self_attn.k."),
+    (r"^blocks\.(\d+)\.attn1\.to_v\.", r"blocks.\1.self_attn.v."),
+    (r"^blocks\.(\d+)\.attn1\.to_out\.0\.", r"blocks.\1.self_attn.o."),
+    (r"^blocks\.(\d+)\.attn1\.norm_q\.", r"blocks.\1.self_attn.norm_q."),
+    (r"^blocks\.(\d+)\.attn1\.norm_k\.", r"blocks.\1.self_attn.norm_k."),
+    (r"^blocks\.(\d+)\.attn2\.to_q\.", r"blocks.\1.cross_attn.q."),
+    (r"^blocks\.(\d+)\.attn2\.to_k\.", r"blocks.\1.cross_attn.k."),
+    (r"^blocks\.(\d+)\.attn2\.to_v\.", r"blocks.\1.cross_attn.v."),
+    (r"^blocks\.(\d+)\.attn2\.to_out\.0\.", r"blocks.\1.cross_attn.o."),
+    (r"^blocks\.(\d+)\.attn2\.norm_q\.", r"blocks.\1.cross_attn.norm_q."),
+    (r"^blocks\.(\d+)\.attn2\.norm_k\.", r"blocks.\1.cross_attn.norm_k."),
+    (r"^blocks\.(\d+)\.attn2\.add_k_proj\.", r"blocks.\1.cross_attn.k_img."),
+    (r"^blocks\.(\d+)\.attn2\.add_v_proj\.", r"blocks.\1.cross_attn.v_img."),
+    (r"^blocks\.(\d+)\.attn2\.norm_added_k\.", r"blocks.\1.cross_attn.norm_k_img."),
+    (r"^blocks\.(\d+)\.norm2\.", r"blocks.\1.norm3."),
+    (r"^blocks\.(\d+)\.ffn\.net\.0\.proj\.", r"blocks.\1.ffn.0."),
+    (r"^blocks\.(\d+)\.ffn\.net\.2\.", r"blocks.\1.ffn.2."),
+    (r"^blocks\.(\d+)\.scale_shift_table$", r"blocks.\1.modulation"),
+    (r"^proj_out\.", "head.head."),
+    (r"^scale_shift_table$", "head.modulation"),
+]
+
+
+def is_diffusers_wan(sd: dict) -> bool:
+    return "condition_embedder.time_proj.weight" in sd or any(".attn1.to_q." in k for k in sd)
+
+
+def diffusers_to_wan(sd: dict) -> dict:
+    out = {}
+    compiled = [(re.compile(a), b) for a, b in DIFFUSERS_MAP]
+    for k, v in sd.items():
+        for rx, repl in compiled:
+            if rx.search(k):
+                k = rx.sub(repl, k)
+                break
+        out[k] = v
+    return out
+
+
+def strip_prefixes(sd: dict) -> dict:
+    for p in PREFIXES:
+        if sd and all(k.startswith(p) for k in sd):
+            return strip_prefixes({k[len(p):]: v for k, v in sd.items()})
+    return sd
+
+
+def wan_state_dict(sd: dict, name: str = "checkpoint") -> dict:
+    """Wan 2.1 naming, whatever layout ``sd`` came in; CheckpointError when it is not a Wan DiT."""
+    sd = strip_prefixes(sd)
+    if is_diffusers_wan(sd):
+        sd = diffusers_to_wan(sd)
+    if "patch_embedding.weight" not in sd or "blocks.0.self_attn.q.weight" not in sd:
+        kind = file_kind(sd)
+        raise CheckpointError(f"{name} is not a Wan 2.1 video transformer (it looks like a {kind}); causal video "
+                              "models are Wan 2.1 DiTs (Self Forcing, CausVid, Causal Forcing)")
+    return sd
+
+
+def read_causal_metadata(metadata: dict) -> dict:
+    """What the file says about itself: {"causal": bool|None, "frames_per_block": int|None, "family": str|None}."""
+    info = {"causal": None, "frames_per_block": None, "family": None}
+    cfg = metadata.get("config")
+    if cfg:
+        try:
+            transformer = json.loads(cfg).get("transformer", {})
+        except (json.JSONDecodeError, AttributeError):
+            transformer = {}
+        if "causal_ar" in transformer:
+            info["causal"] = bool(transformer["causal_ar"])
+        if "num_frame_per_block" in transformer:
+            info["frames_per_block"] = int(transformer["num_frame_per_block"])
+    if metadata.get("tempo.causal") is not None:
+        info["causal"] = metadata["tempo.causal"] in ("1", "true", "True")
+    if metadata.get("tempo.frames_per_block"):
+        info["frames_per_block"] = int(metadata["tempo.frames_per_block"])
+    if metadata.get("tempo.family"):
+        info["family"] = metadata["tempo.family"]
+    return info
+
+
+def infer_from_name(path: str) -> dict:
+    """Published causal checkpoints by file name: self_forcing_dmd.pt (chunk-wise, 3 frames),
+    causal_forcing / *framewise* (1), causvid (3)."""
+    name = os.path.basename(os.path.normpath(path)).lower()
+    info = {"causal": None, "frames_per_block": None, "family": None}
+    if "self_forcing" in name or "self-forcing" in name:
+        info.update(causal=True, family="Self Forcing")
+    elif "causvid" in name:
+        info.update(causal=True, family="CausVid")
+    elif "causal_forcing" in name or "causal-forcing" in name or "causalforcing" in name:
+        info.update(causal=True, family="Causal Forcing")
+    if "framewise" in name or "frame_wise" in name or "frame-wise" in name:
+        info["frames_per_block"] = 1
+    elif "chunkwise" in name or "chunk_wise" in name or "chunk-wise" in name:
+        info["frames_per_block"] = 3
+    return info
+
+
+def read_wan_checkpoint(path: str) -> tuple[dict, dict]:
+    """(Wan 2.1 state dict, what the file says: causal, frames_per_block, family)."""
+    name = os.path.basename(os.path.normpath(path))
+    if os.path.isdir(path):
+        sub = os.path.join(path, "transformer") if os.path.isdir(os.path.join(path, "transformer")) else path
+        from .files import read_diffusers_component
+
+        sd, _ = read_diffusers_component(sub)
+        metadata = {}
+    else:
+        raw, metadata = read_file(path)
+        if any(k in raw for k in ("generator_ema", "generator")) and not all(hasattr(v, "shape") for v in raw.values()):
+            raw = raw.get("generator_ema") or raw.get("generator")
+        from .files import flatten_state_dict
+
+        sd = flatten_state_dict(raw, path)
+    info = infer_from_name(path)
+    for k, v in read_causal_metadata(metadata).items():
+        if v is not None:
+            info[k] = v
+    return wan_state_dict(sd, name), info
