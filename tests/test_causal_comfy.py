@@ -1,0 +1,211 @@
+"""Causal video inside real ComfyUI: weight compatibility, checkpoint layouts, streaming decode,
+and bad input. Tiny Wan 2.1 shapes (1 head of 128, 2 layers), fp32."""
+
+import logging
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.comfy
+
+
+@pytest.fixture(scope="module")
+def files(comfy, tmp_path_factory):
+    from tempo_pack.demo import factory
+
+    root = tmp_path_factory.mktemp("causal")
+    return {
+        "pt": factory.write_self_forcing_pt(str(root / "self_forcing_dmd.pt")),
+        "pt_fsdp": factory.write_self_forcing_pt(str(root / "fsdp_self_forcing.pt"), fsdp=True),
+        "safetensors": factory.write_causal_safetensors(str(root / "repack.safetensors")),
+        "framewise": factory.write_causal_safetensors(str(root / "framewise.safetensors"), frames_per_block=1),
+        "noncausal": factory.write_causal_safetensors(str(root / "wan_t2v.safetensors"), frames_per_block=None,
+                                                      causal=False),
+        "vae": factory.write_wan_vae(str(root / "wan_vae.safetensors")),
+        "root": root,
+    }
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(1, 16, 3, 8, 8, generator=g), torch.randn(1, 12, 4096, generator=g)
+
+
+def test_same_outputs_as_comfyui_wan_model(comfy):
+    """Our backbone loads Wan 2.1 weights as ComfyUI's own WanModel does and computes the same thing."""
+    import comfy.ldm.wan.model as wan
+    import comfy.ops
+
+    from tempo_pack.demo import factory
+    from tempo_pack.models.causal_wan import CausalWanModel
+
+    sd = factory.causal_wan_state_dict()
+    cfg = dict(factory.WAN_TINY)
+    ref = wan.WanModel(model_type="t2v", patch_size=(1, 2, 2), operations=comfy.ops.disable_weight_init, **cfg)
+    ref.load_state_dict(sd, strict=True)
+    ours = CausalWanModel(**cfg)
+    ours.load_state_dict(sd, strict=True)
+    x, ctx = _inputs()
+    with torch.no_grad():
+        for t in (torch.tensor([500.0]), torch.tensor([[1000.0, 500.0, 0.0]])):  # one timestep, and one per frame
+            torch.testing.assert_close(ours(x, t, ctx), ref(x, t, ctx), rtol=1e-4, atol=1e-4)
+
+
+def test_same_outputs_as_diffusers_wan_transformer(comfy, tmp_path):
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev dependency) is needed for this cross-check")
+    from safetensors.torch import save_file
+
+    from tempo_pack.loaders.wan import read_wan_checkpoint
+    from tempo_pack.models.causal_wan import CausalWanModel
+
+    torch.manual_seed(0)
+    ref = diffusers.WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=1, attention_head_dim=128,
+                                          in_channels=16, out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=256,
+                                          num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                                          eps=1e-6).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(0, 0.05)
+    (tmp_path / "transformer").mkdir()
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()},
+              str(tmp_path / "transformer" / "diffusion_pytorch_model.safetensors"))
+    sd, _ = read_wan_checkpoint(str(tmp_path))
+    from tempo_pack.models.causal_wan import config_from_state_dict
+
+    ours = CausalWanModel(**config_from_state_dict(sd))
+    ours.load_state_dict(sd, strict=True)
+    x, ctx = _inputs()
+    t = torch.tensor([700.0])
+    with torch.no_grad():
+        theirs = ref(hidden_states=x, timestep=t, encoder_hidden_states=ctx, return_dict=False)[0]
+        torch.testing.assert_close(ours(x, t, ctx), theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_self_forcing_pickle_and_safetensors_repackage_are_identical(files):
+    from tempo_pack.nodes.causal_models import load_causal_model
+
+    x, ctx = _inputs()
+    t = torch.tensor([[900.0, 900.0, 900.0]])
+    outs = {}
+    for key in ("pt", "pt_fsdp", "safetensors"):
+        model, info = load_causal_model(files[key], "fp32")
+        with torch.no_grad():
+            outs[key] = model.model.diffusion_model(x, t, ctx)
+    torch.testing.assert_close(outs["pt"], outs["safetensors"], rtol=0, atol=0)
+    torch.testing.assert_close(outs["pt_fsdp"], outs["safetensors"], rtol=0, atol=0)
+
+
+def test_streaming_decode_equals_decoding_the_whole_video(files):
+    import comfy.sd
+    import comfy.utils
+
+    from tempo_pack.nodes.causal_models import StreamingWanDecoder
+
+    vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(files["vae"]))
+    lat = torch.randn(1, 16, 7, 6, 8, generator=torch.Generator().manual_seed(1))
+    whole = vae.decode(lat).reshape(-1, 48, 64, 3)
+    dec = StreamingWanDecoder(vae)
+    parts = [dec.decode(lat[:, :, :1]), dec.decode(lat[:, :, 1:4]), dec.decode(lat[:, :, 4:7])]
+    assert [p.shape[0] for p in parts] == [1, 12, 12]  # 1 + 4(n - 1) for the first block, 4n after
+    torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=1e-6)
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+def _plan(model, **over):
+    from tempo_pack.nodes.causal_video import plan_video
+
+    args = dict(width=64, height=48, length=21, seed=0, schedule="Self Forcing", custom_timesteps="",
+                shift=5.0, frames_per_block="auto", cache="rolling", sink_frames=1, window_frames=3)
+    args.update(over)
+    positive = [[torch.zeros(1, 12, 4096), {}]]
+    return plan_video(model, positive, **args)
+
+
+@pytest.fixture(scope="module")
+def chunkwise(files):
+    from tempo_pack.nodes.causal_models import load_causal_model
+
+    return load_causal_model(files["safetensors"], "fp32")[0]
+
+
+@pytest.mark.parametrize("over,message", [
+    ({"frames_per_block": "1"}, "trained with 3 frame\\(s\\) per block; set frames_per_block to 3"),
+    ({"width": 70}, "multiples of 16.*got 70x48: try 64x48"),
+    ({"length": 20}, "length 20 is not 1 \\+ 4k.*try 9 or 21"),
+    ({"length": 17}, "gives 5 latent frame\\(s\\) to generate, not whole blocks of 3; try"),
+    ({"schedule": "custom", "custom_timesteps": "250, 500"}, "must run from high to low"),
+    ({"window_frames": 2}, "window_frames 2 is smaller than one block"),
+])
+def test_sampler_refuses_bad_settings(chunkwise, over, message):
+    with pytest.raises(ValueError, match=message):
+        _plan(chunkwise, **over)
+
+
+def test_cache_too_big_for_memory_names_the_setting(chunkwise):
+    with pytest.raises(ValueError, match="KV cache for this video needs .* GiB but only .* free; set cache to "
+                                         "'rolling' with a smaller window_frames"):
+        _plan(chunkwise, width=4096, height=4096, cache="full", length=12 * 200 - 3)
+
+
+def test_start_image_of_another_size(chunkwise):
+    with pytest.raises(ValueError, match="start image is 32x32 but the video is 64x48"):
+        _plan(chunkwise, length=13, start_latent={"samples": torch.zeros(1, 16, 1, 4, 4)})
+
+
+def test_non_causal_checkpoint_warns_but_runs(files, caplog):
+    from tempo_pack.nodes.causal_video import CausalVideoLoader
+
+    folder = str(files["root"])
+    import folder_paths
+    folder_paths.add_model_folder_path("diffusion_models", folder)
+    with caplog.at_level(logging.WARNING):
+        out = CausalVideoLoader.execute(model_name="wan_t2v.safetensors", weight_dtype="fp32")
+    assert "NO (not trained for this)" in out.args[1]
+    assert any("non-causal Wan checkpoint" in r.message for r in caplog.records)
+    plan = _plan(out.args[0])  # it still runs
+    assert plan.num_blocks == 2
+
+
+def test_frame_wise_checkpoint_is_detected(files):
+    from tempo_pack.nodes.causal_models import load_causal_model
+
+    model = load_causal_model(files["framewise"], "fp32")[0]
+    plan = _plan(model, length=9)
+    assert plan.frames_per_block == 1 and plan.num_blocks == 3
+
+
+def test_interrupt_frees_the_cache(chunkwise):
+    """A stop between blocks (an exception from the callback) ends the stream and releases the cache."""
+    import gc
+    import weakref
+
+    from tempo_pack.models import kv_cache
+
+    plan = _plan(chunkwise, length=33)
+    made = []
+    original = kv_cache.RollingKVCache.__init__
+
+    def spy(self, *a, **k):
+        original(self, *a, **k)
+        made.append(weakref.ref(self))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_block_2(block, step):
+        if block == 2 and step == 0:
+            raise Stop()
+
+    kv_cache.RollingKVCache.__init__ = spy
+    try:
+        blocks = []
+        with pytest.raises(Stop):
+            for kind, latent in plan.blocks(stop_at_block_2):
+                blocks.append(latent)
+    finally:
+        kv_cache.RollingKVCache.__init__ = original
+    assert len(blocks) == 2
+    gc.collect()
+    cache = made[0]()
+    assert cache is None or cache.k is None
