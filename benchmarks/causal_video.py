@@ -1,0 +1,141 @@
+"""Causal KV-cache video: frames per second, first-frame latency, cache memory, and where the
+time goes, against recomputing the context every block. Random weights, one process.
+
+    python benchmarks/causal_video.py                    # CPU: a small model at 128x96 (always runnable)
+    python benchmarks/causal_video.py --scale 1.3b       # GPU: Wan 1.3B shape at 832x480, 81 frames, bf16
+
+First bar on one H100 (Self Forcing's published figures): 17.0 FPS, 0.69 s to the first frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import tempo  # noqa: E402
+
+tempo.load_pack()
+from tempo_pack.models.causal_wan import CausalWanModel  # noqa: E402
+from tempo_pack.models.kv_cache import RollingKVCache  # noqa: E402
+from tempo_pack.samplers import causal  # noqa: E402
+
+SCALES = {
+    "small": dict(model=dict(dim=256, ffn_dim=1024, num_heads=2, num_layers=4), width=128, height=96, frames=21),
+    "1.3b": dict(model=dict(dim=1536, ffn_dim=8960, num_heads=12, num_layers=30), width=832, height=480, frames=21),
+}
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def build(cfg, device, dtype):
+    m = CausalWanModel(**cfg, in_dim=16, out_dim=16, text_dim=4096, freq_dim=256, device=device, dtype=dtype).eval()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            p.copy_(torch.ones_like(p) if "norm" in name and name.endswith("weight") else torch.randn_like(p) * 0.02)
+    return m
+
+
+def run(model, args, device, dtype, recompute=False, decoder=None):
+    """Returns (seconds total, seconds to first decoded block, cache bytes)."""
+    fpb, h, w = 3, args.height // 8, args.width // 8
+    tpf = (h // 2) * (w // 2)
+    sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
+    blocks = args.frames // fpb
+    with torch.no_grad():
+        ctx, _ = model.embed_context(torch.randn(1, 512, 4096, device=device, dtype=dtype))
+        ctx_kv = model.cross_kv(ctx)
+        cache = RollingKVCache(model.num_layers, 1, model.num_heads, model.head_dim, tpf, 0, args.frames,
+                               device=device, dtype=dtype)
+        done = []
+
+        def recompute_fn(x, t, s0):  # no cache: the whole context runs again with a block-causal mask
+            seq = torch.cat(done + [x], 2)
+            n = seq.shape[2]
+            mask = causal.block_causal_mask([i // fpb for i in range(n)], lambda s: list(range(s)), tpf,
+                                            [j * fpb for j in range(n // fpb)]).to(device)
+            tt = torch.cat([torch.zeros(1, n - fpb, device=device), t], 1)
+            return model.forward_frames(seq, tt, ctx_kv, 0, None, mask=mask)[:, :, -fpb:]
+
+        sync(device)
+        t0 = time.perf_counter()
+        first = None
+        for blk in causal.rollout(model, (1, 16, fpb, h, w), ctx_kv, None if recompute else cache, fpb, sigmas, 0,
+                                  blocks, 0, device, dtype, denoise_fn=recompute_fn if recompute else None):
+            if recompute:
+                done.append(blk.latent)
+            if decoder is not None:
+                decoder(blk.latent)
+            if first is None:
+                sync(device)
+                first = time.perf_counter() - t0
+        sync(device)
+        return time.perf_counter() - t0, first, cache.nbytes
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", choices=list(SCALES), default=None)
+    ap.add_argument("--no-vae", action="store_true", help="skip the Wan VAE (needs ComfyUI)")
+    args0 = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    scale = args0.scale or ("1.3b" if device.type == "cuda" else "small")
+    s = SCALES[scale]
+    args = argparse.Namespace(width=s["width"], height=s["height"], frames=s["frames"])
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = build(s["model"], device, dtype)
+    frames_out = 1 + 4 * (args.frames - 1)
+    print(f"{device} scale {scale}: {args.width}x{args.height}, {args.frames} latent frames ({frames_out} frames), "
+          f"blocks of 3, 4 steps + refill, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params")
+    run(model, argparse.Namespace(width=args.width, height=args.height, frames=3), device, dtype)  # warm-up
+
+    total, first, cache_bytes = run(model, args, device, dtype)
+    print(f"cached rollout: {frames_out / total:.2f} FPS, first block after {first:.2f} s, "
+          f"cache {cache_bytes / 2**20:.1f} MiB (full), no VAE")
+    total_r, first_r, _ = run(model, args, device, dtype, recompute=True)
+    print(f"recomputing the context every block: {frames_out / total_r:.2f} FPS ({total_r / total:.1f}x slower)")
+
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    small = argparse.Namespace(width=args.width, height=args.height, frames=min(args.frames, 6))
+    with profile(activities=acts) as prof:
+        run(model, small, device, dtype)
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    groups = {"attention": 0.0, "linear": 0.0, "other": 0.0}
+    for ev in prof.key_averages():
+        t = getattr(ev, key, 0.0)
+        if "attention" in ev.key or "sdpa" in ev.key or "flash" in ev.key or "bmm" in ev.key:
+            groups["attention"] += t
+        elif ev.key in ("aten::addmm", "aten::mm", "aten::linear", "aten::matmul") or "gemm" in ev.key:
+            groups["linear"] += t
+        elif ev.key.startswith("aten::") and ev.key not in ("aten::copy_", "aten::to", "aten::_to_copy"):
+            groups["other"] += t
+    tot = sum(groups.values()) or 1.0
+    print("time in the network: " + ", ".join(f"{k} {100 * v / tot:.0f}%" for k, v in groups.items()))
+
+    if not args0.no_vae:
+        try:
+            from tempo_pack.demo import factory
+            factory.import_comfy()
+            import comfy.sd
+            from tempo_pack.nodes.causal_models import StreamingWanDecoder
+            vae = comfy.sd.VAE(sd=factory.wan_vae_state_dict())
+        except Exception as e:  # noqa: BLE001 - the benchmark reports and goes on
+            print(f"VAE part skipped: {e}")
+            return
+        dec = StreamingWanDecoder(vae)
+        total_v, first_v, _ = run(model, args, device, dtype, decoder=dec.decode)
+        print(f"with streaming decode: {frames_out / total_v:.2f} FPS, first decoded frames after {first_v:.2f} s; "
+              f"VAE share {100 * (total_v - total) / total_v:.0f}% of the time")
+
+
+if __name__ == "__main__":
+    main()
