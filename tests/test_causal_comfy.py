@@ -209,3 +209,29 @@ def test_interrupt_frees_the_cache(chunkwise):
     gc.collect()
     cache = made[0]()
     assert cache is None or cache.k is None
+
+
+def test_image_to_video_variant_matches_comfyui(comfy):
+    """Wan 2.1 I2V shapes (36 input channels, CLIP image tokens through img_emb and k_img/v_img)."""
+    import comfy.ldm.wan.model as wan
+    import comfy.ops
+
+    from tempo_pack.demo import factory
+    from tempo_pack.models.causal_wan import CausalWanModel, config_from_state_dict
+
+    cfg = dict(factory.WAN_TINY, in_dim=36)
+    ref = wan.WanModel(model_type="i2v", patch_size=(1, 2, 2), operations=comfy.ops.disable_weight_init, **cfg)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(0, 0.05)
+    sd = ref.state_dict()
+    assert config_from_state_dict(sd)["model_type"] == "i2v"
+    ours = CausalWanModel(**config_from_state_dict(sd))
+    ours.load_state_dict(sd, strict=True)
+    g = torch.Generator().manual_seed(4)
+    x, ctx, clip = torch.randn(1, 36, 2, 8, 8, generator=g), torch.randn(1, 12, 4096, generator=g), \
+        torch.randn(1, 257, 1280, generator=g)
+    t = torch.tensor([600.0])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x, t, ctx, clip_fea=clip), ref(x, t, ctx, clip_fea=clip), rtol=1e-4, atol=1e-4)

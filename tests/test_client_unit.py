@@ -118,3 +118,22 @@ def test_no_seed_input_is_explained():
     api = {"1": {"class_type": "X", "inputs": {"a": 1}}}
     with pytest.raises(WorkflowError, match="--seed-input"):
         batch.build_jobs(api, seeds=[1])
+
+
+def test_pure_core_imports_without_comfyui():
+    """samplers/, loaders/, models/, video/ and client/ never import ComfyUI."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib.util, os; root = sys.argv[1]; "
+            "spec = importlib.util.spec_from_file_location('tp', os.path.join(root, '__init__.py'), "
+            "submodule_search_locations=[root]); m = importlib.util.module_from_spec(spec); sys.modules['tp'] = m; "
+            "spec.loader.exec_module(m); "
+            "import tp.samplers.onestep, tp.samplers.causal, tp.loaders.files, tp.loaders.classify, tp.loaders.wan, "
+            "tp.loaders.sd_unet, tp.loaders.hub, tp.models.causal_wan, tp.models.kv_cache, tp.video.mp4, tp.client.cli; "
+            "bad = [k for k in sys.modules if k == 'comfy' or k.startswith('comfy.') or k in ('folder_paths', 'nodes')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    from tempo_pack.client.local import PACK_ROOT
+
+    proc = subprocess.run([sys.executable, "-c", code, PACK_ROOT], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -241,3 +241,26 @@ def test_schedule_node_sigmas_are_the_model_table(unet_model):
     s = onestep_sigmas(apply_preset(unet_model, PRESETS["UFOGen"]), 4, 1.0)
     expected = [ddpm_sigma(t) for t in (999, 749, 499, 249)] + [0.0]
     torch.testing.assert_close(s, torch.tensor(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_sampler_and_sigmas_work_in_native_sampler_custom_advanced(unet_model):
+    """Native SamplerCustomAdvanced + CFGGuider + RandomNoise with the Tempo SAMPLER and SIGMAS gives
+    the same latent as the Tempo generate node."""
+    from comfy_extras import nodes_custom_sampler as ncs
+
+    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.nodes.onestep_image import make_onestep_sampler, onestep_sigmas
+    from tempo_pack.samplers.onestep import PRESETS
+
+    m = apply_preset(unet_model, PRESETS["DMD2"])
+    cond = [[_ctx(), {}]]
+
+    def call(node_cls, method, **kw):  # V1 and V3 node classes alike
+        out = node_cls.execute(**kw) if hasattr(node_cls, "execute") else getattr(node_cls(), method)(**kw)
+        return out.args if hasattr(out, "args") else out
+
+    guider = call(ncs.CFGGuider, "get_guider", model=m, positive=cond, negative=cond, cfg=1.0)[0]
+    noise = call(ncs.RandomNoise, "get_noise", noise_seed=SEED)[0]
+    out = call(ncs.SamplerCustomAdvanced, "sample", noise=noise, guider=guider, sampler=make_onestep_sampler(),
+               sigmas=onestep_sigmas(m, 1, 1.0), latent_image={"samples": torch.zeros(LATENT)})[0]
+    torch.testing.assert_close(_latent_in(unet_model, out["samples"]), _ours(unet_model, "DMD2"), rtol=1e-5, atol=1e-6)
