@@ -18,7 +18,7 @@ import sys
 import torch
 
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
-FACTORY_VERSION = "3"
+FACTORY_VERSION = "4"
 
 # 64 channels: ComfyUI builds ControlNets of unknown size with 64-channel heads.
 SD15_TINY_UNET = {
@@ -250,3 +250,12 @@ def write_conditioning(path: str, seed: int = 17, tokens: int = 512, dim: int = 
     """Saved Wan text conditioning ([1, 512, 4096], as umT5-XXL gives), as Tempo Save Conditioning writes it."""
     gen = torch.Generator().manual_seed(seed)
     return _save({"cond.0": torch.randn(1, tokens, dim, generator=gen) * 0.1}, path, None, torch.float32)
+
+
+def write_apt_video(path: str, seed: int = 19, frames: int | None = None, in_dim: int = 16, dtype=torch.float16) -> str:
+    """An APT-style one-step video generator: a Wan 2.1 DiT with its rule in the metadata."""
+    meta = {"tempo.timestep": "1000", "tempo.shift": "5.0"}
+    if frames:
+        meta["tempo.frames"] = str(frames)
+    sd = causal_wan_state_dict(seed, in_dim=in_dim)
+    return _save(sd, path, meta, dtype)

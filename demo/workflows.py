@@ -17,6 +17,7 @@ SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
 SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
 EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png
 CAUSAL_MODEL = "tempo-demo-causal-wan.safetensors"
+APT_MODEL = "tempo-demo-apt-wan.safetensors"
 WAN_VAE = "tempo-demo-wan-vae.safetensors"
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 VIDEO_PROMPT = "a red fox running through fresh snow in a pine forest, tracking shot, golden hour"
@@ -150,6 +151,21 @@ def causal_continue():
     ]
 
 
+def apt_t2v_mp4():
+    return "APT-style one-step text-to-video: one forward pass of a Wan 2.1 DiT, saved with native CreateVideo + SaveVideo", [
+        N(1, "TempoOneStepVideoLoader", model_name=APT_MODEL, weight_dtype="default", timestep=0.0, shift=0.0),
+        N(2, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
+        N(3, "CLIPTextEncode", "Prompt", text=VIDEO_PROMPT, clip=(2, 0)),
+        N(4, "VAELoader", vae_name=WAN_VAE),
+        N(5, "EmptyHunyuanLatentVideo", width=832, height=480, length=49, batch_size=1),
+        N(6, "TempoOneStepGenerate", model=(1, 0), positive=(3, 0), latent=(5, 0), seed=42, steps=1, strength=1.0,
+          cfg=1.0),
+        N(7, "VAEDecode", samples=(6, 0), vae=(4, 0)),
+        N(8, "CreateVideo", images=(7, 0), fps=16.0),
+        N(9, "SaveVideo", video=(8, 0), filename_prefix="tempo/apt_t2v", format="mp4", codec="h264"),
+    ]
+
+
 SPECS = {
     "onestep_txt2img.json": onestep_txt2img,
     "onestep_img2img.json": onestep_img2img,
@@ -159,6 +175,7 @@ SPECS = {
     "causal_long_rolling.json": causal_long_rolling,
     "causal_i2v.json": causal_i2v,
     "causal_continue.json": causal_continue,
+    "apt_t2v_mp4.json": apt_t2v_mp4,
 }
 
 

@@ -14,7 +14,7 @@ import os
 import re
 
 from .classify import file_kind
-from .files import CheckpointError, read_checkpoint, read_file
+from .files import CheckpointError, read_file
 
 PREFIXES = ("model._fsdp_wrapped_module.", "_fsdp_wrapped_module.", "model.diffusion_model.", "diffusion_model.",
             "model.", "module.")
@@ -148,4 +148,5 @@ def read_wan_checkpoint(path: str) -> tuple[dict, dict]:
     for k, v in read_causal_metadata(metadata).items():
         if v is not None:
             info[k] = v
+    info["metadata"] = dict(metadata)
     return wan_state_dict(sd, name), info

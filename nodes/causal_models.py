@@ -64,7 +64,7 @@ def load_causal_model(path: str, dtype: str = "default"):
     model.load_model_weights(sd, "")
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
     info = dict(info, config=cfg, file=os.path.basename(os.path.normpath(path)))
-    patcher.model_options["tempo_causal"] = {k: v for k, v in info.items() if k != "config"}
+    patcher.model_options["tempo_causal"] = {k: v for k, v in info.items() if k not in ("config", "metadata")}
     logging.info(f"Tempo: loaded {info['file']} as causal Wan 2.1 {cfg['dim']}x{cfg['num_layers']} ({info})")
     return patcher, info
 

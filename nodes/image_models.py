@@ -70,10 +70,10 @@ def preset_model_sampling(preset: Preset, model_config, shift: float = 1.0):
     return DiscreteSampling(model_config)
 
 
-def apply_preset(model, preset: Preset, shift: float = 1.0):
+def apply_preset(model, preset: Preset):
     """A clone of ``model`` that samples with the preset's prediction and remembers the preset."""
     m = model.clone()
-    m.add_object_patch("model_sampling", preset_model_sampling(preset, m.model.model_config, shift))
+    m.add_object_patch("model_sampling", preset_model_sampling(preset, m.model.model_config, preset.shift))
     m.model_options["tempo_preset"] = preset.to_dict()
     return m
 

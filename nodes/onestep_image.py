@@ -209,21 +209,38 @@ class OneStepSampler(io.ComfyNode):
         return io.NodeOutput(make_onestep_sampler(renoise))
 
 
-def check_latent(model, samples: torch.Tensor, what: str = "latent"):
+def check_latent(model, samples: torch.Tensor, positive=None, what: str = "latent"):
     fmt = model.get_model_object("latent_format")
-    if samples.ndim != 4:
-        raise TempoInputError(f"the {what} has {samples.ndim} dimensions but an image model takes [batch, channels, "
-                              "height, width]; use an image latent (Empty Latent Image or VAE Encode)")
+    video = getattr(fmt, "latent_dimensions", 2) == 3
+    if samples.ndim != (5 if video else 4):
+        raise TempoInputError(
+            f"the {what} has {samples.ndim} dimensions but this {'video' if video else 'image'} model takes "
+            + ("[batch, channels, frames, height, width]; use a video latent (EmptyHunyuanLatentVideo / "
+               "Wan image-to-video)" if video else
+               "[batch, channels, height, width]; use an image latent (Empty Latent Image or VAE Encode)"))
     if samples.shape[1] != fmt.latent_channels and torch.count_nonzero(samples) != 0:
         raise TempoInputError(f"the {what} has {samples.shape[1]} channels but this model takes "
                               f"{fmt.latent_channels}; encode the image with this model's VAE")
+    preset = get_preset(model)
+    if video and preset is not None and preset.frames:
+        want = (preset.frames - 1) // 4 + 1
+        if samples.shape[2] != want:
+            raise TempoInputError(f"this one-step video model was trained on {preset.frames}-frame clips ({want} latent "
+                                  f"frames) but the latent has {samples.shape[2]} ({(samples.shape[2] - 1) * 4 + 1} "
+                                  f"frames); set the length to {preset.frames}")
+    net = model.model.diffusion_model
+    extra = getattr(getattr(net, "patch_embedding", None), "weight", None)
+    if video and extra is not None and extra.shape[1] > fmt.latent_channels and positive is not None \
+            and not any("concat_latent_image" in c[1] for c in positive):
+        raise TempoInputError("this is an image-to-video model and no start image reaches it; pass the start image "
+                              "through WanImageToVideo (its positive, negative and latent outputs)")
 
 
 def generate(model, positive, negative, latent: dict, seed: int, steps: int, strength: float, cfg: float,
              renoise: str = "auto") -> dict:
     """One-step generation through ComfyUI's custom-sampling path (same as SamplerCustom)."""
     samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-    check_latent(model, samples)
+    check_latent(model, samples, positive)
     if negative is None:
         if cfg != 1.0:
             raise TempoInputError(f"cfg is {cfg:g} but no negative conditioning is connected; connect one, "

@@ -36,6 +36,8 @@ class Preset:
     # DMD2, Hyper-SD, UFOGen, SwiftBrush); "scaled" feeds x = sigma * eps (Euler-style
     # pipelines: SD/SDXL-Turbo, SDXL-Lightning). img2img always noises the image to t.
     start: str = "scaled"
+    shift: float = 1.0       # flow schedules: sigma' = s * sigma / (1 + (s - 1) * sigma)
+    frames: int = 0          # video models trained at one clip length: that many frames (0: any)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +68,17 @@ def custom_preset(timestep: float, prediction: str, schedule: str = "discrete", 
     if not 0 < timestep <= limit:
         raise ValueError(f"timestep {timestep} is outside (0, {limit}] for a {schedule} schedule")
     return Preset("custom", float(timestep), prediction, schedule, renoise, start=start)
+
+
+def video_preset(timestep: float = 1000.0, shift: float = 5.0, frames: int = 0) -> Preset:
+    """APT-style one-step video: flow (v) prediction, x0 = z - v at t = T, deterministic Euler refinement."""
+    if not 0 < timestep <= 1000:
+        raise ValueError(f"final timestep {timestep} is outside (0, 1000]")
+    if shift <= 0:
+        raise ValueError(f"shift {shift} must be positive")
+    base = PRESETS["APT"]
+    return Preset(base.name, float(timestep), base.prediction, base.schedule, base.renoise, base.cfg, base.bases,
+                  base.note, base.start, float(shift), int(frames))
 
 
 def check_strength(strength: float) -> None:

@@ -27,14 +27,16 @@ SMALL_IMAGE = {"ImageScale.width": 64, "ImageScale.height": 64}
 SMALL = {"onestep_txt2img.json": (SMALL_LATENT, 1, 64), "onestep_img2img.json": (SMALL_IMAGE, 1, 64),
          "onestep_controlnet.json": ({**SMALL_LATENT, **SMALL_IMAGE}, 1, 64),
          "onestep_batch.json": (SMALL_LATENT, 4, 64)}
-# Causal workflows: 64x48 frames, fewer of them; expected mp4 frame counts per output file.
+# Video workflows: 64x48 frames, fewer of them; expected mp4 frame counts per output file.
 CAUSAL_SIZE = {"*TempoCausalVideoSampler.width": 64, "*TempoCausalVideoSampler.height": 48}
+VIDEO_SIZE = {"EmptyHunyuanLatentVideo.width": 64, "EmptyHunyuanLatentVideo.height": 48}
 CAUSAL = {
     "causal_t2v_mp4.json": ({"TempoCausalVideoSampler.length": 21}, [21]),
     "causal_long_rolling.json": ({"TempoCausalVideoSampler.length": 57, "TempoCausalVideoSampler.sink_frames": 1,
                                   "TempoCausalVideoSampler.window_frames": 3}, [57]),
     "causal_i2v.json": ({"TempoCausalVideoSampler.length": 13, "ImageScale.width": 64, "ImageScale.height": 48}, [13]),
     "causal_continue.json": ({"Clip 1.length": 21, "Clip 2.length": 12}, [21, 12]),
+    "apt_t2v_mp4.json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
 }
 TEMPO = os.path.join(PACK_ROOT, "tempo.py")
 
@@ -104,7 +106,7 @@ def test_workflow_converts_to_the_graph_it_describes(client, name):
 
 
 @pytest.mark.parametrize("name", sorted(CAUSAL))
-def test_every_causal_workflow_runs_to_mp4(client, name, tmp_path):
+def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
     """Shipped as is, except: the Wan text encoder branch becomes a saved conditioning (umT5-XXL does
     not fit this machine), frames are 64x48 and clips shorter."""
     from tempo_pack.demo.run import PROMPT_DEMO
@@ -113,7 +115,8 @@ def test_every_causal_workflow_runs_to_mp4(client, name, tmp_path):
     api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), client.object_info())
     api = specs.use_saved_conditioning(api, PROMPT_DEMO)
     overrides, frame_counts = CAUSAL[name]
-    results = batch.run_batch(client, api, [{**CAUSAL_SIZE, **overrides}], str(tmp_path), progress=False)
+    size = CAUSAL_SIZE if "TempoCausalVideoSampler" in {v["class_type"] for v in api.values()} else {}
+    results = batch.run_batch(client, api, [{**size, **overrides}], str(tmp_path), progress=False)
     videos = sorted((f for f in results[0].files if f.endswith(".mp4")), key=lambda f: f.split("_", 1)[0])
     assert len(videos) == len(frame_counts), results[0].files
     for f, n in zip(videos, frame_counts):

@@ -1,0 +1,88 @@
+"""One-step video (APT-style) on ComfyUI's own Wan 2.1 model, sampled by the one-step core.
+
+The loader builds ComfyUI's native Wan MODEL from any published layout and sets it to the
+APT rule (flow prediction, one step at t = T: x0 = z - v; deterministic Euler refinement).
+Scheduling and sampling are the same nodes as for images (Tempo One-Step Schedule, Sampler,
+Generate): one implementation, not two.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from comfy_api.latest import io
+
+import comfy.sd
+
+from ..loaders.files import CheckpointError
+from ..loaders.wan import read_wan_checkpoint
+from ..samplers.onestep import video_preset
+from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
+from .image_models import DTYPES, apply_preset
+
+SUBCAT = CATEGORY + "/one-step video"
+VIDEO_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
+
+
+def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0, shift: float = 0.0,
+                       frames: int = -1):
+    """(MODEL with the APT preset, info line). timestep/shift/frames <= 0 (or -1) take the file's
+    metadata (``tempo.timestep``, ``tempo.shift``, ``tempo.frames``), else 1000 / 5.0 / any."""
+    name = os.path.basename(os.path.normpath(path))
+    try:
+        sd, info = read_wan_checkpoint(path)
+    except CheckpointError as e:
+        raise TempoInputError(f"{e}. One-step video models here are Wan 2.1 DiTs; for SVD use 'Tempo SVD Loader'") \
+            from None
+    meta = info.get("metadata", {})
+    t = timestep if timestep > 0 else float(meta.get("tempo.timestep", 1000))
+    s = shift if shift > 0 else float(meta.get("tempo.shift", 5.0))
+    n = frames if frames >= 0 else int(meta.get("tempo.frames", 0))
+    options = {"dtype": DTYPES[dtype]} if DTYPES.get(dtype) else {}
+    model = comfy.sd.load_diffusion_model_state_dict(sd, model_options=options)
+    if model is None:
+        raise TempoInputError(f"ComfyUI could not build a Wan 2.1 model from {name}; its width must be a multiple "
+                              "of 128")
+    try:
+        preset = video_preset(t, s, n)
+    except ValueError as e:
+        raise TempoInputError(str(e)) from None
+    text = (f"APT-style one-step video on Wan 2.1 ({'image' if model.model.diffusion_model.patch_embedding.weight.shape[1] > 16 else 'text'}"
+            f"-to-video): one step at t = {t:g}, x0 = z - v, shift {s:g}"
+            + (f", trained on {n}-frame clips" if n else ""))
+    return apply_preset(model, preset), text
+
+
+class OneStepVideoLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoOneStepVideoLoader",
+            display_name="Tempo One-Step Video Loader",
+            category=SUBCAT,
+            description="Loads an APT-style one-step video generator on the Wan 2.1 architecture (safetensors, "
+                        "diffusers folder, or torch pickle loaded weights-only) as a native MODEL set to sample in "
+                        "one forward pass at the final timestep (x0 = z - v). Sample it with Tempo One-Step Generate "
+                        "or the Tempo schedule + sampler in SamplerCustom.",
+            inputs=[
+                io.Combo.Input("model_name", options=model_file_list(VIDEO_FOLDERS),
+                               tooltip="File in models/diffusion_models (or checkpoints), or a diffusers folder."),
+                io.Combo.Input("weight_dtype", options=list(DTYPES), default="default",
+                               tooltip="Weight precision; 'default' lets ComfyUI choose for the device."),
+                io.Float.Input("timestep", default=0.0, min=0.0, max=1000.0, step=1.0,
+                               tooltip="Final timestep T of the one step; 0 reads the file's metadata, else 1000."),
+                io.Float.Input("shift", default=0.0, min=0.0, max=100.0, step=0.1,
+                               tooltip="Flow shift for multi-step refinement; 0 reads the metadata, else 5.0."),
+            ],
+            outputs=[io.Model.Output(tooltip="Native Wan 2.1 MODEL with the APT one-step rule."),
+                     io.String.Output(display_name="info", tooltip="The rule and where its numbers came from.")],
+        )
+
+    @classmethod
+    def execute(cls, model_name, weight_dtype, timestep, shift) -> io.NodeOutput:
+        model, text = load_onestep_video(resolve_model_path(model_name, VIDEO_FOLDERS), weight_dtype, timestep, shift)
+        return io.NodeOutput(model, text, ui={"text": [text]})
+
+
+NODES = [OneStepVideoLoader]
