@@ -182,8 +182,9 @@ def run_batch(server, api: dict, jobs: list[dict], out_dir: str, keep_going: boo
         server.delete_queued(ids)
         for pid in ids:
             server.interrupt(pid)
-        for r in pending():
-            finish(r, "cancelled", reason)
+        for r in results:
+            if r.status in ("queued", "running", "pending"):  # pending: never queued
+                finish(r, "cancelled", reason)
 
     try:
         for result, prompt in zip(results, prompts):

@@ -245,9 +245,9 @@ def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
                              "--set", "EmptyLatentImage.width=512", "--set", "EmptyLatentImage.height=512",
                              "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until the first job runs
+    while time.monotonic() < deadline:  # wait until the first job runs and the others wait
         q = client.queue()
-        if q["queue_running"]:
+        if q["queue_running"] and len(q["queue_pending"]) == 3:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
@@ -261,7 +261,7 @@ def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
     q = client.queue()
     assert not q["queue_pending"] and not q["queue_running"]
     lines = [json.loads(l) for l in (out / "manifest.jsonl").read_text().splitlines()]
-    assert sum(l["status"] == "cancelled" for l in lines) >= 3
+    assert len(lines) == 4 and sum(l["status"] == "cancelled" for l in lines) >= 3
 
 
 def test_convert_command_prints_api_format(server):
