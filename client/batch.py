@@ -74,18 +74,16 @@ def build_jobs(api: dict, sets: dict | None = None, seeds: list[int] | None = No
     """
     sets = dict(sets or {})
     axes = []
-    if seeds:
-        targets = seed_targets or find_seed_inputs(api)
+    sweeps = [(seeds, seed_targets, find_seed_inputs, "--seeds", "the workflow has no seed input", "--seed-input"),
+              (prompts, prompt_targets, find_positive_prompt, "--prompts",
+               "no text encoder feeds a sampler's positive input", "--prompt-input")]
+    for values, targets, find, flag, missing, option in sweeps:
+        if not values:
+            continue
+        targets = targets or find(api)
         if not targets:
-            raise WorkflowError("--seeds was given but the workflow has no seed input; "
-                                "name one with --seed-input NODE.INPUT")
-        axes.append([{t: s for t in targets} for s in seeds])
-    if prompts:
-        targets = prompt_targets or find_positive_prompt(api)
-        if not targets:
-            raise WorkflowError("--prompts was given but no text encoder feeds a sampler's positive input; "
-                                "name one with --prompt-input NODE.INPUT")
-        axes.append([{t: p for t in targets} for p in prompts])
+            raise WorkflowError(f"{flag} was given but {missing}; name one with {option} NODE.INPUT")
+        axes.append([{t: v for t in targets} for v in values])
     if rows:
         axes.append(rows)
     jobs = []

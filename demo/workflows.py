@@ -32,57 +32,53 @@ class N:
         self.id, self.type, self.title, self.mode, self.inputs = id, node_type, title, mode, inputs
 
 
-def onestep_txt2img():
-    return "One-step text-to-image with native SamplerCustom: Tempo schedule + Tempo sampler", [
+def _sd15_head():
+    return [
         N(1, "TempoOneStepImageLoader", ckpt_name=SD15_CKPT, preset="auto"),
         N(2, "CLIPTextEncode", "Positive", text=POSITIVE, clip=(1, 1)),
         N(3, "CLIPTextEncode", "Negative", text=NEGATIVE, clip=(1, 1)),
-        N(4, "EmptyLatentImage", width=512, height=512, batch_size=1),
-        N(5, "TempoOneStepSigmas", model=(1, 0), steps=1, strength=1.0),
-        N(6, "TempoOneStepSampler", renoise="auto"),
-        N(7, "SamplerCustom", model=(1, 0), add_noise=True, noise_seed=42, cfg=1.0, positive=(2, 0),
-          negative=(3, 0), sampler=(6, 0), sigmas=(5, 0), latent_image=(4, 0)),
-        N(8, "VAEDecode", samples=(7, 0), vae=(1, 2)),
-        N(9, "SaveImage", filename_prefix="tempo/onestep_txt2img", images=(8, 0)),
     ]
+
+
+def _onestep_tail(first: int, latent: int, strength: float, positive=(2, 0), negative=(3, 0), name="txt2img"):
+    """Schedule, sampler, SamplerCustom, decode, save: nodes ``first`` onwards."""
+    f = first
+    return [
+        N(f, "TempoOneStepSigmas", model=(1, 0), steps=1, strength=strength),
+        N(f + 1, "TempoOneStepSampler", renoise="auto"),
+        N(f + 2, "SamplerCustom", model=(1, 0), add_noise=True, noise_seed=42, cfg=1.0, positive=positive,
+          negative=negative, sampler=(f + 1, 0), sigmas=(f, 0), latent_image=(latent, 0)),
+        N(f + 3, "VAEDecode", samples=(f + 2, 0), vae=(1, 2)),
+        N(f + 4, "SaveImage", filename_prefix=f"tempo/onestep_{name}", images=(f + 3, 0)),
+    ]
+
+
+def onestep_txt2img():
+    return "One-step text-to-image with native SamplerCustom: Tempo schedule + Tempo sampler", _sd15_head() + [
+        N(4, "EmptyLatentImage", width=512, height=512, batch_size=1),
+    ] + _onestep_tail(5, 4, 1.0)
 
 
 def onestep_img2img():
-    return "One-step img2img: the picture is encoded, noised to the strength's timestep and denoised once", [
-        N(1, "TempoOneStepImageLoader", ckpt_name=SD15_CKPT, preset="auto"),
-        N(2, "CLIPTextEncode", "Positive", text=POSITIVE, clip=(1, 1)),
-        N(3, "CLIPTextEncode", "Negative", text=NEGATIVE, clip=(1, 1)),
-        N(4, "LoadImage", image=EXAMPLE_IMAGE),
-        N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
-        N(6, "VAEEncode", pixels=(5, 0), vae=(1, 2)),
-        N(7, "TempoOneStepSigmas", model=(1, 0), steps=1, strength=0.6),
-        N(8, "TempoOneStepSampler", renoise="auto"),
-        N(9, "SamplerCustom", model=(1, 0), add_noise=True, noise_seed=42, cfg=1.0, positive=(2, 0),
-          negative=(3, 0), sampler=(8, 0), sigmas=(7, 0), latent_image=(6, 0)),
-        N(10, "VAEDecode", samples=(9, 0), vae=(1, 2)),
-        N(11, "SaveImage", filename_prefix="tempo/onestep_img2img", images=(10, 0)),
-    ]
+    return "One-step img2img: the picture is encoded, noised to the strength's timestep and denoised once", \
+        _sd15_head() + [
+            N(4, "LoadImage", image=EXAMPLE_IMAGE),
+            N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
+            N(6, "VAEEncode", pixels=(5, 0), vae=(1, 2)),
+        ] + _onestep_tail(7, 6, 0.6, name="img2img")
 
 
 def onestep_controlnet():
-    return "One-step ControlNet: native ControlNetLoader + ControlNetApplyAdvanced on a Canny edge map", [
-        N(1, "TempoOneStepImageLoader", ckpt_name=SD15_CKPT, preset="auto"),
-        N(2, "CLIPTextEncode", "Positive", text=POSITIVE, clip=(1, 1)),
-        N(3, "CLIPTextEncode", "Negative", text=NEGATIVE, clip=(1, 1)),
-        N(4, "LoadImage", image=EXAMPLE_IMAGE),
-        N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
-        N(6, "Canny", low_threshold=0.4, high_threshold=0.8, image=(5, 0)),
-        N(7, "ControlNetLoader", control_net_name=SD15_CONTROLNET),
-        N(8, "ControlNetApplyAdvanced", strength=1.0, start_percent=0.0, end_percent=1.0, positive=(2, 0),
-          negative=(3, 0), control_net=(7, 0), image=(6, 0), vae=(1, 2)),
-        N(9, "EmptyLatentImage", width=512, height=512, batch_size=1),
-        N(10, "TempoOneStepSigmas", model=(1, 0), steps=1, strength=1.0),
-        N(11, "TempoOneStepSampler", renoise="auto"),
-        N(12, "SamplerCustom", model=(1, 0), add_noise=True, noise_seed=42, cfg=1.0, positive=(8, 0),
-          negative=(8, 1), sampler=(11, 0), sigmas=(10, 0), latent_image=(9, 0)),
-        N(13, "VAEDecode", samples=(12, 0), vae=(1, 2)),
-        N(14, "SaveImage", filename_prefix="tempo/onestep_controlnet", images=(13, 0)),
-    ]
+    return "One-step ControlNet: native ControlNetLoader + ControlNetApplyAdvanced on a Canny edge map", \
+        _sd15_head() + [
+            N(4, "LoadImage", image=EXAMPLE_IMAGE),
+            N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
+            N(6, "Canny", low_threshold=0.4, high_threshold=0.8, image=(5, 0)),
+            N(7, "ControlNetLoader", control_net_name=SD15_CONTROLNET),
+            N(8, "ControlNetApplyAdvanced", strength=1.0, start_percent=0.0, end_percent=1.0, positive=(2, 0),
+              negative=(3, 0), control_net=(7, 0), image=(6, 0), vae=(1, 2)),
+            N(9, "EmptyLatentImage", width=512, height=512, batch_size=1),
+        ] + _onestep_tail(10, 9, 1.0, positive=(8, 0), negative=(8, 1), name="controlnet")
 
 
 def onestep_batch():

@@ -145,15 +145,16 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
                                  tokenizer_data=clip_sd, parameters=comfy.utils.calculate_parameters(clip_sd))
             clip.load_sd(clip_sd, full_model=True)
     if os.path.isdir(path):
-        clip, vae = _diffusers_folder_extras(path, clip if output_clip else False, vae if output_vae else False)
+        clip, vae = _diffusers_folder_extras(path, output_clip, output_vae)
     logging.info(f"Tempo: loaded {name} as {base} ({why})")
     return patcher, clip, vae, base, metadata
 
 
-def _diffusers_folder_extras(path: str, clip, vae):
-    """Text encoders and VAE of a diffusers folder, through ComfyUI's own loaders."""
+def _diffusers_folder_extras(path: str, want_clip: bool, want_vae: bool):
+    """Text encoders and VAE of a diffusers folder (when it has them), through ComfyUI's own loaders."""
     names = ["model.fp16.safetensors", "model.safetensors", "pytorch_model.fp16.bin", "pytorch_model.bin"]
-    if clip is None:
+    clip = vae = None
+    if want_clip:
         encoders = [os.path.join(path, sub, n) for sub in ("text_encoder", "text_encoder_2") for n in names
                     if os.path.isfile(os.path.join(path, sub, n))]
         firsts = {}
@@ -162,11 +163,11 @@ def _diffusers_folder_extras(path: str, clip, vae):
         if firsts:
             clip = comfy.sd.load_clip(list(firsts.values()),
                                       embedding_directory=folder_paths.get_folder_paths("embeddings"))
-    if vae is None:
+    if want_vae:
         for n in ("diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors",
                   "diffusion_pytorch_model.bin"):
             p = os.path.join(path, "vae", n)
             if os.path.isfile(p):
                 vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(p, safe_load=True))
                 break
-    return clip or None, vae or None
+    return clip, vae

@@ -22,18 +22,15 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _load_pack(name="tempo_pack"):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "__init__.py"),
-                                                  submodule_search_locations=[ROOT])
+def _load_launcher():
+    """tempo.py (the command line) knows how to load the pack under a fixed package name."""
+    spec = importlib.util.spec_from_file_location("tempo_launcher", os.path.join(ROOT, "tempo.py"))
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-_load_pack()
+_load_launcher().load_pack()
 from tempo_pack.client.local import LocalComfyUI, find_comfyui  # noqa: E402
 
 COMFYUI = find_comfyui()
