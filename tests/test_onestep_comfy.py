@@ -264,3 +264,40 @@ def test_sampler_and_sigmas_work_in_native_sampler_custom_advanced(unet_model):
     out = call(ncs.SamplerCustomAdvanced, "sample", noise=noise, guider=guider, sampler=make_onestep_sampler(),
                sigmas=onestep_sigmas(m, 1, 1.0), latent_image={"samples": torch.zeros(LATENT)})[0]
     torch.testing.assert_close(_latent_in(unet_model, out["samples"]), _ours(unet_model, "DMD2"), rtol=1e-5, atol=1e-6)
+
+
+def test_native_lora_applies_to_a_tempo_model(unet_model, tmp_path):
+    """ComfyUI's LoraLoaderModelOnly patches a Tempo MODEL like any other: the one-step result equals the
+    same rule with the LoRA delta merged into the weight by hand."""
+    import comfy.sd
+    import comfy.utils
+    from safetensors.torch import save_file
+
+    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.samplers.onestep import PRESETS
+
+    key = "input_blocks.1.1.transformer_blocks.0.attn2.to_k"
+    weight = unet_model.model.diffusion_model.state_dict()[key + ".weight"]
+    g = torch.Generator().manual_seed(8)
+    up, down = torch.randn(weight.shape[0], 4, generator=g) * 0.5, torch.randn(4, weight.shape[1], generator=g) * 0.5
+    lora = {f"diffusion_model.{key}.lora_up.weight": up, f"diffusion_model.{key}.lora_down.weight": down}
+    path = tmp_path / "tiny_lora.safetensors"
+    save_file(lora, str(path))
+    model = apply_preset(unet_model, PRESETS["DMD2"])
+    # what LoraLoaderModelOnly does with the file it finds in models/loras
+    patched = comfy.sd.load_lora_for_models(model, None, comfy.utils.load_torch_file(str(path)), 0.7, 0)[0]
+    ours = _ours_on(patched)
+
+    merged = unet_model.clone()
+    merged.add_object_patch("diffusion_model." + key + ".weight",
+                            torch.nn.Parameter(weight + 0.7 * (up @ down), requires_grad=False))
+    expected = _ours_on(apply_preset(merged, PRESETS["DMD2"]))
+    assert not torch.allclose(ours, _ours(unet_model, "DMD2"), atol=1e-4), "the LoRA changed nothing"
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
+
+
+def _ours_on(model):
+    from tempo_pack.nodes.onestep_image import generate
+
+    out = generate(model, [[_ctx(), {}]], None, {"samples": torch.zeros(LATENT)}, SEED, 1, 1.0, 1.0)
+    return model.model.process_latent_in(out["samples"])
