@@ -173,10 +173,10 @@ class CausalWanModel(nn.Module):
         out = self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
         return out.transpose(1, 2).reshape(q.shape[0], q.shape[1], -1)
 
-    def time_embed(self, t: torch.Tensor):
-        """t [B, F] (one timestep per latent frame) -> e [B, F, dim], e0 [B, F, 6, dim]."""
-        e = self.time_embedding(sinusoidal_embedding_1d(self.freq_dim, t.flatten()).to(
-            self.time_embedding[0].weight.dtype if self.time_embedding[0].weight.dtype.is_floating_point else torch.float32))
+    def time_embed(self, t: torch.Tensor, dtype: torch.dtype = torch.float32):
+        """t [B, F] (one timestep per latent frame) -> e [B, F, dim], e0 [B, F, 6, dim], computed in
+        the activations' dtype (weights may be stored in fp8 and cast by the operations)."""
+        e = self.time_embedding(sinusoidal_embedding_1d(self.freq_dim, t.flatten()).to(dtype))
         e = e.view(*t.shape, self.dim)
         return e, self.time_projection(e).unflatten(-1, (6, self.dim))
 
@@ -204,7 +204,7 @@ class CausalWanModel(nn.Module):
         tpf = grid[1] * grid[2]
         frames = torch.arange(start_frame, start_frame + n_frames)
         cos, sin = rope_cos_sin(frames, grid[1], grid[2], self.head_dim, x.device)
-        e, e0 = self.time_embed(t)
+        e, e0 = self.time_embed(t, x.dtype)
         h = tokens
         for i, blk in enumerate(self.blocks):
             mod = (_cast(blk.modulation, h).unsqueeze(0) + e0).unbind(2)  # 6 x [B, F, dim]

@@ -235,3 +235,19 @@ def test_image_to_video_variant_matches_comfyui(comfy):
     t = torch.tensor([600.0])
     with torch.no_grad():
         torch.testing.assert_close(ours(x, t, ctx, clip_fea=clip), ref(x, t, ctx, clip_fea=clip), rtol=1e-4, atol=1e-4)
+
+
+def test_fp8_weight_storage_runs_and_stays_close(files):
+    """fp8 storage: weights kept in 8 bits, computed in the activations' dtype by comfy.ops."""
+    from tempo_pack.nodes.causal_models import load_causal_model
+
+    full = load_causal_model(files["safetensors"], "fp32")[0]
+    fp8 = load_causal_model(files["safetensors"], "fp8_e4m3fn (storage)")[0]
+    assert fp8.model.diffusion_model.blocks[0].self_attn.q.weight.dtype == torch.float8_e4m3fn
+    x, ctx = _inputs()
+    t = torch.tensor([800.0])
+    with torch.no_grad():
+        a = full.model.diffusion_model(x, t, ctx)
+        b = fp8.model.diffusion_model(x, t, ctx)
+    assert torch.isfinite(b).all()
+    assert (a - b).abs().mean() < 0.1 * a.abs().mean()
