@@ -10,14 +10,12 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-import comfy.model_management as mm
 import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
 
 from ..loaders.classify import detect_preset
-from ..loaders.files import CheckpointError
 from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, PRESETS, RENOISE_MODES, Preset, custom_preset,
                                 preset_timesteps, sample_onestep)
 from .common import CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path

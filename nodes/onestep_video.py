@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-import torch
 from comfy_api.latest import io
 
 import comfy.sd

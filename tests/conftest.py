@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import sys
 
 import pytest
 

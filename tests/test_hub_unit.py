@@ -14,7 +14,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 @pytest.fixture
 def offline_cache(tmp_path, monkeypatch):
-    hub = pytest.importorskip("huggingface_hub")
+    pytest.importorskip("huggingface_hub")
     import huggingface_hub.constants as constants
 
     cache = tmp_path / "hub"

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tempo_pack.client import batch, workflow
-from tempo_pack.client.errors import JobFailed, ValidationFailed, WorkflowError
+from tempo_pack.client.errors import JobFailed, ValidationFailed
 from tempo_pack.client.local import PACK_ROOT, free_port
 from tempo_pack.demo import workflows as specs
 
