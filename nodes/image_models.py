@@ -26,6 +26,7 @@ import folder_paths
 from ..loaders.classify import KIND_HELP, file_kind, image_base
 from ..loaders.files import CheckpointError, read_checkpoint
 from ..loaders.sd_unet import diffusers_unet_structure
+from ..loaders.svd import is_svd_diffusers, split_svd_diffusers
 from ..samplers.onestep import Preset
 
 BASE_CONFIGS = {
@@ -84,17 +85,22 @@ def get_preset(model) -> Preset | None:
 
 
 def _diffusers_to_ldm(sd: dict) -> dict:
+    """A diffusers UNet (image, or SVD's spatio-temporal one) in the original layout ComfyUI uses."""
+    temporal = []
+    if is_svd_diffusers(sd):
+        sd, temporal = split_svd_diffusers(sd)
     structure = diffusers_unet_structure(sd)
     mapping = comfy.utils.unet_to_diffusers(structure)
-    out, missing = {}, []
-    for src, dst in mapping.items():
-        if src in sd:
-            out[dst] = sd[src]
-        else:
-            missing.append(src)
+    out = {dst: sd[src] for src, dst in mapping.items() if src in sd}
     leftover = set(sd) - set(mapping)
     if leftover:
         raise CheckpointError(f"the diffusers UNet has tensors this layout does not place: {sorted(leftover)[:5]}")
+    for anchor, suffix, tensor in temporal:
+        target = mapping.get(anchor)
+        if target is None:
+            raise CheckpointError(f"a temporal layer hangs off {anchor}, which this UNet does not have")
+        block = target.rsplit(".", 3 if ".in_layers." in target else 2)[0]  # drop in_layers.2.weight / proj_in.weight
+        out[f"{block}.{suffix}"] = tensor
     return out
 
 
