@@ -14,6 +14,7 @@ import os
 
 import torch
 
+import comfy.clip_vision
 import comfy.model_detection
 import comfy.model_management as mm
 import comfy.model_patcher
@@ -33,7 +34,9 @@ BASE_CONFIGS = {
     "SD15": comfy.supported_models.SD15,
     "SD21": comfy.supported_models.SD20,
     "SDXL": comfy.supported_models.SDXL,
+    "SVD": comfy.supported_models.SVD_img2vid,
 }
+IMAGE_BASES = ("SD15", "SD21", "SDXL")
 DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
@@ -72,9 +75,11 @@ def preset_model_sampling(preset: Preset, model_config, shift: float = 1.0):
 
 
 def apply_preset(model, preset: Preset):
-    """A clone of ``model`` that samples with the preset's prediction and remembers the preset."""
+    """A clone of ``model`` that samples with the preset's prediction and remembers the preset.
+    EDM models (SVD) keep ComfyUI's own continuous EDM v-prediction sampling."""
     m = model.clone()
-    m.add_object_patch("model_sampling", preset_model_sampling(preset, m.model.model_config, preset.shift))
+    if preset.schedule != "edm":
+        m.add_object_patch("model_sampling", preset_model_sampling(preset, m.model.model_config, preset.shift))
     m.model_options["tempo_preset"] = preset.to_dict()
     return m
 
@@ -104,16 +109,21 @@ def _diffusers_to_ldm(sd: dict) -> dict:
     return out
 
 
-def load_image_model(path: str, dtype: str = "default", output_clip: bool = True, output_vae: bool = True):
-    """(model_patcher, clip or None, vae or None, base, metadata) for a one-step image checkpoint."""
+def load_image_model(path: str, dtype: str = "default", output_clip: bool = True, output_vae: bool = True,
+                     bases: tuple = IMAGE_BASES, extras: dict | None = None):
+    """(model_patcher, clip or None, vae or None, base, metadata) for a UNet checkpoint of ``bases``.
+    ``extras``, when given, receives the CLIP vision model of SVD files and folders."""
     sd, metadata = read_checkpoint(path)
     name = os.path.basename(os.path.normpath(path))
     kind = file_kind(sd)
     if kind not in ("checkpoint", "unet", "unet_diffusers"):
         raise CheckpointError(f"{name} is {KIND_HELP.get(kind, kind)}, not a one-step image model")
     base, why = image_base(sd, metadata)
-    if base == "SVD":
-        raise CheckpointError(f"{name} is a Stable Video Diffusion model ({why}); load it with ComfyUI's 'Image Only Checkpoint Loader (img2vid model)'")
+    if base == "SVD" and "SVD" not in bases:
+        raise CheckpointError(f"{name} is a Stable Video Diffusion model ({why}); load it with 'Tempo SVD Loader'")
+    if base != "SVD" and "SVD" in bases:
+        raise CheckpointError(f"{name} is not a Stable Video Diffusion UNet (it is {base or 'unknown'}: {why}); "
+                              "load it with 'Tempo One-Step Image Loader'")
     if base not in BASE_CONFIGS:
         raise CheckpointError(f"{name}: cannot tell its architecture ({why}); one-step image models are "
                               "SD 1.5, SD 2.1 or SDXL UNets")
@@ -143,7 +153,10 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
                                                        filter_keys=True)
         if vae_sd:
             vae = comfy.sd.VAE(sd=model_config.process_vae_state_dict(vae_sd), metadata=metadata)
-    if kind == "checkpoint" and output_clip:
+    if kind == "checkpoint" and extras is not None and model_config.clip_vision_prefix is not None:
+        if any(k.startswith(model_config.clip_vision_prefix) for k in full):
+            extras["clip_vision"] = comfy.clip_vision.load_clipvision_from_sd(full, model_config.clip_vision_prefix, True)
+    if kind == "checkpoint" and output_clip and base != "SVD":
         target = model_config.clip_target(state_dict=full)
         clip_sd = model_config.process_clip_state_dict(full) if target is not None else {}
         if clip_sd:
@@ -151,9 +164,20 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
                                  tokenizer_data=clip_sd, parameters=comfy.utils.calculate_parameters(clip_sd))
             clip.load_sd(clip_sd, full_model=True)
     if os.path.isdir(path):
-        clip, vae = _diffusers_folder_extras(path, output_clip, output_vae)
+        clip, vae = _diffusers_folder_extras(path, output_clip and base != "SVD", output_vae)
+        if extras is not None:
+            extras["clip_vision"] = _diffusers_image_encoder(path)
     logging.info(f"Tempo: loaded {name} as {base} ({why})")
     return patcher, clip, vae, base, metadata
+
+
+def _diffusers_image_encoder(path: str):
+    """CLIP vision model of a diffusers folder's image_encoder/ (SVD), through ComfyUI's loader."""
+    for n in ("model.fp16.safetensors", "model.safetensors", "pytorch_model.fp16.bin", "pytorch_model.bin"):
+        p = os.path.join(path, "image_encoder", n)
+        if os.path.isfile(p):
+            return comfy.clip_vision.load(p)
+    return None
 
 
 def _diffusers_folder_extras(path: str, want_clip: bool, want_vae: bool):

@@ -55,9 +55,22 @@ PRESETS = {p.name: p for p in [
            "rectified flow, x0 = z + v"),
     Preset("SwiftBrush", 999, "eps", "discrete", "fresh", 1.0, ("SD21",), "variational score distillation", "pure"),
     Preset("APT", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",), "one-step video DiT, x0 = z - v"),
+    Preset("SVD", 700.0, "v", "edm", "deterministic", 1.0, ("SVD",), "EDM v-prediction, Karras sigmas, Euler",
+           "pure"),
+    Preset("AnimateLCM-SVD", 700.0, "v", "edm", "fresh", 1.0, ("SVD",), "consistency-distilled SVD, 1-8 steps",
+           "pure"),
 ]}
+EDM_SIGMA_MIN, EDM_RHO = 0.002, 7.0
 PRESET_NAMES = list(PRESETS) + ["custom"]
-IMAGE_PRESET_NAMES = [n for n in PRESET_NAMES if n != "APT"]
+IMAGE_PRESET_NAMES = [n for n in PRESET_NAMES if n not in ("APT", "SVD", "AnimateLCM-SVD")]
+SVD_PRESET_NAMES = ["SVD", "AnimateLCM-SVD"]
+
+
+def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float = EDM_RHO, start: float = 0.0) -> list[float]:
+    """Karras et al. (2022) noise levels, from ``start`` (0 = sigma_max) of the way down the ramp."""
+    hi, lo = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    ramp = [start + (1 - start) * i / max(n - 1, 1) for i in range(n)] if n > 1 else [start]
+    return [(hi + r * (lo - hi)) ** rho for r in ramp]
 
 
 def custom_preset(timestep: float, prediction: str, schedule: str = "discrete", renoise: str = "fresh",
@@ -99,6 +112,10 @@ def preset_timesteps(preset: Preset, steps: int = 1, strength: float = 1.0) -> l
     check_strength(strength)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
+    if preset.schedule == "edm":  # continuous EDM (SVD): timesteps are c_noise = ln(sigma) / 4 of Karras sigmas
+        import math
+
+        return [0.25 * math.log(s) for s in karras_sigmas(steps, EDM_SIGMA_MIN, preset.timestep, EDM_RHO, 1 - strength)]
     if preset.schedule == "flow":
         start = strength * preset.timestep
         return [start * (steps - k) / steps for k in range(steps)]

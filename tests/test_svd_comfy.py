@@ -46,3 +46,87 @@ def test_diffusers_svd_unet_equals_comfyui_video_unet(comfy):
         ours = unet(x[0], c_noise.repeat(frames), context=ctx.repeat(frames, 1, 1), y=adm.repeat(frames, 1),
                     num_video_frames=frames, image_only_indicator=torch.zeros(1, frames))
     torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-4)
+
+
+FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def svd_folder(comfy, tmp_path_factory):
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev dependency) is needed for this cross-check")
+    torch.manual_seed(0)
+    unet = diffusers.UNetSpatioTemporalConditionModel(
+        sample_size=8, in_channels=8, out_channels=4, block_out_channels=(64, 128), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"), addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=768, cross_attention_dim=1024, num_attention_heads=(1, 2),
+        num_frames=FRAMES).eval()
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.normal_(0, 0.05)
+    root = tmp_path_factory.mktemp("svd") / "animatelcm-svd-tiny"
+    unet.save_pretrained(str(root / "unet"))
+    return root, unet
+
+
+def _pipeline_loop(unet, noise, image_latent, emb, steps, min_cfg, max_cfg, ids):
+    """StableVideoDiffusionPipeline's denoising loop, given the image embedding and latent."""
+    from diffusers import EulerDiscreteScheduler
+
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                   prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002,
+                                   timestep_spacing="leading", timestep_type="continuous", use_karras_sigmas=True,
+                                   interpolation_type="linear", steps_offset=1)
+    sched.set_timesteps(steps)
+    latents = noise[None] * sched.init_noise_sigma
+    cfg = max_cfg > 1.0
+    image = image_latent[None].repeat(1, FRAMES, 1, 1, 1)
+    if cfg:
+        image = torch.cat([torch.zeros_like(image), image])
+        emb = torch.cat([torch.zeros_like(emb), emb])
+        ids = torch.cat([ids, ids])
+    guidance = torch.linspace(min_cfg, max_cfg, FRAMES)[None, :, None, None, None]
+    for t in sched.timesteps:
+        inp = torch.cat([latents] * 2) if cfg else latents
+        inp = torch.cat([sched.scale_model_input(inp, t), image], dim=2)
+        with torch.no_grad():
+            pred = unet(inp, t, encoder_hidden_states=emb, added_time_ids=ids).sample
+        if cfg:
+            uncond, cond = pred.chunk(2)
+            pred = uncond + guidance * (cond - uncond)
+        latents = sched.step(pred, t, latents).prev_sample
+    return latents[0]
+
+
+@pytest.mark.parametrize("steps,cfg", [(1, 1.0), (4, 2.5)])
+def test_svd_img2vid_equals_diffusers_pipeline(svd_folder, steps, cfg):
+    """One step and four, with per-frame linear CFG (native VideoLinearCFGGuidance), on the UNet loaded
+    from a diffusers folder: the pack equals diffusers' StableVideoDiffusionPipeline loop."""
+    from comfy_extras.nodes_video_model import VideoLinearCFGGuidance
+
+    from tempo_pack.nodes.image_models import apply_preset, load_image_model
+    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.samplers.onestep import PRESETS
+
+    root, ref = svd_folder
+    extras = {}
+    model, _, _, base, _ = load_image_model(str(root), "fp32", bases=("SVD",), extras=extras)
+    assert base == "SVD" and extras["clip_vision"] is None  # this folder has no image_encoder/
+    model = apply_preset(model, PRESETS["SVD"])
+    if cfg > 1:
+        model = VideoLinearCFGGuidance().patch(model, 1.0)[0]
+    g = torch.Generator().manual_seed(3)
+    emb, image_latent = torch.randn(1, 1, 1024, generator=g), torch.randn(1, 4, 8, 8, generator=g)
+    extra = {"fps": 7, "motion_bucket_id": 127, "augmentation_level": 0.02}  # fps - 1 = 6 reaches the UNet
+    positive = [[emb, {"concat_latent_image": image_latent, **extra}]]
+    negative = [[torch.zeros_like(emb), {"concat_latent_image": torch.zeros_like(image_latent), **extra}]]
+    latent = torch.zeros(FRAMES, 4, 8, 8)
+    out = generate(model, positive, negative, {"samples": latent}, 11, steps, 1.0, cfg)
+    ours = model.model.process_latent_in(out["samples"])
+
+    import comfy.sample
+
+    noise = comfy.sample.prepare_noise(latent, 11)
+    ids = torch.tensor([[6.0, 127.0, 0.02]])
+    theirs = _pipeline_loop(ref, noise, image_latent[0], emb, steps, 1.0, cfg, ids)
+    torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-3)
