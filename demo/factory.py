@@ -18,7 +18,7 @@ import sys
 import torch
 
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
-FACTORY_VERSION = "4"
+FACTORY_VERSION = "5"
 
 # 64 channels: ComfyUI builds ControlNets of unknown size with 64-channel heads.
 SD15_TINY_UNET = {
@@ -259,3 +259,82 @@ def write_apt_video(path: str, seed: int = 19, frames: int | None = None, in_dim
         meta["tempo.frames"] = str(frames)
     sd = causal_wan_state_dict(seed, in_dim=in_dim)
     return _save(sd, path, meta, dtype)
+
+
+SVD_TINY_UNET = {
+    "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
+    "num_classes": "sequential", "adm_in_channels": 768, "in_channels": 8, "out_channels": 4, "model_channels": 64,
+    "num_res_blocks": [1, 1], "transformer_depth": [1, 0], "transformer_depth_output": [1, 1, 0, 0],
+    "channel_mult": [1, 2], "transformer_depth_middle": 1, "use_linear_in_transformer": True, "context_dim": 1024,
+    "extra_ff_mix_layer": True, "use_spatial_context": True, "merge_strategy": "learned_with_images",
+    "merge_factor": 0.0, "video_kernel_size": [3, 1, 1], "use_temporal_resblock": True,
+    "use_temporal_attention": True, "disable_temporal_crossattention": False,
+}
+SVD_CLIP_PREFIX = "conditioner.embedders.0.open_clip.model.visual."
+
+
+def vit_h_open_clip_state_dict(seed: int = 23) -> dict:
+    """A full-size OpenCLIP ViT-H/14 image tower (SVD's image encoder), random, in open_clip naming."""
+    import_comfy()
+    import comfy.clip_vision
+
+    cfg = os.path.join(os.path.dirname(comfy.clip_vision.__file__), "clip_vision_config_h.json")
+    model = comfy.clip_vision.ClipVisionModel(cfg)
+    hf = _randomize(model.model, seed, std=0.02)
+    out = {}
+    rename = {"vision_model.embeddings.class_embedding": "class_embedding",
+              "vision_model.embeddings.patch_embedding.weight": "conv1.weight",
+              "vision_model.embeddings.position_embedding.weight": "positional_embedding",
+              "vision_model.post_layernorm.weight": "ln_post.weight", "vision_model.post_layernorm.bias": "ln_post.bias",
+              "vision_model.pre_layrnorm.weight": "ln_pre.weight", "vision_model.pre_layrnorm.bias": "ln_pre.bias"}
+    layer_parts = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
+                   "self_attn.out_proj": "attn.out_proj"}
+    qkv = {}
+    for k, v in hf.items():
+        if k in rename:
+            out[rename[k]] = v
+        elif k == "visual_projection.weight":
+            out["proj"] = v.t().contiguous()
+        elif k.startswith("vision_model.encoder.layers."):
+            n, rest = k[len("vision_model.encoder.layers."):].split(".", 1)
+            for a, b in layer_parts.items():
+                if rest.startswith(a + "."):
+                    out[f"transformer.resblocks.{n}.{b}{rest[len(a):]}"] = v
+                    break
+            else:
+                proj, kind = rest.rsplit(".", 1)  # self_attn.q_proj / weight
+                qkv.setdefault((n, kind), {})[proj] = v
+    for (n, kind), parts in qkv.items():
+        out[f"transformer.resblocks.{n}.attn.in_proj_{kind}"] = torch.cat(
+            [parts["self_attn.q_proj"], parts["self_attn.k_proj"], parts["self_attn.v_proj"]])
+    return out
+
+
+def svd_vae_state_dict(seed: int = 29) -> dict:
+    """SVD's VAE (image encoder, temporal video decoder), full size as ComfyUI builds it, random."""
+    import_comfy()
+    from comfy.ldm.models.autoencoder import AutoencodingEngine
+
+    enc = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+           "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
+    dec = dict(enc, video_kernel_size=[3, 1, 1], alpha=0.0)
+    vae = AutoencodingEngine(
+        regularizer_config={"target": "comfy.ldm.models.autoencoder.DiagonalGaussianRegularizer"},
+        encoder_config={"target": "comfy.ldm.modules.diffusionmodules.model.Encoder", "params": enc},
+        decoder_config={"target": "comfy.ldm.modules.temporal_ae.VideoDecoder", "params": dec})
+    return _randomize(vae, seed, std=0.01)
+
+
+def write_svd_checkpoint(path: str, seed: int = 31, dtype=torch.float16) -> str:
+    """An SVD(-XT) single file as Stability ships it: model.diffusion_model. (tiny), the OpenCLIP
+    image encoder under conditioner.embedders.0 (full size) and first_stage_model. (full size)."""
+    import_comfy()
+    import comfy.supported_models as sm
+
+    mc = sm.SVD_img2vid(dict(SVD_TINY_UNET))
+    mc.set_inference_dtype(torch.float32, None)
+    unet = _randomize(mc.get_model({}).diffusion_model, seed)
+    sd = {"model.diffusion_model." + k: v for k, v in unet.items()}
+    sd.update({SVD_CLIP_PREFIX + k: v for k, v in vit_h_open_clip_state_dict(seed + 1).items()})
+    sd.update({"first_stage_model." + k: v for k, v in svd_vae_state_dict(seed + 2).items()})
+    return _save(sd, path, {"modelspec.architecture": "stable-video-diffusion-img2vid-v1"}, dtype)

@@ -21,6 +21,7 @@ SD15_DEMO_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
 EXAMPLE_IMAGE = os.path.join(DEMO_MODELS, "example.png")
 CAUSAL_DEMO = "tempo-demo-causal-wan.safetensors"
 APT_DEMO = "tempo-demo-apt-wan.safetensors"
+SVD_DEMO = "tempo-demo-svd-xt.safetensors"
 WAN_VAE_DEMO = "tempo-demo-wan-vae.safetensors"
 PROMPT_DEMO = "tempo-demo-wan-prompt.safetensors"
 # Causal workflows in the demo and tests: small frames, and the saved conditioning for the text encoder.
@@ -54,6 +55,7 @@ def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None
         os.path.join(models_dir, "example.png"): factory.write_example_image,
         os.path.join(models_dir, "diffusion_models", CAUSAL_DEMO): factory.write_causal_safetensors,
         os.path.join(models_dir, "diffusion_models", APT_DEMO): factory.write_apt_video,
+        os.path.join(models_dir, "checkpoints", SVD_DEMO): factory.write_svd_checkpoint,
         os.path.join(models_dir, "vae", WAN_VAE_DEMO): factory.write_wan_vae,
         os.path.join(models_dir, "tempo_conditioning", PROMPT_DEMO): factory.write_conditioning,
     }

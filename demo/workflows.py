@@ -18,6 +18,7 @@ SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
 EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png
 CAUSAL_MODEL = "tempo-demo-causal-wan.safetensors"
 APT_MODEL = "tempo-demo-apt-wan.safetensors"
+SVD_CKPT = "tempo-demo-svd-xt.safetensors"
 WAN_VAE = "tempo-demo-wan-vae.safetensors"
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 VIDEO_PROMPT = "a red fox running through fresh snow in a pine forest, tracking shot, golden hour"
@@ -162,6 +163,54 @@ def apt_t2v_mp4():
     ]
 
 
+def _svd_tail(first: int, image: tuple, steps: int, cfg: float, name: str):
+    """SVD image-to-video from ``image``: conditioning, per-frame linear CFG, one-step core, mp4.
+    fps 7 in ComfyUI's node reaches the UNet as fps_id 6 (ComfyUI passes fps - 1), the value of
+    Stability's reference script and of diffusers' default; augmentation 0.02 as there too."""
+    f = first
+    return [
+        N(f, "TempoSVDLoader", ckpt_name=SVD_CKPT, preset="auto", weight_dtype="default"),
+        N(f + 1, "ImageScale", upscale_method="bilinear", width=1024, height=576, crop="center", image=image),
+        N(f + 2, "SVD_img2vid_Conditioning", clip_vision=(f, 1), init_image=(f + 1, 0), vae=(f, 2), width=1024,
+          height=576, video_frames=25, motion_bucket_id=127, fps=7, augmentation_level=0.02),
+        N(f + 3, "VideoLinearCFGGuidance", model=(f, 0), min_cfg=1.0),
+        N(f + 4, "TempoOneStepGenerate", model=(f + 3, 0), positive=(f + 2, 0), negative=(f + 2, 1),
+          latent=(f + 2, 2), seed=42, steps=steps, strength=1.0, cfg=cfg),
+        N(f + 5, "VAEDecode", samples=(f + 4, 0), vae=(f, 2)),
+        N(f + 6, "CreateVideo", images=(f + 5, 0), fps=7.0),
+        N(f + 7, "SaveVideo", video=(f + 6, 0), filename_prefix=f"tempo/{name}", format="mp4", codec="h264"),
+    ]
+
+
+def svd_onestep():
+    return "SVD image-to-video in one step (25 frames at 1024x576)", [
+        N(1, "LoadImage", image=EXAMPLE_IMAGE)] + _svd_tail(2, (1, 0), 1, 1.0, "svd_onestep")
+
+
+def svd_4step():
+    return "SVD image-to-video in four Euler steps with per-frame linear CFG (1.0 to 2.5)", [
+        N(1, "LoadImage", image=EXAMPLE_IMAGE)] + _svd_tail(2, (1, 0), 4, 2.5, "svd_4step")
+
+
+def svd_from_onestep_image():
+    return "A one-step image becomes the start frame of a one-step SVD clip", _sd15_head() + [
+        N(4, "EmptyLatentImage", width=512, height=512, batch_size=1),
+    ] + _onestep_tail(5, 4, 1.0, name="svd_start")[:-1] + _svd_tail(10, (8, 0), 1, 1.0, "svd_from_image")
+
+
+def svd_controlnet_start():
+    return "A ControlNet-guided one-step start frame (Canny edges), animated by SVD", _sd15_head() + [
+        N(4, "LoadImage", image=EXAMPLE_IMAGE),
+        N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
+        N(6, "Canny", low_threshold=0.4, high_threshold=0.8, image=(5, 0)),
+        N(7, "ControlNetLoader", control_net_name=SD15_CONTROLNET),
+        N(8, "ControlNetApplyAdvanced", strength=1.0, start_percent=0.0, end_percent=1.0, positive=(2, 0),
+          negative=(3, 0), control_net=(7, 0), image=(6, 0), vae=(1, 2)),
+        N(9, "EmptyLatentImage", width=512, height=512, batch_size=1),
+    ] + _onestep_tail(10, 9, 1.0, positive=(8, 0), negative=(8, 1), name="svd_cn")[:-1] \
+        + _svd_tail(15, (13, 0), 1, 1.0, "svd_controlnet")
+
+
 SPECS = {
     "onestep_txt2img.json": onestep_txt2img,
     "onestep_img2img.json": onestep_img2img,
@@ -172,6 +221,10 @@ SPECS = {
     "causal_i2v.json": causal_i2v,
     "causal_continue.json": causal_continue,
     "apt_t2v_mp4.json": apt_t2v_mp4,
+    "svd_onestep.json": svd_onestep,
+    "svd_4step.json": svd_4step,
+    "svd_from_onestep_image.json": svd_from_onestep_image,
+    "svd_controlnet_start.json": svd_controlnet_start,
 }
 
 

@@ -30,6 +30,8 @@ SMALL = {"onestep_txt2img.json": (SMALL_LATENT, 1, 64), "onestep_img2img.json": 
 # Video workflows: 64x48 frames, fewer of them; expected mp4 frame counts per output file.
 CAUSAL_SIZE = {"*TempoCausalVideoSampler.width": 64, "*TempoCausalVideoSampler.height": 48}
 VIDEO_SIZE = {"EmptyHunyuanLatentVideo.width": 64, "EmptyHunyuanLatentVideo.height": 48}
+SVD_SMALL = {"*ImageScale.width": 64, "*ImageScale.height": 64, "SVD_img2vid_Conditioning.width": 64,
+             "SVD_img2vid_Conditioning.height": 64, "SVD_img2vid_Conditioning.video_frames": 4}
 CAUSAL = {
     "causal_t2v_mp4.json": ({"TempoCausalVideoSampler.length": 21}, [21]),
     "causal_long_rolling.json": ({"TempoCausalVideoSampler.length": 57, "TempoCausalVideoSampler.sink_frames": 1,
@@ -37,6 +39,10 @@ CAUSAL = {
     "causal_i2v.json": ({"TempoCausalVideoSampler.length": 13, "ImageScale.width": 64, "ImageScale.height": 48}, [13]),
     "causal_continue.json": ({"Clip 1.length": 21, "Clip 2.length": 12}, [21, 12]),
     "apt_t2v_mp4.json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
+    "svd_onestep.json": (SVD_SMALL, [4]),
+    "svd_4step.json": (SVD_SMALL, [4]),
+    "svd_from_onestep_image.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
+    "svd_controlnet_start.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
 }
 TEMPO = os.path.join(PACK_ROOT, "tempo.py")
 
@@ -121,7 +127,8 @@ def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
     assert len(videos) == len(frame_counts), results[0].files
     for f, n in zip(videos, frame_counts):
         info = read_mp4_info(str(tmp_path / f))
-        assert (info["frames"], info["width"], info["height"], info["codec"]) == (n, 64, 48, "h264")
+        size = (64, 64) if name.startswith("svd") else (64, 48)
+        assert (info["frames"], info["width"], info["height"], info["codec"]) == (n, *size, "h264")
 
 
 @pytest.mark.parametrize("path", [p for p in WORKFLOWS if os.path.basename(p) in SMALL], ids=os.path.basename)

@@ -130,3 +130,48 @@ def test_svd_img2vid_equals_diffusers_pipeline(svd_folder, steps, cfg):
     ids = torch.tensor([[6.0, 127.0, 0.02]])
     theirs = _pipeline_loop(ref, noise, image_latent[0], emb, steps, 1.0, cfg, ids)
     torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-3)
+
+
+# -- the loader node ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def svd_file(comfy):
+    from tempo_pack.demo import run as demo_run
+
+    demo_run.ensure_demo_models(demo_run.DEMO_MODELS, log=lambda m: None)
+    import os
+    return os.path.join(demo_run.DEMO_MODELS, "checkpoints", demo_run.SVD_DEMO)
+
+
+def test_single_file_gives_model_clip_vision_and_vae(svd_file):
+    from tempo_pack.nodes.svd import load_svd
+
+    model, clip_vision, vae, info = load_svd(svd_file)
+    assert info.startswith("SVD: EDM v-prediction") and "auto: no distillation named" in info
+    emb = clip_vision.encode_image(torch.rand(1, 64, 64, 3))
+    assert emb.image_embeds.shape == (1, 1024)
+    assert vae.encode(torch.rand(1, 64, 64, 3)).shape == (1, 4, 8, 8)
+
+
+def test_animatelcm_folder_without_image_encoder_is_refused(svd_folder):
+    from tempo_pack.nodes.svd import load_svd
+
+    root, _ = svd_folder
+    with pytest.raises(ValueError, match="has no image_encoder/ folder.*Add image_encoder/"):
+        load_svd(str(root))
+
+
+def test_wrong_family_in_the_svd_loader(comfy, tmp_path):
+    from tempo_pack.demo import factory
+    from tempo_pack.nodes.svd import load_svd
+
+    path = factory.write_unet_file(str(tmp_path / "sd15_unet.safetensors"))
+    with pytest.raises(ValueError, match="is not a Stable Video Diffusion UNet.*'Tempo One-Step Image Loader'"):
+        load_svd(path)
+
+
+def test_svd_file_in_the_image_loader_points_to_the_svd_loader(svd_file):
+    from tempo_pack.nodes.image_models import load_image_model
+
+    with pytest.raises(ValueError, match="Stable Video Diffusion model.*'Tempo SVD Loader'"):
+        load_image_model(svd_file)
