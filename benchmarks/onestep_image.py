@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
 import sys
-import time
 
 import torch
 
@@ -27,6 +24,9 @@ import tempo  # noqa: E402
 tempo.load_pack()
 from tempo_pack.demo import factory  # noqa: E402
 
+sys.path.insert(0, HERE)
+from _timing import peak_gib, reset_peak, timed  # noqa: E402
+
 SD15_UNET = {
     "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True, "legacy": False,
     "adm_in_channels": None, "in_channels": 4, "model_channels": 320, "num_res_blocks": [2, 2, 2, 2],
@@ -35,23 +35,6 @@ SD15_UNET = {
     "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "use_temporal_attention": False,
     "use_temporal_resblock": False,
 }
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device, repeats):
-    fn()  # warm-up (weights to the device, kernels)
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main():
@@ -106,17 +89,16 @@ def main():
                 x0 = (x - 0.2 * eps) / 0.18215
             return vae.decode(x0)
 
-        if gpu:
-            torch.cuda.reset_peak_memory_stats()
+        reset_peak(device)
         t_bare = timed(bare_path, device, repeats)
         t_node = timed(node_path, device, repeats)
-        peak = torch.cuda.max_memory_allocated() / 2**30 if gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        peak, where = peak_gib(device)
         row = {"batch": b, "bare_s": t_bare, "node_s": t_node, "overhead": t_node / t_bare - 1,
                "images_per_s": b / t_node, "peak_gib": peak}
         results["rows"].append(row)
         print(f"{results['device']} {size}x{size} batch {b}: bare {t_bare:.3f} s, node path {t_node:.3f} s, "
               f"overhead {100 * row['overhead']:+.1f}%, {row['images_per_s']:.2f} images/s, "
-              f"peak {'GPU' if gpu else 'process RSS'} {peak:.2f} GiB")
+              f"peak {where} {peak:.2f} GiB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

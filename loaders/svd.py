@@ -55,3 +55,27 @@ def split_svd_diffusers(sd: dict):
             continue
         standard[k] = v
     return standard, temporal
+
+
+def svd_vae_diffusers_to_sgm(sd: dict) -> dict:
+    """SVD's VAE (``AutoencoderKLTemporalDecoder``) in diffusers naming -> standard diffusers names for
+    the spatial layers (ComfyUI converts those itself) and original names for the temporal ones."""
+    out = {}
+    for k, v in sd.items():
+        m = re.match(r"(.*resnets\.\d+)\.spatial_res_block\.(.*)", k)
+        if m:
+            out[f"{m.group(1)}.{m.group(2)}"] = v
+            continue
+        m = re.match(r"(.*resnets\.\d+)\.temporal_res_block\.(norm1|conv1|norm2|conv2)\.(weight|bias)$", k)
+        if m:
+            out[f"{m.group(1)}.time_stack.{RESNET[m.group(2)]}.{m.group(3)}"] = v
+            continue
+        m = re.match(r"(.*resnets\.\d+)\.time_mixer\.mix_factor$", k)
+        if m:
+            out[f"{m.group(1)}.mix_factor"] = v
+            continue
+        if k.startswith("decoder.time_conv_out."):
+            out["decoder.conv_out.time_mix_conv." + k.rsplit(".", 1)[1]] = v
+            continue
+        out[k] = v
+    return out

@@ -27,7 +27,7 @@ import folder_paths
 from ..loaders.classify import KIND_HELP, file_kind, image_base
 from ..loaders.files import CheckpointError, read_checkpoint
 from ..loaders.sd_unet import diffusers_unet_structure
-from ..loaders.svd import is_svd_diffusers, split_svd_diffusers
+from ..loaders.svd import is_svd_diffusers, split_svd_diffusers, svd_vae_diffusers_to_sgm
 from ..samplers.onestep import Preset
 
 BASE_CONFIGS = {
@@ -198,6 +198,9 @@ def _diffusers_folder_extras(path: str, want_clip: bool, want_vae: bool):
                   "diffusion_pytorch_model.bin"):
             p = os.path.join(path, "vae", n)
             if os.path.isfile(p):
-                vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(p, safe_load=True))
+                vae_sd = comfy.utils.load_torch_file(p, safe_load=True)
+                if any(".temporal_res_block." in k or k.startswith("decoder.time_conv_out") for k in vae_sd):
+                    vae_sd = svd_vae_diffusers_to_sgm(vae_sd)
+                vae = comfy.sd.VAE(sd=vae_sd)
                 break
     return clip, vae

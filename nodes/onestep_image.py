@@ -227,11 +227,13 @@ def check_latent(model, samples: torch.Tensor, positive=None, what: str = "laten
                                   f"frames) but the latent has {samples.shape[2]} ({(samples.shape[2] - 1) * 4 + 1} "
                                   f"frames); set the length to {preset.frames}")
     net = model.model.diffusion_model
-    extra = getattr(getattr(net, "patch_embedding", None), "weight", None)
-    if video and extra is not None and extra.shape[1] > fmt.latent_channels and positive is not None \
+    patch = getattr(net, "patch_embedding", None)
+    in_channels = patch.weight.shape[1] if patch is not None else getattr(net, "in_channels", fmt.latent_channels)
+    if in_channels > fmt.latent_channels and positive is not None \
             and not any("concat_latent_image" in c[1] for c in positive):
-        raise TempoInputError("this is an image-to-video model and no start image reaches it; pass the start image "
-                              "through WanImageToVideo (its positive, negative and latent outputs)")
+        node = "WanImageToVideo" if patch is not None else "SVD_img2vid_Conditioning"
+        raise TempoInputError(f"this is an image-to-video model and no start image reaches it; pass the start image "
+                              f"through {node} (its positive, negative and latent outputs)")
 
 
 def generate(model, positive, negative, latent: dict, seed: int, steps: int, strength: float, cfg: float,

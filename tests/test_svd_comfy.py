@@ -175,3 +175,36 @@ def test_svd_file_in_the_image_loader_points_to_the_svd_loader(svd_file):
 
     with pytest.raises(ValueError, match="Stable Video Diffusion model.*'Tempo SVD Loader'"):
         load_image_model(svd_file)
+
+
+def test_svd_without_a_start_image_is_explained(svd_file):
+    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.nodes.svd import load_svd
+
+    model = load_svd(svd_file)[0]
+    cond = [[torch.zeros(1, 1, 1024), {}]]
+    with pytest.raises(ValueError, match="no start image reaches it.*SVD_img2vid_Conditioning"):
+        generate(model, cond, None, {"samples": torch.zeros(4, 4, 8, 8)}, 0, 1, 1.0, 1.0)
+
+
+def test_diffusers_temporal_vae_decodes_as_diffusers(comfy):
+    """SVD's VAE in diffusers naming (AutoencoderKLTemporalDecoder, as in diffusers folders) becomes
+    ComfyUI's video VAE: same frames as diffusers' decode. ComfyUI alone would drop the temporal layers."""
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev dependency) is needed for this cross-check")
+    import comfy.sd
+
+    from tempo_pack.loaders.svd import svd_vae_diffusers_to_sgm
+
+    torch.manual_seed(0)
+    ref = diffusers.AutoencoderKLTemporalDecoder(block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+                                                 down_block_types=("DownEncoderBlock2D",) * 4, latent_channels=4).eval()
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if "mix_factor" in name:
+                p.fill_(0.3)  # both paths must mix spatial and temporal layers
+    vae = comfy.sd.VAE(sd=svd_vae_diffusers_to_sgm(dict(ref.state_dict())))
+    assert type(vae.first_stage_model.decoder).__name__ == "VideoDecoder"
+    z = torch.randn(3, 4, 4, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        theirs = ref.decode(z, num_frames=3).sample
+    torch.testing.assert_close(vae.decode(z), (theirs.movedim(1, -1) / 2 + 0.5).clamp(0, 1), rtol=0, atol=1e-4)
