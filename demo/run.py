@@ -34,6 +34,8 @@ DEMO_WORKFLOWS = [
                                  "EmptyLatentImage.width": 256, "EmptyLatentImage.height": 256}),
     ("causal_t2v_mp4.json", {"TempoCausalVideoSampler.width": 128, "TempoCausalVideoSampler.height": 96,
                              "TempoCausalVideoSampler.length": 33}),
+    ("svd_onestep.json", {"ImageScale.width": 128, "ImageScale.height": 128, "SVD_img2vid_Conditioning.width": 128,
+                          "SVD_img2vid_Conditioning.height": 128, "SVD_img2vid_Conditioning.video_frames": 8}),
 ]
 
 
