@@ -30,6 +30,17 @@ SVD_XT_UNET = dict(factory.SVD_TINY_UNET, model_channels=320, num_res_blocks=[2,
                    transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0], transformer_depth_output=[1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0])
 
 
+def node_path(model, cond, latent, vae):
+    """The pack's path: Tempo One-Step Generate, then the VAE decode."""
+    from tempo_pack.nodes.onestep_image import OneStepGenerate
+
+    def run():
+        out = OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=1, strength=1.0, cfg=1.0,
+                                      latent=latent).args[0]
+        return vae.decode(out["samples"])
+    return run
+
+
 def report(name, device, t_bare, t_node):
     peak, where = peak_gib(device)
     print(f"{name}: bare {t_bare:.3f} s/clip, node path {t_node:.3f} s/clip, overhead {100 * (t_node / t_bare - 1):+.1f}%, "
@@ -40,7 +51,6 @@ def bench_apt(device, gpu, repeats):
     import comfy.model_management as mm
     import comfy.sd
 
-    from tempo_pack.nodes.onestep_image import OneStepGenerate
     from tempo_pack.nodes.onestep_video import load_onestep_video
 
     shape = WAN_13B if gpu else WAN_SMALL
@@ -53,11 +63,7 @@ def bench_apt(device, gpu, repeats):
     t_lat = (frames - 1) // 4 + 1
     latent = {"samples": torch.zeros(1, 16, t_lat, h // 8, w // 8)}
     cond = [[torch.randn(1, 512, 4096) * 0.1, {}]]
-
-    def node():
-        out = OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=1, strength=1.0, cfg=1.0,
-                                      latent=latent).args[0]
-        return vae.decode(out["samples"])
+    node = node_path(model, cond, latent, vae)
 
     def bare():
         mm.load_models_gpu([model])
@@ -77,7 +83,6 @@ def bench_svd(device, gpu, repeats):
     import comfy.sd
 
     from tempo_pack.nodes.image_models import apply_preset
-    from tempo_pack.nodes.onestep_image import OneStepGenerate
     from tempo_pack.samplers.onestep import PRESETS
 
     config = SVD_XT_UNET if gpu else factory.SVD_TINY_UNET
@@ -96,11 +101,7 @@ def bench_svd(device, gpu, repeats):
     image_latent = torch.randn(1, 4, h // 8, w // 8)
     extra = {"concat_latent_image": image_latent, "fps": 7, "motion_bucket_id": 127, "augmentation_level": 0.02}
     cond = [[torch.randn(1, 1, 1024), extra]]
-
-    def node():
-        out = OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=1, strength=1.0, cfg=1.0,
-                                      latent=latent).args[0]
-        return vae.decode(out["samples"])
+    node = node_path(model, cond, latent, vae)
 
     def bare():
         mm.load_models_gpu([model])

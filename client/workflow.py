@@ -17,6 +17,7 @@ from typing import Any
 from .errors import WorkflowError
 
 MODE_ALWAYS, MODE_NEVER, MODE_BYPASS = 0, 2, 4
+MUTED = object()  # a link that ends at a muted node
 # Editor-only nodes: they never reach the server.
 VIRTUAL_NODES = {"Reroute", "PrimitiveNode", "Note", "MarkdownNote"}
 # Values of the extra "control after generate" widget the editor adds after seed inputs.
@@ -135,12 +136,13 @@ def _saved_widget_values(node: dict, info: dict) -> dict:
             continue  # a widget added to the node after the file was saved: it keeps its default
         result[name] = values[i]
         i += 1
-        # Skip editor-only values, but only when the saved value really is one: files saved by
-        # older editors lack the seed control widget on some nodes.
+        # Skip the editor-only value after it. The seed control widget always holds a slot (the
+        # editor restores values by position; old files keep a boolean there); an upload button
+        # holds one when the file has it.
         if extra and i < len(values):
             nxt = values[i]
             kind = _spec_type_and_options(_input_spec(info, name))[0]
-            if kind == "INT" and isinstance(nxt, str) and nxt in SEED_CONTROL_VALUES:
+            if kind == "INT" and (isinstance(nxt, bool) or nxt in SEED_CONTROL_VALUES or not isinstance(nxt, (int, float))):
                 i += 1
             elif kind == "COMBO" and isinstance(nxt, str) and nxt in ("image", "video", "audio", "upload", ""):
                 i += 1
@@ -228,7 +230,8 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
         return links.get(lid) if lid is not None else None
 
     def resolve(link, wanted_type):
-        """Follow a link back through reroutes and bypassed nodes to a real output."""
+        """Follow a link back through reroutes and bypassed nodes to a real output; MUTED when it
+        ends at a muted node, None when a bypassed node has no input to pass through."""
         seen = set()
         while link is not None:
             origin = nodes.get(link[0])
@@ -239,7 +242,7 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
             if origin["type"] == "Reroute":
                 link = input_link(origin, 0)
             elif mode == MODE_NEVER:
-                return None
+                return MUTED
             elif mode == MODE_BYPASS:
                 candidates = [link[1]] + list(range(len(origin.get("inputs") or [])))
                 nxt = None
@@ -269,8 +272,10 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
                     inputs[inp["name"]] = origin["widgets_values"][0]
                 continue
             real = resolve(links[lid], inp.get("type"))
-            if real is None:
-                # The editor leaves out an input whose source is muted or missing.
+            if real is MUTED:  # the editor drops the input, widget value included
+                inputs.pop(inp["name"], None)
+                continue
+            if real is None:  # nothing passes through a bypassed node: a widget keeps its value
                 continue
             target = nodes[real[0]]
             if target["type"] == "PrimitiveNode":

@@ -94,13 +94,17 @@ def onestep_batch():
     ]
 
 
-def _causal_head():
+def _wan_text_and_vae():
+    """Nodes 2-4: the native Wan text encoder, the prompt, the Wan VAE."""
     return [
-        N(1, "TempoCausalVideoLoader", model_name=CAUSAL_MODEL, weight_dtype="default"),
         N(2, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
         N(3, "CLIPTextEncode", "Prompt", text=VIDEO_PROMPT, clip=(2, 0)),
         N(4, "VAELoader", vae_name=WAN_VAE),
     ]
+
+
+def _causal_head():
+    return [N(1, "TempoCausalVideoLoader", model_name=CAUSAL_MODEL, weight_dtype="default")] + _wan_text_and_vae()
 
 
 def causal_t2v_mp4():
@@ -151,9 +155,7 @@ def causal_continue():
 def apt_t2v_mp4():
     return "APT-style one-step text-to-video: one forward pass of a Wan 2.1 DiT, saved with native CreateVideo + SaveVideo", [
         N(1, "TempoOneStepVideoLoader", model_name=APT_MODEL, weight_dtype="default", timestep=0.0, shift=0.0),
-        N(2, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
-        N(3, "CLIPTextEncode", "Prompt", text=VIDEO_PROMPT, clip=(2, 0)),
-        N(4, "VAELoader", vae_name=WAN_VAE),
+    ] + _wan_text_and_vae() + [
         N(5, "EmptyHunyuanLatentVideo", width=832, height=480, length=49, batch_size=1),
         N(6, "TempoOneStepGenerate", model=(1, 0), positive=(3, 0), latent=(5, 0), seed=42, steps=1, strength=1.0,
           cfg=1.0),

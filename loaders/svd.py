@@ -15,6 +15,21 @@ RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_
           "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
 
 
+def _resnet_key(k: str):
+    """(resnet prefix, name under it in the original layout) for the spatio-temporal resnet keys
+    diffusers uses in SVD (spatial_res_block / temporal_res_block / time_mixer), else None."""
+    m = re.match(r"(.*resnets\.\d+)\.spatial_res_block\.(.*)", k)
+    if m:
+        return m.group(1), m.group(2)
+    m = re.match(r"(.*resnets\.\d+)\.temporal_res_block\.(\w+)\.(weight|bias)$", k)
+    if m:
+        return m.group(1), f"time_stack.{RESNET[m.group(2)]}.{m.group(3)}"
+    m = re.match(r"(.*resnets\.\d+)\.time_mixer\.mix_factor$", k)
+    if m:
+        return m.group(1), "mix_factor"
+    return None
+
+
 def is_svd_diffusers(sd: dict) -> bool:
     return any(".spatial_res_block." in k for k in sd) and any(".temporal_res_block." in k for k in sd)
 
@@ -28,17 +43,13 @@ def split_svd_diffusers(sd: dict):
     """
     standard, temporal = {}, []
     for k, v in sd.items():
-        m = re.match(r"(.*resnets\.\d+)\.spatial_res_block\.(.*)", k)
-        if m:
-            standard[f"{m.group(1)}.{m.group(2)}"] = v
-            continue
-        m = re.match(r"(.*resnets\.\d+)\.temporal_res_block\.(\w+)\.(weight|bias)$", k)
-        if m:
-            temporal.append((f"{m.group(1)}.conv1.weight", f"time_stack.{RESNET[m.group(2)]}.{m.group(3)}", v))
-            continue
-        m = re.match(r"(.*resnets\.\d+)\.time_mixer\.mix_factor$", k)
-        if m:
-            temporal.append((f"{m.group(1)}.conv1.weight", "time_mixer.mix_factor", v))
+        res = _resnet_key(k)
+        if res is not None:
+            prefix, name = res
+            if name.startswith("time_stack.") or name == "mix_factor":  # the UNet keeps it as time_mixer.mix_factor
+                temporal.append((f"{prefix}.conv1.weight", "time_mixer.mix_factor" if name == "mix_factor" else name, v))
+            else:
+                standard[f"{prefix}.{name}"] = v
             continue
         m = re.match(r"(.*attentions\.\d+)\.temporal_transformer_blocks\.(\d+)\.(.*)", k)
         if m:
@@ -62,17 +73,9 @@ def svd_vae_diffusers_to_sgm(sd: dict) -> dict:
     the spatial layers (ComfyUI converts those itself) and original names for the temporal ones."""
     out = {}
     for k, v in sd.items():
-        m = re.match(r"(.*resnets\.\d+)\.spatial_res_block\.(.*)", k)
-        if m:
-            out[f"{m.group(1)}.{m.group(2)}"] = v
-            continue
-        m = re.match(r"(.*resnets\.\d+)\.temporal_res_block\.(norm1|conv1|norm2|conv2)\.(weight|bias)$", k)
-        if m:
-            out[f"{m.group(1)}.time_stack.{RESNET[m.group(2)]}.{m.group(3)}"] = v
-            continue
-        m = re.match(r"(.*resnets\.\d+)\.time_mixer\.mix_factor$", k)
-        if m:
-            out[f"{m.group(1)}.mix_factor"] = v
+        res = _resnet_key(k)
+        if res is not None:
+            out[f"{res[0]}.{res[1]}"] = v
             continue
         if k.startswith("decoder.time_conv_out."):
             out["decoder.conv_out.time_mix_conv." + k.rsplit(".", 1)[1]] = v

@@ -27,6 +27,8 @@ KNOWN = {
     "api_moonvalley_video_to_video_motion_transfer.json": ({"38"}, "saved before 'steps' existed: ours gives it "
                                                            "its default, comfy-cli shifts 'randomize' into it"),
     "api_rodin_gen2.json": ({"67"}, "saved in an older input order; both guess"),
+    "default.json": ({"3"}, "KSampler saved with a boolean in the seed control slot: the editor skips the slot "
+                     "by position, comfy-cli shifts every later value"),
 }
 
 
@@ -126,3 +128,23 @@ def test_workflow_with_bypass_mute_reroute_and_primitive(client):
     assert api["4"]["inputs"]["seed"] == 1234
     assert api["4"]["inputs"]["steps"] == 20 and api["4"]["inputs"]["sampler_name"] == "euler"
     assert api["4"]["_meta"]["title"] == "Main sampler"
+
+
+def test_muted_source_drops_the_input_and_old_control_slots_are_skipped(client):
+    """A widget input linked from a muted node is left out entirely (as the editor does); a boolean in
+    the seed control slot (files from old editors) is skipped by position."""
+    info = client.object_info()
+    ui = {
+        "nodes": [
+            {"id": 1, "type": "PrimitiveInt", "mode": 2, "inputs": [],
+             "outputs": [{"name": "INT", "type": "INT", "links": [1]}], "widgets_values": [7, "fixed"]},
+            {"id": 2, "type": "KSampler", "mode": 0,
+             "inputs": [{"name": "steps", "type": "INT", "widget": {"name": "steps"}, "link": 1}],
+             "outputs": [], "widgets_values": [5, True, 20, 8.0, "euler", "normal", 1.0]},
+        ],
+        "links": [[1, 1, 0, 2, 0, "INT"]], "version": 0.4,
+    }
+    api = workflow.to_api(ui, info)
+    assert "steps" not in api["2"]["inputs"]
+    assert api["2"]["inputs"]["seed"] == 5 and api["2"]["inputs"]["cfg"] == 8.0
+    assert api["2"]["inputs"]["sampler_name"] == "euler"
