@@ -69,17 +69,22 @@ def onestep_img2img():
         ] + _onestep_tail(7, 6, 0.6, name="img2img")
 
 
+def _controlnet_onestep(name: str):
+    """Nodes 1-14: a one-step image guided by a Canny edge map (native ControlNet nodes), saved as ``name``."""
+    return _sd15_head() + [
+        N(4, "LoadImage", image=EXAMPLE_IMAGE),
+        N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
+        N(6, "Canny", low_threshold=0.4, high_threshold=0.8, image=(5, 0)),
+        N(7, "ControlNetLoader", control_net_name=SD15_CONTROLNET),
+        N(8, "ControlNetApplyAdvanced", strength=1.0, start_percent=0.0, end_percent=1.0, positive=(2, 0),
+          negative=(3, 0), control_net=(7, 0), image=(6, 0), vae=(1, 2)),
+        N(9, "EmptyLatentImage", width=512, height=512, batch_size=1),
+    ] + _onestep_tail(10, 9, 1.0, positive=(8, 0), negative=(8, 1), name=name)
+
+
 def onestep_controlnet():
-    return "One-step ControlNet: native ControlNetLoader + ControlNetApplyAdvanced on a Canny edge map", \
-        _sd15_head() + [
-            N(4, "LoadImage", image=EXAMPLE_IMAGE),
-            N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
-            N(6, "Canny", low_threshold=0.4, high_threshold=0.8, image=(5, 0)),
-            N(7, "ControlNetLoader", control_net_name=SD15_CONTROLNET),
-            N(8, "ControlNetApplyAdvanced", strength=1.0, start_percent=0.0, end_percent=1.0, positive=(2, 0),
-              negative=(3, 0), control_net=(7, 0), image=(6, 0), vae=(1, 2)),
-            N(9, "EmptyLatentImage", width=512, height=512, batch_size=1),
-        ] + _onestep_tail(10, 9, 1.0, positive=(8, 0), negative=(8, 1), name="controlnet")
+    return ("One-step ControlNet: native ControlNetLoader + ControlNetApplyAdvanced on a Canny edge map",
+            _controlnet_onestep("controlnet"))
 
 
 def onestep_batch():
@@ -201,16 +206,8 @@ def svd_from_onestep_image():
 
 
 def svd_controlnet_start():
-    return "A ControlNet-guided one-step start frame (Canny edges), animated by SVD", _sd15_head() + [
-        N(4, "LoadImage", image=EXAMPLE_IMAGE),
-        N(5, "ImageScale", upscale_method="bilinear", width=512, height=512, crop="center", image=(4, 0)),
-        N(6, "Canny", low_threshold=0.4, high_threshold=0.8, image=(5, 0)),
-        N(7, "ControlNetLoader", control_net_name=SD15_CONTROLNET),
-        N(8, "ControlNetApplyAdvanced", strength=1.0, start_percent=0.0, end_percent=1.0, positive=(2, 0),
-          negative=(3, 0), control_net=(7, 0), image=(6, 0), vae=(1, 2)),
-        N(9, "EmptyLatentImage", width=512, height=512, batch_size=1),
-    ] + _onestep_tail(10, 9, 1.0, positive=(8, 0), negative=(8, 1), name="svd_cn")[:-1] \
-        + _svd_tail(15, (13, 0), 1, 1.0, "svd_controlnet")
+    return ("A ControlNet-guided one-step start frame (Canny edges), animated by SVD",
+            _controlnet_onestep("svd_cn")[:-1] + _svd_tail(15, (13, 0), 1, 1.0, "svd_controlnet"))
 
 
 SPECS = {
