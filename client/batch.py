@@ -203,9 +203,9 @@ def run_batch(server, api: dict, jobs: list[dict], out_dir: str, keep_going: boo
         for msg in server.messages(ws):
             if not pending():
                 break
-            if msg is None or time.monotonic() - last_poll > 5:
+            if time.monotonic() - last_poll > 5:  # one /history GET per pending job, so not every second
                 last_poll = time.monotonic()
-                _poll_history(server, pending(), finish, out_dir, api)
+                _poll_history(server, pending(), finish, out_dir)
                 if failed_stop(results, keep_going):
                     stop_remaining("cancelled: an earlier job failed")
                     break
@@ -286,7 +286,7 @@ def _history_error(hist: dict) -> str:
     return "the job failed on the server"
 
 
-def _poll_history(server, running, finish, out_dir, api):
+def _poll_history(server, running, finish, out_dir):
     """Catch jobs whose websocket messages were missed (e.g. fully cached prompts)."""
     for result in running:
         hist = server.history(result.prompt_id)

@@ -135,7 +135,7 @@ class ComfyServer:
         return self.get_json("/queue")
 
     # -- errors --------------------------------------------------------------------------
-    def model_folder_of(self, class_type: str, input_name: str, options: list) -> str | None:
+    def model_folder_of(self, input_name: str, options: list) -> str | None:
         """The model folder whose file list a loader's combo input shows, if it can be told."""
         try:
             folders = self.get_json("/models")
@@ -177,7 +177,7 @@ class ComfyServer:
                     options = []
                     if spec:
                         options = spec[0] if isinstance(spec[0], list) else (spec[1] or {}).get("options", [])
-                    folder = self.model_folder_of(ne.get("class_type"), name, options)
+                    folder = self.model_folder_of(name, options)
                     value = extra.get("received_value")
                     if folder:
                         lines.append(f"{where}: model file '{value}' is not in ComfyUI's '{folder}' folder "

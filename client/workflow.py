@@ -55,7 +55,7 @@ def workflow_format(data: Any, name: str = "workflow") -> str:
         "'links') or the API format ({node_id: {'class_type': ..., 'inputs': ...}})")
 
 
-def _input_spec(info: dict, name: str):
+def input_spec(info: dict, name: str):
     for section in ("required", "optional"):
         spec = (info.get("input") or {}).get(section, {}).get(name)
         if spec is not None:
@@ -63,7 +63,7 @@ def _input_spec(info: dict, name: str):
     return None
 
 
-def _spec_type_and_options(spec) -> tuple[str, dict]:
+def spec_type_and_options(spec) -> tuple[str, dict]:
     kind = spec[0]
     options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     if isinstance(kind, list):
@@ -82,10 +82,10 @@ def widget_names(info: dict) -> list[tuple[str, int]]:
     out = []
     for section in ("required", "optional"):
         for name in order.get(section, []):
-            spec = _input_spec(info, name)
+            spec = input_spec(info, name)
             if spec is None:
                 continue
-            kind, options = _spec_type_and_options(spec)
+            kind, options = spec_type_and_options(spec)
             if kind not in WIDGET_TYPES or options.get("forceInput") or options.get("rawLink"):
                 continue
             extra = 0
@@ -99,11 +99,11 @@ def widget_names(info: dict) -> list[tuple[str, int]]:
 
 def input_default(info: dict, name: str):
     """The value a new widget gets in the editor: the spec's default, else a combo's first option."""
-    kind, options = _spec_type_and_options(_input_spec(info, name))
+    kind, options = spec_type_and_options(input_spec(info, name))
     if "default" in options:
         return options["default"]
     if kind == "COMBO":
-        spec = _input_spec(info, name)
+        spec = input_spec(info, name)
         values = spec[0] if isinstance(spec[0], list) else options.get("options", [])
         return values[0] if values else None
     return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
@@ -141,7 +141,7 @@ def _saved_widget_values(node: dict, info: dict) -> dict:
         # holds one when the file has it.
         if extra and i < len(values):
             nxt = values[i]
-            kind = _spec_type_and_options(_input_spec(info, name))[0]
+            kind = spec_type_and_options(input_spec(info, name))[0]
             if kind == "INT" and (isinstance(nxt, bool) or nxt in SEED_CONTROL_VALUES or not isinstance(nxt, (int, float))):
                 i += 1
             elif kind == "COMBO" and isinstance(nxt, str) and nxt in ("image", "video", "audio", "upload", ""):
@@ -150,13 +150,13 @@ def _saved_widget_values(node: dict, info: dict) -> dict:
 
 
 def _accepts(info: dict, name: str, value) -> bool:
-    kind, options = _spec_type_and_options(_input_spec(info, name))
+    kind, options = spec_type_and_options(input_spec(info, name))
     if kind in ("INT", "FLOAT"):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "BOOLEAN":
         return isinstance(value, bool)
     if kind == "COMBO":
-        spec = _input_spec(info, name)
+        spec = input_spec(info, name)
         allowed = spec[0] if isinstance(spec[0], list) else options.get("options", [])
         return value in allowed
     return True
@@ -165,7 +165,7 @@ def _accepts(info: dict, name: str, value) -> bool:
 def _absent_from_file(info: dict, name: str, value, later: list) -> bool:
     """True when a saved value cannot belong to this numeric widget but fits the next one:
     the file predates this widget (nodes gain inputs between releases)."""
-    kind = _spec_type_and_options(_input_spec(info, name))[0]
+    kind = spec_type_and_options(input_spec(info, name))[0]
     if kind not in ("INT", "FLOAT") or _accepts(info, name, value) or not later:
         return False
     if isinstance(value, str) and value in SEED_CONTROL_VALUES:
@@ -301,12 +301,12 @@ def check_ui_workflow(ui: dict, object_info: dict) -> list[str]:
             problems.append(f"{node_label(node)}: node type {node['type']} is not installed")
             continue
         for name, value in _map_widget_values(node, info).items():
-            kind, options = _spec_type_and_options(_input_spec(info, name))
+            kind, options = spec_type_and_options(input_spec(info, name))
             linked = any(i.get("name") == name and i.get("link") is not None for i in node.get("inputs") or [])
             if linked:
                 continue
             if kind == "COMBO":
-                spec = _input_spec(info, name)
+                spec = input_spec(info, name)
                 allowed = spec[0] if isinstance(spec[0], list) else options.get("options", [])
                 if value not in allowed:
                     problems.append(f"{node_label(node)}: {name} = {value!r} is not one of {allowed[:10]}")
@@ -321,7 +321,7 @@ def check_ui_workflow(ui: dict, object_info: dict) -> list[str]:
             elif kind == "STRING" and not isinstance(value, str):
                 problems.append(f"{node_label(node)}: {name} = {value!r} is not text")
         for inp in node.get("inputs") or []:
-            if _input_spec(info, inp["name"]) is None:
+            if input_spec(info, inp["name"]) is None:
                 problems.append(f"{node_label(node)}: has an input '{inp['name']}' the server's {node['type']} lacks")
     for lid, (o_id, o_slot, t_id, t_slot, ltype) in _links_by_id(ui).items():
         src, dst = nodes.get(o_id), nodes.get(t_id)
@@ -335,8 +335,8 @@ def check_ui_workflow(ui: dict, object_info: dict) -> list[str]:
         out_type = "COMBO" if isinstance(out_type, list) else out_type
         inputs = dst.get("inputs") or []
         in_name = inputs[t_slot]["name"] if t_slot < len(inputs) else None
-        spec = _input_spec(object_info.get(dst["type"], {}), in_name) if in_name else None
-        in_type = _spec_type_and_options(spec)[0] if spec else None
+        spec = input_spec(object_info.get(dst["type"], {}), in_name) if in_name else None
+        in_type = spec_type_and_options(spec)[0] if spec else None
         if out_type is None or in_type is None:
             problems.append(f"link {lid}: {node_label(src)} slot {o_slot} -> {node_label(dst)} slot {t_slot} "
                             "names a slot that does not exist")
@@ -413,7 +413,7 @@ def apply_overrides(api: dict, overrides: dict[str, Any], object_info: dict | No
             node = api[nid]
             if object_info is not None and node["class_type"] in object_info:
                 info = object_info[node["class_type"]]
-                if _input_spec(info, input_name) is None:
+                if input_spec(info, input_name) is None:
                     names = [n for s in ("required", "optional") for n in (info.get("input") or {}).get(s, {})]
                     raise WorkflowError(f"node #{nid} ({node['class_type']}) has no input '{input_name}'; "
                                         f"its inputs are: {', '.join(names)}")

@@ -39,13 +39,21 @@ DEMO_WORKFLOWS = [
 ]
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None, log=print) -> str:
     """Write the tiny demo checkpoints into ``models_dir/<folder>/`` unless they are there."""
     from . import factory
 
     factory.import_comfy(comfyui)
     stamp = os.path.join(models_dir, "FACTORY_VERSION")
-    if os.path.isdir(models_dir) and (not os.path.isfile(stamp) or open(stamp).read().strip() != factory.FACTORY_VERSION):
+    if os.path.isdir(models_dir) and _read(stamp) != factory.FACTORY_VERSION:
         log(f"demo models in {models_dir} are from another factory version: rebuilding them")
         import shutil
 

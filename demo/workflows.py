@@ -11,7 +11,7 @@ import json
 import os
 
 from ..client.local import PACK_ROOT
-from ..client.workflow import _input_spec, _spec_type_and_options, input_default, widget_names
+from ..client.workflow import input_spec, spec_type_and_options, input_default, widget_names
 
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
 SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
@@ -260,8 +260,8 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
         inputs = []
         for name in all_inputs:
             value = n.inputs.get(name)
-            spec = _input_spec(info, name)
-            kind, _ = _spec_type_and_options(spec)
+            spec = input_spec(info, name)
+            kind, _ = spec_type_and_options(spec)
             linked = isinstance(value, tuple)
             if name in widget_set and not linked:
                 continue
@@ -274,7 +274,7 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
             value = n.inputs.get(name, input_default(info, name))
             values.append(None if isinstance(value, tuple) else value)
             if extra:
-                kind, _ = _spec_type_and_options(_input_spec(info, name))
+                kind, _ = spec_type_and_options(input_spec(info, name))
                 values.append("fixed" if kind == "INT" else "image")
         ui_nodes[n.id] = {
             "id": n.id, "type": n.type, "pos": [50 + 330 * col, 100 + 60 * (col % 2)], "size": [300, 120],

@@ -6,11 +6,9 @@ says what the file is and which loader takes it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
-from .files import CheckpointError
 
 # safetensors "modelspec.architecture" values (Stability AI model spec) -> our base names.
 MODELSPEC_ARCH = {
@@ -114,9 +112,3 @@ def detect_preset(path: str, metadata: dict | None = None, base: str | None = No
                 return name, f"name '{text}' matches {name}"
     return None, f"nothing in the file name '{os.path.basename(path)}' or its metadata names a one-step family"
 
-
-def parse_json_metadata(metadata: dict, key: str) -> dict:
-    try:
-        return json.loads(metadata.get(key) or "{}")
-    except json.JSONDecodeError:
-        raise CheckpointError(f"metadata '{key}' is not valid JSON") from None

@@ -18,6 +18,7 @@ on the fly in float64 (no 1024-entry table, so positions past 1024 latent frames
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Optional
 
@@ -41,6 +42,12 @@ def sinusoidal_embedding_1d(dim: int, position: torch.Tensor) -> torch.Tensor:
 
 def rope_axes(head_dim: int) -> list[int]:
     return [head_dim - 4 * (head_dim // 6), 2 * (head_dim // 6), 2 * (head_dim // 6)]
+
+
+@functools.lru_cache(maxsize=16)
+def rope_block(start: int, n_frames: int, h: int, w: int, head_dim: int, device: str):
+    """cos/sin of a block, cached: every denoising step and the refill pass of a block share them."""
+    return rope_cos_sin(torch.arange(start, start + n_frames), h, w, head_dim, device)
 
 
 def rope_cos_sin(frames: torch.Tensor, h: int, w: int, head_dim: int, device, theta: float = 10000.0):
@@ -202,8 +209,7 @@ class CausalWanModel(nn.Module):
         tokens, grid = self.patchify(x)
         b, n_frames = x.shape[0], grid[0]
         tpf = grid[1] * grid[2]
-        frames = torch.arange(start_frame, start_frame + n_frames)
-        cos, sin = rope_cos_sin(frames, grid[1], grid[2], self.head_dim, x.device)
+        cos, sin = rope_block(start_frame, n_frames, grid[1], grid[2], self.head_dim, str(x.device))
         e, e0 = self.time_embed(t, x.dtype)
         h = tokens
         for i, blk in enumerate(self.blocks):

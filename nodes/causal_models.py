@@ -7,7 +7,6 @@ import os
 
 import torch
 
-import comfy.latent_formats
 import comfy.model_base
 import comfy.model_detection
 import comfy.model_management as mm
@@ -100,6 +99,3 @@ class StreamingWanDecoder:
     def close(self):
         self.feat_map = None
 
-
-def latent_format():
-    return comfy.latent_formats.Wan21()

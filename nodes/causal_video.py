@@ -430,7 +430,7 @@ class LoadConditioning(io.ComfyNode):
         if path is None:
             raise TempoInputError(f"'{name}' is not in models/{CONDITIONING_FOLDER}/")
         sd, _ = read_file(path)
-        return io.NodeOutput([[sd[k], {}] for k in sorted(sd)])
+        return io.NodeOutput([[sd[k], {}] for k in sorted(sd, key=lambda k: int(k.split(".")[1]))])
 
 
 NODES = [CausalVideoLoader, CausalVideoSampler, CausalVideoToMP4, CausalVideoDecode, SaveConditioning, LoadConditioning]

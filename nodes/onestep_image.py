@@ -25,11 +25,11 @@ from .image_models import DTYPES, apply_preset, get_preset, load_image_model
 SUBCAT = CATEGORY + "/one-step image"
 
 
-def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: float, custom_pred: str,
-                  custom_schedule: str = "discrete") -> tuple[Preset, str]:
+def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: float,
+                  custom_pred: str) -> tuple[Preset, str]:
     """The preset to sample with and a line saying why (shown on the node)."""
     if name == "custom":
-        return custom_preset(custom_t, custom_pred, custom_schedule), "set by the user (custom)"
+        return custom_preset(custom_t, custom_pred), "set by the user (custom)"
     if name == "auto":
         detected, why = detect_preset(path, metadata, base)
         if detected is None:
