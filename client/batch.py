@@ -209,8 +209,8 @@ def run_batch(server, api: dict, jobs: list[dict], out_dir: str, keep_going: boo
                 if failed_stop(results, keep_going):
                     stop_remaining("cancelled: an earlier job failed")
                     break
-                if msg is None:
-                    continue
+            if msg is None:
+                continue
             data = msg.get("data") or {}
             result = by_prompt.get(data.get("prompt_id"))
             if result is None or result.status not in ("queued", "running"):
