@@ -251,3 +251,36 @@ def test_fp8_weight_storage_runs_and_stays_close(files):
         b = fp8.model.diffusion_model(x, t, ctx)
     assert torch.isfinite(b).all()
     assert (a - b).abs().mean() < 0.1 * a.abs().mean()
+
+
+def test_decode_node_returns_every_frame_and_the_latent(files, chunkwise):
+    """Tempo Causal Video Decode: IMAGE frames (1 + 4(n - 1) for n latent frames) and the LATENT."""
+    import comfy.sd
+    import comfy.utils
+
+    from tempo_pack.nodes.causal_video import CausalVideoDecode
+
+    vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(files["vae"]))
+    plan = _plan(chunkwise, length=21)
+    frames, latent = CausalVideoDecode.execute(video=plan, vae=vae).args
+    assert frames.shape == (21, 48, 64, 3)
+    assert latent["samples"].shape == (1, 16, 6, 6, 8)
+
+
+def test_saved_conditioning_loads_back_in_order(comfy, tmp_path):
+    import folder_paths
+
+    from tempo_pack.nodes.causal_video import CONDITIONING_FOLDER, LoadConditioning, SaveConditioning
+
+    paths = folder_paths.folder_names_and_paths[CONDITIONING_FOLDER][0]
+    paths.insert(0, str(tmp_path))
+    try:
+        conds = [[torch.randn(1, 5, 8, generator=torch.Generator().manual_seed(i)), {}] for i in range(11)]
+        SaveConditioning.execute(conditioning=conds, name="my prompt/../x")
+        assert (tmp_path / "myprompt..x.safetensors").is_file()  # separators dropped from the name
+        loaded = LoadConditioning.execute(name="myprompt..x.safetensors").args[0]
+        assert len(loaded) == 11
+        for (a, _), (b, _) in zip(conds, loaded):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    finally:
+        paths.remove(str(tmp_path))

@@ -276,3 +276,33 @@ def test_convert_command_prints_api_format(server):
     assert proc.returncode == 0, proc.stderr
     api = json.loads(proc.stdout)
     assert api["7"]["class_type"] == "SamplerCustom" and api["7"]["inputs"]["sigmas"] == ["5", 0]
+
+
+def test_cli_prompt_and_csv_sweeps_with_an_upload(server, tmp_path):
+    """The README's sweep commands: prompts x seeds (with --upload), and one job per CSV row."""
+    from tempo_pack.demo.run import EXAMPLE_IMAGE
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red fox\na blue whale\n")
+    out = tmp_path / "a"
+    proc = _cli("run", TXT2IMG, "--server", server.url, "--prompts", str(prompts), "--seeds", "1-2",
+                "--upload", EXAMPLE_IMAGE, "--set", "EmptyLatentImage.width=64", "--set", "EmptyLatentImage.height=64",
+                "-o", str(out), "--quiet", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "uploaded" in proc.stderr
+    lines = [json.loads(l) for l in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(l["overrides"]["7.noise_seed"], l["overrides"]["2.text"]) for l in lines] == [
+        (1, "a red fox"), (1, "a blue whale"), (2, "a red fox"), (2, "a blue whale")]
+    assert all(l["status"] == "success" and len(l["files"]) == 1 for l in lines)
+
+    rows = tmp_path / "jobs.csv"
+    rows.write_text("KSampler.seed,Positive.text\n", encoding="utf-8")  # KSampler is not in this workflow
+    proc = _cli("run", TXT2IMG, "--server", server.url, "--csv", str(rows), "-o", str(tmp_path / "b"))
+    assert proc.returncode == 2 and "has no rows" in proc.stderr
+    rows.write_text("SamplerCustom.noise_seed,Positive.text,EmptyLatentImage.width,EmptyLatentImage.height\n"
+                    "3,a castle,64,64\n4,\"a boat, at sea\",64,64\n", encoding="utf-8")
+    proc = _cli("run", TXT2IMG, "--server", server.url, "--csv", str(rows), "-o", str(tmp_path / "b"), "--quiet",
+                timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(l) for l in (tmp_path / "b" / "manifest.jsonl").read_text().splitlines()]
+    assert [l["overrides"]["Positive.text"] for l in lines] == ["a castle", "a boat, at sea"]
