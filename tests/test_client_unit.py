@@ -137,3 +137,39 @@ def test_pure_core_imports_without_comfyui():
 
     proc = subprocess.run([sys.executable, "-c", code, PACK_ROOT], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_subgraphs_and_group_nodes_are_refused_with_the_fix():
+    ui = {"nodes": [{"id": 1, "type": "0c4f-uuid", "mode": 0}], "links": [],
+          "definitions": {"subgraphs": [{"id": "0c4f-uuid"}]}}
+    with pytest.raises(WorkflowError, match="subgraphs.*Unpack Subgraph.*Export \\(API\\)"):
+        workflow.to_api(ui, {})
+    ui = {"nodes": [{"id": 1, "type": "workflow>My group", "mode": 0}], "links": []}
+    with pytest.raises(WorkflowError, match="group nodes"):
+        workflow.to_api(ui, {})
+
+
+def test_auth_header_reaches_http_and_websocket(monkeypatch):
+    from tempo_pack.client import cli
+    from tempo_pack.client.server import ComfyServer
+
+    monkeypatch.setenv("COMFY_AUTH", "Bearer abc")
+    headers = cli._headers(["X-Team: tempo"])
+    assert headers == {"X-Team": "tempo", "Authorization": "Bearer abc"}
+    server = ComfyServer("example.invalid:8188", headers)
+    assert server.url == "http://example.invalid:8188"
+    assert server.session.headers["Authorization"] == "Bearer abc"
+    seen = {}
+
+    import websocket
+
+    def fake_connect(url, timeout, header):
+        seen.update(url=url, header=header)
+        return object()
+
+    monkeypatch.setattr(websocket, "create_connection", fake_connect)
+    server.open_websocket()
+    assert seen["url"].startswith("ws://example.invalid:8188/ws?clientId=")
+    assert "Authorization: Bearer abc" in seen["header"] and "X-Team: tempo" in seen["header"]
+    with pytest.raises(ClientError, match="'Name: value'"):
+        cli._headers(["no colon"])
