@@ -17,15 +17,18 @@ PACK_LINK_NAME = "comfyui-tempo"
 
 
 def find_comfyui() -> str | None:
-    """ComfyUI's folder: $COMFYUI_PATH, else the folder above custom_nodes/ when the pack sits
-    there, else /opt/ComfyUI. None when none of them holds a main.py."""
-    candidates = []
+    """ComfyUI's folder: the first entry of $COMFYUI_PATH (a path, or several joined with ':')
+    that holds a main.py; without that variable, the folder above custom_nodes/ when the pack sits
+    there, else /opt/ComfyUI. None when none of them holds a main.py (a set COMFYUI_PATH is
+    authoritative: no fallback behind it)."""
     if os.environ.get("COMFYUI_PATH"):
-        candidates.append(os.environ["COMFYUI_PATH"])
-    parent = os.path.dirname(PACK_ROOT)
-    if os.path.basename(parent) == "custom_nodes":
-        candidates.append(os.path.dirname(parent))
-    candidates.append("/opt/ComfyUI")
+        candidates = [c for c in os.environ["COMFYUI_PATH"].split(os.pathsep) if c]
+    else:
+        candidates = []
+        parent = os.path.dirname(PACK_ROOT)
+        if os.path.basename(parent) == "custom_nodes":
+            candidates.append(os.path.dirname(parent))
+        candidates.append("/opt/ComfyUI")
     for c in candidates:
         if os.path.isfile(os.path.join(c, "main.py")):
             return os.path.abspath(c)

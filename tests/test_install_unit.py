@@ -1,0 +1,72 @@
+"""The install path: the user's requirements never touch torch, the dev constraints are one
+matching pair, and COMFYUI_PATH may list several ComfyUIs."""
+
+import os
+import re
+from importlib import metadata
+
+from tempo_pack.client.local import PACK_ROOT, find_comfyui
+
+TORCH_STACK = {"torch", "torchvision", "torchaudio"}
+
+
+def _names(path):
+    names = []
+    with open(os.path.join(PACK_ROOT, path)) as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if line:
+                names.append(re.split(r"[<>=~!;\[ ]", line)[0].lower().replace("_", "-"))
+    return names
+
+
+def _requires(dist_name, seen):
+    """Names a distribution needs, transitively (extras and other platforms' markers left out)."""
+    try:
+        reqs = metadata.requires(dist_name) or []
+    except metadata.PackageNotFoundError:
+        return
+    for req in reqs:
+        name, _, marker = req.partition(";")
+        if "extra ==" in marker:
+            continue
+        name = re.split(r"[<>=~!\[ (]", name.strip())[0].lower().replace("_", "-")
+        if name and name not in seen:
+            seen.add(name)
+            _requires(name, seen)
+
+
+def test_user_requirements_never_touch_an_installed_torch():
+    names = _names("requirements.txt")
+    assert not TORCH_STACK & set(names), names
+    needed = set()
+    for name in names:
+        _requires(name, needed)
+    assert not TORCH_STACK & needed, f"a requirement pulls in {TORCH_STACK & needed}"
+
+
+def test_constraints_pin_torch_and_its_torchvision_exactly():
+    pins = {}
+    with open(os.path.join(PACK_ROOT, "constraints.txt")) as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if line:
+                name, version = line.split("==")
+                pins[name.strip()] = version.strip()
+    assert set(pins) == {"torch", "torchvision"}
+    torch_minor = tuple(int(x) for x in pins["torch"].split(".")[:2])
+    vision_minor = tuple(int(x) for x in pins["torchvision"].split(".")[:2])
+    assert vision_minor == (0, torch_minor[1] + 15), "torchvision 0.N pairs with torch 2.(N-15)"
+
+
+def test_comfyui_path_may_list_several_and_is_authoritative(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+    (b / "main.py").write_text("")
+    monkeypatch.setenv("COMFYUI_PATH", f"{a}{os.pathsep}{b}")
+    assert find_comfyui() == str(b)
+    (a / "main.py").write_text("")
+    assert find_comfyui() == str(a)
+    monkeypatch.setenv("COMFYUI_PATH", str(tmp_path / "none"))
+    assert find_comfyui() is None
