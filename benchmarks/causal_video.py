@@ -53,7 +53,7 @@ def run(model, args, device, dtype, recompute=False, decoder=None):
     with torch.no_grad():
         ctx, _ = model.embed_context(torch.randn(1, 512, 4096, device=device, dtype=dtype))
         ctx_kv = model.cross_kv(ctx)
-        cache = RollingKVCache(model.num_layers, 1, model.num_heads, model.head_dim, tpf, 0, args.frames,
+        cache = RollingKVCache(model.causal.num_layers, 1, model.causal.num_heads, model.causal.head_dim, tpf, 0, args.frames,
                                device=device, dtype=dtype)
         done = []
 
@@ -126,7 +126,7 @@ def main():
             from tempo_pack.demo import factory
             factory.import_comfy()
             import comfy.sd
-            from tempo_pack.nodes.causal_models import StreamingWanDecoder
+            from tempo_pack.nodes.wan_models import StreamingWanDecoder
             vae = comfy.sd.VAE(sd=factory.wan_vae_state_dict())
         except Exception as e:  # noqa: BLE001 - the benchmark reports and goes on
             print(f"VAE part skipped: {e}")

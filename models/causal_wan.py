@@ -1,9 +1,14 @@
-"""Causal Wan 2.1 backbone with a KV cache (Self Forcing, CausVid, Causal Forcing).
+"""The causal Wan 2.1 forward with a KV cache (Self Forcing, CausVid, Causal Forcing), over any
+Wan 2.1 module tree.
 
-Plain torch, no ComfyUI import. Parameter names are Wan 2.1's (the ones ComfyUI and the
-released checkpoints use), so any Wan 2.1 state dict loads. Layers come from ``operations``
-(``torch.nn`` by default, ``comfy.ops`` inside ComfyUI) and attention from ``attention``
-(PyTorch SDPA by default, ComfyUI's backend inside ComfyUI).
+Plain torch, no ComfyUI import. :class:`CausalWan` runs a module tree that has Wan 2.1's
+parameter names (``patch_embedding``, ``blocks[i].self_attn.q`` ...), whoever built it: inside
+ComfyUI that is ComfyUI's own ``WanModel`` (loaded with ComfyUI's loaders, so fp8_scaled files,
+GGUF operations and LoRAs patched by the model patcher all reach it), and ComfyUI's own causal
+model class (2026) as well; in the pure tests, the demo's checkpoint factory and the benchmarks it
+is :class:`CausalWanModel`, a plain-torch tree with the same names whose layers come from
+``operations`` (``torch.nn`` by default). Attention comes from ``attention`` (PyTorch SDPA by
+default, ComfyUI's backend inside ComfyUI).
 
 Three ways to run the same weights:
 * ``forward(x, timestep, context)``: the whole clip at once, full attention (as Wan runs);
@@ -126,43 +131,33 @@ def _cast(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return p.to(dtype=like.dtype, device=like.device)
 
 
-class CausalWanModel(nn.Module):
-    def __init__(self, model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=16, dim=1536, ffn_dim=8960,
-                 freq_dim=256, text_dim=4096, out_dim=16, num_heads=12, num_layers=30, qk_norm=True,
-                 cross_attn_norm=True, eps=1e-6, device=None, dtype=None, operations=None,
-                 attention: Optional[Callable] = None, **kwargs):
-        super().__init__()
-        ops = operations if operations is not None else nn
-        self.dtype = dtype
-        self.model_type, self.patch_size, self.in_dim, self.out_dim = model_type, tuple(patch_size), in_dim, out_dim
-        self.dim, self.freq_dim, self.num_heads, self.num_layers = dim, freq_dim, num_heads, num_layers
-        self.head_dim = dim // num_heads
+class CausalWan:
+    """The causal forward over a Wan 2.1 module tree ``net`` (any builder; only the parameter
+    names matter). Its sizes are read from the tree's weights."""
+
+    def __init__(self, net: nn.Module, attention: Optional[Callable] = None):
+        self.net = net
         self.attention = attention or sdpa_attention
-        self.patch_embedding = ops.Conv3d(in_dim, dim, kernel_size=patch_size, stride=patch_size, device=device,
-                                          dtype=torch.float32)
-        self.text_embedding = nn.Sequential(ops.Linear(text_dim, dim, device=device, dtype=dtype),
-                                            nn.GELU(approximate="tanh"), ops.Linear(dim, dim, device=device, dtype=dtype))
-        self.time_embedding = nn.Sequential(ops.Linear(freq_dim, dim, device=device, dtype=dtype), nn.SiLU(),
-                                            ops.Linear(dim, dim, device=device, dtype=dtype))
-        self.time_projection = nn.Sequential(nn.SiLU(), ops.Linear(dim, dim * 6, device=device, dtype=dtype))
-        image = model_type == "i2v"
-        self.blocks = nn.ModuleList([Block(dim, ffn_dim, num_heads, eps, cross_attn_norm, ops, image, device, dtype)
-                                     for _ in range(num_layers)])
-        self.head = Head(dim, out_dim, patch_size, eps, ops, device, dtype)
-        self.img_emb = MLPProj(1280, dim, ops, device, dtype) if image else None
+        self.num_layers = len(net.blocks)
+        self.num_heads = net.blocks[0].self_attn.num_heads
+        self.dim = net.blocks[0].modulation.shape[-1]
+        self.head_dim = self.dim // self.num_heads
+        self.patch_size = tuple(net.patch_embedding.kernel_size)
+        self.out_dim = net.head.head.weight.shape[0] // math.prod(self.patch_size)
+        self.freq_dim = net.time_embedding[0].weight.shape[1]
 
     # -- pieces ----------------------------------------------------------------------------
     def embed_context(self, context: torch.Tensor, clip_fea: torch.Tensor | None = None):
         """Text (and CLIP image) tokens after the model's embedding; computed once per video."""
-        ctx = self.text_embedding(context)
-        if clip_fea is not None and self.img_emb is not None:
-            return torch.cat([self.img_emb.proj(clip_fea), ctx], dim=1), clip_fea.shape[1]
+        ctx = self.net.text_embedding(context)
+        if clip_fea is not None and getattr(self.net, "img_emb", None) is not None:
+            return torch.cat([self.net.img_emb.proj(clip_fea), ctx], dim=1), clip_fea.shape[1]
         return ctx, 0
 
     def cross_kv(self, ctx: torch.Tensor, img_len: int = 0) -> list:
         """Per layer cross-attention keys/values of the context: the cross-attention cache."""
         out = []
-        for blk in self.blocks:
+        for blk in self.net.blocks:
             ca = blk.cross_attn
             txt = ctx[:, img_len:]
             kv = [self._heads(ca.norm_k(ca.k(txt))), self._heads(ca.v(txt))]
@@ -183,12 +178,12 @@ class CausalWanModel(nn.Module):
     def time_embed(self, t: torch.Tensor, dtype: torch.dtype = torch.float32):
         """t [B, F] (one timestep per latent frame) -> e [B, F, dim], e0 [B, F, 6, dim], computed in
         the activations' dtype (weights may be stored in fp8 and cast by the operations)."""
-        e = self.time_embedding(sinusoidal_embedding_1d(self.freq_dim, t.flatten()).to(dtype))
+        e = self.net.time_embedding(sinusoidal_embedding_1d(self.freq_dim, t.flatten()).to(dtype))
         e = e.view(*t.shape, self.dim)
-        return e, self.time_projection(e).unflatten(-1, (6, self.dim))
+        return e, self.net.time_projection(e).unflatten(-1, (6, self.dim))
 
     def patchify(self, x: torch.Tensor):
-        x = self.patch_embedding(x.float()).to(x.dtype)
+        x = self.net.patch_embedding(x.float()).to(x.dtype)
         grid = tuple(x.shape[2:])
         return x.flatten(2).transpose(1, 2), grid
 
@@ -212,7 +207,7 @@ class CausalWanModel(nn.Module):
         cos, sin = rope_block(start_frame, n_frames, grid[1], grid[2], self.head_dim, str(x.device))
         e, e0 = self.time_embed(t, x.dtype)
         h = tokens
-        for i, blk in enumerate(self.blocks):
+        for i, blk in enumerate(self.net.blocks):
             mod = (_cast(blk.modulation, h).unsqueeze(0) + e0).unbind(2)  # 6 x [B, F, dim]
 
             def modulate(val, shift, scale):
@@ -249,9 +244,9 @@ class CausalWanModel(nn.Module):
             h = h + gate(blk.ffn(y), mod[5])
         if cache is not None and write:
             cache.commit(start_frame, n_frames)
-        hm = (_cast(self.head.modulation, h).unsqueeze(0) + e.unsqueeze(2)).unbind(2)
-        v4 = self.head.norm(h).view(b, n_frames, tpf, -1)
-        out = self.head.head((v4 * (1 + hm[1][:, :, None]) + hm[0][:, :, None]).view(b, n_frames * tpf, -1))
+        hm = (_cast(self.net.head.modulation, h).unsqueeze(0) + e.unsqueeze(2)).unbind(2)
+        v4 = self.net.head.norm(h).view(b, n_frames, tpf, -1)
+        out = self.net.head.head((v4 * (1 + hm[1][:, :, None]) + hm[0][:, :, None]).view(b, n_frames * tpf, -1))
         return self.unpatchify(out, grid)
 
     def forward(self, x, timestep, context, clip_fea=None, **kwargs):
@@ -259,6 +254,43 @@ class CausalWanModel(nn.Module):
         ctx, img_len = self.embed_context(context, clip_fea)
         t = timestep.view(-1, 1).expand(x.shape[0], x.shape[2]) if timestep.ndim < 2 else timestep
         return self.forward_frames(x, t, self.cross_kv(ctx, img_len))
+
+
+class CausalWanModel(nn.Module):
+    """A plain-torch Wan 2.1 module tree (Wan's parameter names) with the causal forward of
+    :class:`CausalWan` attached (``model.causal``; the methods below hand on to it)."""
+
+    def __init__(self, model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=16, dim=1536, ffn_dim=8960,
+                 freq_dim=256, text_dim=4096, out_dim=16, num_heads=12, num_layers=30, qk_norm=True,
+                 cross_attn_norm=True, eps=1e-6, device=None, dtype=None, operations=None,
+                 attention: Optional[Callable] = None, **kwargs):
+        super().__init__()
+        ops = operations if operations is not None else nn
+        self.patch_embedding = ops.Conv3d(in_dim, dim, kernel_size=patch_size, stride=patch_size, device=device,
+                                          dtype=torch.float32)
+        self.text_embedding = nn.Sequential(ops.Linear(text_dim, dim, device=device, dtype=dtype),
+                                            nn.GELU(approximate="tanh"), ops.Linear(dim, dim, device=device, dtype=dtype))
+        self.time_embedding = nn.Sequential(ops.Linear(freq_dim, dim, device=device, dtype=dtype), nn.SiLU(),
+                                            ops.Linear(dim, dim, device=device, dtype=dtype))
+        self.time_projection = nn.Sequential(nn.SiLU(), ops.Linear(dim, dim * 6, device=device, dtype=dtype))
+        image = model_type == "i2v"
+        self.blocks = nn.ModuleList([Block(dim, ffn_dim, num_heads, eps, cross_attn_norm, ops, image, device, dtype)
+                                     for _ in range(num_layers)])
+        self.head = Head(dim, out_dim, patch_size, eps, ops, device, dtype)
+        self.img_emb = MLPProj(1280, dim, ops, device, dtype) if image else None
+        self.causal = CausalWan(self, attention)
+
+    def embed_context(self, context, clip_fea=None):
+        return self.causal.embed_context(context, clip_fea)
+
+    def cross_kv(self, ctx, img_len=0):
+        return self.causal.cross_kv(ctx, img_len)
+
+    def forward_frames(self, *args, **kwargs):
+        return self.causal.forward_frames(*args, **kwargs)
+
+    def forward(self, x, timestep, context, clip_fea=None, **kwargs):
+        return self.causal.forward(x, timestep, context, clip_fea)
 
 
 def config_from_state_dict(sd: dict) -> dict:

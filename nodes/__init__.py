@@ -1,6 +1,6 @@
 """ComfyUI V3 adapters of the Tempo pack (the only part that imports ComfyUI)."""
 
-from comfy_api.latest import ComfyExtension, io
+from .compat import ComfyExtension, io
 
 from . import causal_video, onestep_image, onestep_video, svd
 

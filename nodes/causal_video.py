@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass, field
 
 import torch
-from comfy_api.latest import io
 
 import comfy.model_management as mm
 import comfy.utils
@@ -17,7 +16,8 @@ import folder_paths
 from ..models.kv_cache import RollingKVCache
 from ..samplers import causal
 from ..video.mp4 import Mp4Writer
-from .causal_models import DTYPES, StreamingWanDecoder, load_causal_model
+from .wan_models import DTYPES, StreamingWanDecoder, causal_info, causal_runner, load_causal_model
+from .compat import io
 from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
 
 SUBCAT = CATEGORY + "/causal video"
@@ -103,7 +103,7 @@ class CausalVideoPlan:
         patcher = self.model
         mm.load_models_gpu([patcher])
         base = patcher.model
-        net = base.diffusion_model
+        net = causal_runner(patcher)
         device = patcher.load_device
         dtype = base.manual_cast_dtype or base.get_dtype()
         if dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
@@ -151,10 +151,7 @@ def _valid_lengths(fpb: int, mode: str, near: int) -> str:
 def plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift, frames_per_block,
                cache, sink_frames, window_frames, start_latent=None, continue_from=None, context_frames=3):
     """Check every input and build the plan; raises TempoInputError naming the input and the fix."""
-    info = model.model_options.get("tempo_causal")
-    if info is None:
-        raise TempoInputError("this MODEL was not loaded by 'Tempo Causal Video Loader'; load the causal checkpoint "
-                              "with it")
+    info = causal_info(model)
     if width % 16 or height % 16:
         raise TempoInputError(f"width and height must be multiples of 16 (the VAE's 8 times the patch's 2); "
                               f"got {width}x{height}: try {width // 16 * 16}x{height // 16 * 16}")
@@ -218,7 +215,7 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
 
 
 def check_memory(plan: CausalVideoPlan):
-    net = plan.model.model.diffusion_model
+    net = causal_runner(plan.model)
     tpf = (plan.height // 16) * (plan.width // 16)
     dtype = plan.model.model.manual_cast_dtype or plan.model.model.get_dtype()
     need = RollingKVCache.bytes_needed(net.num_layers, 1, net.num_heads, net.head_dim, tpf, plan.cache_frames(),
@@ -243,7 +240,9 @@ class CausalVideoSampler(io.ComfyNode):
                         "video stream: connect 'Tempo Causal Video to MP4' (streams to disk) or 'Tempo Causal Video "
                         "Decode' (frames in memory).",
             inputs=[
-                io.Model.Input("model", tooltip="From 'Tempo Causal Video Loader'."),
+                io.Model.Input("model", tooltip="A causal Wan 2.1 MODEL: from 'Tempo Causal Video Loader' (which reads how "
+                                                "it was trained), or from ComfyUI's own Load Diffusion Model (then "
+                                                "set frames_per_block)."),
                 io.Conditioning.Input("positive", tooltip="Text conditioning from the Wan text encoder (no CFG)."),
                 io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Multiple of 16."),
                 io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Multiple of 16."),

@@ -15,12 +15,8 @@ import os
 import torch
 
 import comfy.clip_vision
-import comfy.model_detection
 import comfy.model_management as mm
-import comfy.model_patcher
-import comfy.model_sampling
 import comfy.sd
-import comfy.supported_models
 import comfy.utils
 import folder_paths
 
@@ -29,46 +25,47 @@ from ..loaders.files import CheckpointError, read_checkpoint
 from ..loaders.sd_unet import diffusers_unet_structure
 from ..loaders.svd import is_svd_diffusers, split_svd_diffusers, svd_vae_diffusers_to_sgm
 from ..samplers.onestep import Preset
+from . import compat
 
 BASE_CONFIGS = {
-    "SD15": comfy.supported_models.SD15,
-    "SD21": comfy.supported_models.SD20,
-    "SDXL": comfy.supported_models.SDXL,
-    "SVD": comfy.supported_models.SVD_img2vid,
+    "SD15": compat.SD15,
+    "SD21": compat.SD20,
+    "SDXL": compat.SDXL,
+    "SVD": compat.SVD_img2vid,
 }
 IMAGE_BASES = ("SD15", "SD21", "SDXL")
 DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
-class INSTAFLOW(comfy.model_sampling.CONST):
+class INSTAFLOW(compat.model_sampling.CONST):
     """InstaFlow's rectified flow: v points from noise to data, so x0 = x_t + sigma * v."""
 
     def calculate_denoised(self, sigma, model_output, model_input):
-        sigma = comfy.model_sampling.reshape_sigma(sigma, model_output.ndim)
+        sigma = compat.model_sampling.reshape_sigma(sigma, model_output.ndim)
         return model_input + model_output * sigma
 
 
 def preset_model_sampling(preset: Preset, model_config, shift: float = 1.0):
     """A model_sampling object that samples as the preset's family was trained."""
     if preset.schedule == "flow":
-        pred = {"flow": comfy.model_sampling.CONST, "flow_instaflow": INSTAFLOW}.get(preset.prediction)
+        pred = {"flow": compat.model_sampling.CONST, "flow_instaflow": INSTAFLOW}.get(preset.prediction)
         if pred is None:
             raise CheckpointError(f"prediction '{preset.prediction}' does not go with a flow schedule; "
                                   "use 'flow' or 'flow_instaflow'")
 
-        class FlowSampling(comfy.model_sampling.ModelSamplingDiscreteFlow, pred):
+        class FlowSampling(compat.model_sampling.ModelSamplingDiscreteFlow, pred):
             pass
 
         ms = FlowSampling(model_config)
         ms.set_parameters(shift=shift, multiplier=1000)
         return ms
-    pred = {"eps": comfy.model_sampling.EPS, "x0": comfy.model_sampling.X0,
-            "v": comfy.model_sampling.V_PREDICTION}.get(preset.prediction)
+    pred = {"eps": compat.model_sampling.EPS, "x0": compat.model_sampling.X0,
+            "v": compat.model_sampling.V_PREDICTION}.get(preset.prediction)
     if pred is None:
         raise CheckpointError(f"prediction '{preset.prediction}' does not go with a discrete schedule; "
                               "use eps, x0 or v")
 
-    class DiscreteSampling(comfy.model_sampling.ModelSamplingDiscrete, pred):
+    class DiscreteSampling(compat.model_sampling.ModelSamplingDiscrete, pred):
         pass
 
     return DiscreteSampling(model_config)
@@ -131,7 +128,7 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
     full = sd
     if kind == "unet_diffusers":
         sd = _diffusers_to_ldm(sd)
-    unet_config = comfy.model_detection.detect_unet_config(sd, prefix, metadata=metadata)
+    unet_config = compat.detect_unet_config(sd, prefix, metadata=metadata)
     if unet_config is None:
         raise CheckpointError(f"{name}: ComfyUI could not read a UNet configuration from it")
     model_config = BASE_CONFIGS[base](unet_config)
@@ -145,7 +142,7 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
     model_config.set_inference_dtype(unet_dtype, manual_cast)
     model = model_config.get_model(sd, prefix, device=offload_device)
     model.load_model_weights(sd, prefix)
-    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+    patcher = compat.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
 
     clip = vae = None
     if kind == "checkpoint" and output_vae:

@@ -8,10 +8,8 @@ SamplerCustomAdvanced, so CFGGuider, ControlNet, LoRA and img2img latents work u
 from __future__ import annotations
 
 import torch
-from comfy_api.latest import io
 
 import comfy.sample
-import comfy.samplers
 import comfy.utils
 import latent_preview
 
@@ -20,6 +18,8 @@ from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, PRESETS, RENOIS
                                 preset_timesteps, sample_onestep)
 from .common import CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path
 from .hub import download_to_models
+from . import compat
+from .compat import io
 from .image_models import DTYPES, apply_preset, get_preset, load_image_model
 
 SUBCAT = CATEGORY + "/one-step image"
@@ -142,7 +142,7 @@ class OneStepSigmas(io.ComfyNode):
         return io.NodeOutput(onestep_sigmas(model, steps, strength))
 
 
-class OneStepKSampler(comfy.samplers.KSAMPLER):
+class OneStepKSampler(compat.KSAMPLER):
     """KSAMPLER that noises the start exactly as the published rule (x = x0 + sigma * eps),
     never with ComfyUI's max-denoise sqrt(1 + sigma^2) variant."""
 

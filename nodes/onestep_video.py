@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 
-from comfy_api.latest import io
-
-import comfy.sd
 
 from ..loaders.files import CheckpointError
 from ..loaders.wan import read_wan_checkpoint
 from ..samplers.onestep import video_preset
+from .compat import io
 from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
 from .image_models import DTYPES, apply_preset
+from .wan_models import build_wan_model
 
 SUBCAT = CATEGORY + "/one-step video"
 VIDEO_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
@@ -38,11 +37,7 @@ def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0,
     t = timestep if timestep > 0 else float(meta.get("tempo.timestep", 1000))
     s = shift if shift > 0 else float(meta.get("tempo.shift", 5.0))
     n = frames if frames >= 0 else int(meta.get("tempo.frames", 0))
-    options = {"dtype": DTYPES[dtype]} if DTYPES.get(dtype) else {}
-    model = comfy.sd.load_diffusion_model_state_dict(sd, model_options=options)
-    if model is None:
-        raise TempoInputError(f"ComfyUI could not build a Wan 2.1 model from {name}; its width must be a multiple "
-                              "of 128")
+    model = build_wan_model(sd, dtype, name)
     try:
         preset = video_preset(t, s, n)
     except ValueError as e:

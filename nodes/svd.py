@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 
-from comfy_api.latest import io
 
 from ..loaders.classify import detect_preset
 from ..loaders.files import CheckpointError
 from ..samplers.onestep import PRESETS, SVD_PRESET_NAMES
+from .compat import io
 from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
 from .image_models import DTYPES, apply_preset, load_image_model
 

@@ -51,6 +51,63 @@ def test_same_outputs_as_comfyui_wan_model(comfy):
             torch.testing.assert_close(ours(x, t, ctx), ref(x, t, ctx), rtol=1e-4, atol=1e-4)
 
 
+def test_causal_forward_runs_over_comfyuis_own_wan_model(files):
+    """One Wan path: the loader builds ComfyUI's own WanModel, and the causal forward run over its
+    modules computes what ComfyUI's own forward computes (t2v and i2v shapes)."""
+    from tempo_pack.demo import factory
+    from tempo_pack.nodes.wan_models import build_wan_model, causal_runner, load_causal_model
+
+    import comfy.ldm.wan.model as wan
+
+    t2v = load_causal_model(files["safetensors"], "fp32")[0]
+    assert type(t2v.model.diffusion_model) is wan.WanModel
+    x, ctx = _inputs()
+    with torch.no_grad():
+        for t in (torch.tensor([500.0]), torch.tensor([[1000.0, 500.0, 0.0]])):
+            torch.testing.assert_close(causal_runner(t2v).forward(x, t, ctx), t2v.model.diffusion_model(x, t, ctx),
+                                       rtol=1e-4, atol=1e-4)
+    i2v = build_wan_model(factory.causal_wan_state_dict(in_dim=36, model_type="i2v"), "fp32", "i2v")
+    g = torch.Generator().manual_seed(4)
+    x, ctx, clip = (torch.randn(1, 36, 2, 8, 8, generator=g), torch.randn(1, 12, 4096, generator=g),
+                    torch.randn(1, 257, 1280, generator=g))
+    t = torch.tensor([600.0])
+    with torch.no_grad():
+        torch.testing.assert_close(causal_runner(i2v).forward(x, t, ctx, clip_fea=clip),
+                                   i2v.model.diffusion_model(x, t, ctx, clip_fea=clip), rtol=1e-4, atol=1e-4)
+
+
+def test_a_model_from_comfyuis_own_loader_runs_in_the_causal_sampler(files):
+    """Interop: the causal file loaded by ComfyUI's native UNETLoader (ComfyUI's own Wan class, or its
+    own causal class where it has one) samples exactly as the same file through Tempo's loader."""
+    import folder_paths
+    import nodes
+
+    from tempo_pack.nodes.wan_models import load_causal_model
+
+    folder_paths.add_model_folder_path("diffusion_models", str(files["root"]))
+    native = nodes.UNETLoader().load_unet("repack.safetensors", "default")[0]
+    assert "tempo_causal" not in native.model_options
+    ours = load_causal_model(files["safetensors"], "fp32")[0]
+    a = [lat for _, lat in _plan(native, length=21).blocks()]
+    b = [lat for _, lat in _plan(ours, length=21).blocks()]
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_a_model_that_is_not_wan_is_refused(comfy):
+    from tempo_pack.nodes.common import TempoInputError
+
+    class NotWan:
+        model_options = {}
+
+        class model:  # noqa: N801 - mimics ModelPatcher.model
+            diffusion_model = torch.nn.Linear(2, 2)
+
+    with pytest.raises(TempoInputError, match="not a Wan 2.1 model.*Tempo Causal Video Loader"):
+        _plan(NotWan())
+
+
 def test_same_outputs_as_diffusers_wan_transformer(comfy, tmp_path):
     diffusers = pytest.importorskip("diffusers", reason="diffusers (dev dependency) is needed for this cross-check")
     from safetensors.torch import save_file
@@ -82,7 +139,7 @@ def test_same_outputs_as_diffusers_wan_transformer(comfy, tmp_path):
 
 
 def test_self_forcing_pickle_and_safetensors_repackage_are_identical(files):
-    from tempo_pack.nodes.causal_models import load_causal_model
+    from tempo_pack.nodes.wan_models import load_causal_model
 
     x, ctx = _inputs()
     t = torch.tensor([[900.0, 900.0, 900.0]])
@@ -95,16 +152,18 @@ def test_self_forcing_pickle_and_safetensors_repackage_are_identical(files):
     torch.testing.assert_close(outs["pt_fsdp"], outs["safetensors"], rtol=0, atol=0)
 
 
-def test_streaming_decode_equals_decoding_the_whole_video(files):
+def test_streaming_decode_equals_decoding_the_whole_video(files, caplog):
     import comfy.sd
     import comfy.utils
 
-    from tempo_pack.nodes.causal_models import StreamingWanDecoder
+    from tempo_pack.nodes.wan_models import StreamingWanDecoder
 
     vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(files["vae"]))
     lat = torch.randn(1, 16, 7, 6, 8, generator=torch.Generator().manual_seed(1))
     whole = vae.decode(lat).reshape(-1, 48, 64, 3)
-    dec = StreamingWanDecoder(vae)
+    with caplog.at_level(logging.DEBUG):
+        dec = StreamingWanDecoder(vae)
+    assert any("Wan VAE cache API count_conv3d" in r.message for r in caplog.records)  # 0.3.64 .. 0.8.0
     parts = [dec.decode(lat[:, :, :1]), dec.decode(lat[:, :, 1:4]), dec.decode(lat[:, :, 4:7])]
     assert [p.shape[0] for p in parts] == [1, 12, 12]  # 1 + 4(n - 1) for the first block, 4n after
     torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=1e-6)
@@ -124,7 +183,7 @@ def _plan(model, **over):
 
 @pytest.fixture(scope="module")
 def chunkwise(files):
-    from tempo_pack.nodes.causal_models import load_causal_model
+    from tempo_pack.nodes.wan_models import load_causal_model
 
     return load_causal_model(files["safetensors"], "fp32")[0]
 
@@ -168,7 +227,7 @@ def test_non_causal_checkpoint_warns_but_runs(files, caplog):
 
 
 def test_frame_wise_checkpoint_is_detected(files):
-    from tempo_pack.nodes.causal_models import load_causal_model
+    from tempo_pack.nodes.wan_models import load_causal_model
 
     model = load_causal_model(files["framewise"], "fp32")[0]
     plan = _plan(model, length=9)
@@ -239,7 +298,7 @@ def test_image_to_video_variant_matches_comfyui(comfy):
 
 def test_fp8_weight_storage_runs_and_stays_close(files):
     """fp8 storage: weights kept in 8 bits, computed in the activations' dtype by comfy.ops."""
-    from tempo_pack.nodes.causal_models import load_causal_model
+    from tempo_pack.nodes.wan_models import load_causal_model
 
     full = load_causal_model(files["safetensors"], "fp32")[0]
     fp8 = load_causal_model(files["safetensors"], "fp8_e4m3fn (storage)")[0]

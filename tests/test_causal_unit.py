@@ -30,7 +30,7 @@ def _ctx(model):
 
 
 def _cache(model, sink, window):
-    return RollingKVCache(model.num_layers, 1, model.num_heads, model.head_dim, 6, sink, window)
+    return RollingKVCache(model.causal.num_layers, 1, model.causal.num_heads, model.causal.head_dim, 6, sink, window)
 
 
 def _run(model, fpb, blocks, sink=0, window=64, start=0, reference=False):

@@ -70,3 +70,10 @@ def test_comfyui_path_may_list_several_and_is_authoritative(tmp_path, monkeypatc
     assert find_comfyui() == str(a)
     monkeypatch.setenv("COMFYUI_PATH", str(tmp_path / "none"))
     assert find_comfyui() is None
+
+
+def test_registry_reads_the_oldest_supported_comfyui():
+    from comfy_cli.registry.config_parser import extract_node_configuration
+
+    config = extract_node_configuration(os.path.join(PACK_ROOT, "pyproject.toml"))
+    assert config.project.supported_comfyui_version == ">=0.3.64"

@@ -1,0 +1,107 @@
+"""ComfyUI side of Wan 2.1: one way to build the native MODEL (for the one-step video loader and the
+causal loader alike), the causal runner over it, and the VAE's streaming decode.
+
+The MODEL is ComfyUI's own (``comfy.sd.load_diffusion_model_state_dict``), so whatever ComfyUI's Wan
+loaders read runs here too: fp8 storage, fp8_scaled files, custom operations (GGUF), LoRAs applied
+by the model patcher. The causal sampler runs ``models.causal_wan.CausalWan`` over that model's
+modules, and over ComfyUI's own causal Wan (2026) the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+import comfy.model_management as mm
+import comfy.sd
+
+from ..loaders.wan import read_wan_checkpoint
+from ..models.causal_wan import CausalWan, config_from_state_dict
+from ..video.wan_stream import StreamingDecoder
+from . import compat
+from .common import TempoInputError
+
+DTYPES = {"default": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32,
+          "fp8_e4m3fn (storage)": torch.float8_e4m3fn}
+
+
+def comfy_attention(q, k, v, mask=None):
+    """ComfyUI's attention backend (xformers, SDPA, sage... as the user configured) on [B, H, L, D]."""
+    return compat.optimized_attention(q, k, v, heads=q.shape[1], mask=mask, skip_reshape=True,
+                                      skip_output_reshape=True)
+
+
+def build_wan_model(sd: dict, dtype: str, name: str):
+    """Native Wan 2.1 MODEL (ModelPatcher) from a state dict in Wan key names, built by ComfyUI."""
+    options = {"dtype": DTYPES[dtype]} if DTYPES.get(dtype) else {}
+    model = comfy.sd.load_diffusion_model_state_dict(sd, model_options=options)
+    if model is None:
+        raise TempoInputError(f"ComfyUI could not build a Wan 2.1 model from {name}; its width must be a multiple "
+                              "of 128")
+    return model
+
+
+def load_causal_model(path: str, dtype: str = "default"):
+    """(ModelPatcher, what the file says) for a causal (or plain) Wan 2.1 checkpoint."""
+    sd, info = read_wan_checkpoint(path)
+    cfg = config_from_state_dict(sd)
+    name = os.path.basename(os.path.normpath(path))
+    patcher = build_wan_model(sd, dtype, name)
+    info = dict(info, config=cfg, file=name)
+    patcher.model_options["tempo_causal"] = {k: v for k, v in info.items() if k not in ("config", "metadata")}
+    logging.info(f"Tempo: loaded {name} as causal Wan 2.1 {cfg['dim']}x{cfg['num_layers']} ({info})")
+    return patcher, info
+
+
+def is_wan21(net) -> bool:
+    """A module tree with Wan 2.1's layout (ComfyUI's WanModel, its causal subclass, or ours)."""
+    blocks = getattr(net, "blocks", None)
+    return (blocks is not None and len(blocks) > 0 and all(hasattr(net, n) for n in
+            ("patch_embedding", "text_embedding", "time_embedding", "time_projection", "head"))
+            and hasattr(blocks[0], "self_attn") and hasattr(blocks[0], "cross_attn") and hasattr(blocks[0], "modulation"))
+
+
+def causal_info(model) -> dict:
+    """What is known of a MODEL's causal training: from Tempo's loader, or from ComfyUI's own model
+    class for a Wan 2.1 model loaded by ComfyUI's loaders."""
+    info = model.model_options.get("tempo_causal")
+    if info is not None:
+        return info
+    net = getattr(getattr(model, "model", None), "diffusion_model", None)
+    if not is_wan21(net):
+        raise TempoInputError("this MODEL is not a Wan 2.1 model; load a causal Wan checkpoint (Self Forcing, CausVid, "
+                              "Causal Forcing) with 'Tempo Causal Video Loader' or ComfyUI's own model loader")
+    native = compat.WAN21_CausalAR is not None and isinstance(model.model, compat.WAN21_CausalAR)
+    return {"family": "ComfyUI causal Wan" if native else None, "causal": True if native else None,
+            "frames_per_block": None, "file": "a MODEL loaded by ComfyUI"}
+
+
+def causal_runner(model) -> CausalWan:
+    """The causal forward over a Wan MODEL's own modules, with ComfyUI's attention."""
+    return CausalWan(model.model.diffusion_model, attention=comfy_attention)
+
+
+class StreamingWanDecoder:
+    """Decodes latent blocks one after another with the Wan VAE's causal feature cache kept
+    between them, so the frames equal decoding the whole latent video at once."""
+
+    def __init__(self, vae):
+        self.vae = vae
+        self.net = vae.first_stage_model
+        if not hasattr(self.net, "decoder") or not hasattr(self.net, "conv2"):
+            raise ValueError("this VAE is not the Wan 2.1 VAE; load wan_2.1_vae with 'Load VAE'")
+        self.stream = StreamingDecoder(self.net.decoder, compat.wan_decoder_cache_layers(self.net.decoder))
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """latent [B, 16, F, h, w] in VAE units -> frames [B*T, H, W, 3] in 0..1."""
+        mm.load_models_gpu([self.vae.patcher])
+        dev, dtype = self.vae.device, self.vae.vae_dtype
+        with torch.no_grad():
+            out = self.stream.decode(self.net.conv2(latent.to(dev, dtype))).float()
+        out = self.vae.process_output(out).clamp(0, 1)  # [B, 3, T, H, W]
+        return out.movedim(1, -1).reshape(-1, out.shape[-2], out.shape[-1], 3).cpu()
+
+    def close(self):
+        self.stream.close()
