@@ -100,10 +100,12 @@ def sd_vae_state_dict(seed: int = 2) -> dict:
 
 
 def _save(sd: dict, path: str, metadata: dict | None = None, dtype=torch.float16):
+    """Write safetensors; ``dtype`` None keeps each tensor's own dtype."""
     from safetensors.torch import save_file
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file({k: v.to(dtype).contiguous() if v.is_floating_point() else v.contiguous() for k, v in sd.items()},
+    save_file({k: v.to(dtype).contiguous() if v.is_floating_point() and dtype is not None else v.contiguous()
+               for k, v in sd.items()},
               path, metadata=metadata)
     return path
 
@@ -230,6 +232,39 @@ def write_causal_safetensors(path: str, seed: int = 11, frames_per_block: int | 
     meta = {"config": json.dumps({"transformer": {"causal_ar": causal, **(
         {"num_frame_per_block": frames_per_block} if frames_per_block else {})}})}
     return _save(causal_wan_state_dict(seed), path, meta, dtype)
+
+
+def write_causal_fp8_scaled(path: str, seed: int = 11) -> str:
+    """As ComfyUI's ``*_fp8_scaled.safetensors`` repackages: every Linear weight in float8_e4m3fn
+    divided by a per-tensor ``scale_weight`` (amax / 448) with a ``scale_input`` of 1, the rest in
+    bf16, and the ``scaled_fp8`` marker tensor."""
+    sd = causal_wan_state_dict(seed)
+    out = {}
+    for k, v in sd.items():
+        if k.endswith(".weight") and v.ndim == 2:
+            scale = v.abs().max() / 448.0
+            out[k] = (v / scale).to(torch.float8_e4m3fn)
+            out[k[:-len("weight")] + "scale_weight"] = scale.reshape(1).float()
+            out[k[:-len("weight")] + "scale_input"] = torch.ones(1)
+        else:
+            out[k] = v.to(torch.bfloat16) if v.ndim > 1 else v
+    out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    meta = {"config": json.dumps({"transformer": {"causal_ar": True, "num_frame_per_block": 3}})}
+    return _save(out, path, meta, dtype=None)
+
+
+def wan_lora_state_dict(seed: int = 37, rank: int = 4, alpha: float = 2.0,
+                        targets=("blocks.0.self_attn.q", "blocks.1.ffn.0", "blocks.0.cross_attn.o")) -> dict:
+    """A LoRA for the tiny Wan DiT in the common ``diffusion_model.<layer>.lora_up/lora_down/alpha`` naming."""
+    ref = causal_wan_state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+    for t in targets:
+        out_f, in_f = ref[t + ".weight"].shape
+        sd[f"diffusion_model.{t}.lora_down.weight"] = torch.randn(rank, in_f, generator=gen) * 0.1
+        sd[f"diffusion_model.{t}.lora_up.weight"] = torch.randn(out_f, rank, generator=gen) * 0.1
+        sd[f"diffusion_model.{t}.alpha"] = torch.tensor(alpha)
+    return sd
 
 
 def wan_vae_state_dict(seed: int = 13) -> dict:

@@ -312,6 +312,56 @@ def test_fp8_weight_storage_runs_and_stays_close(files):
     assert (a - b).abs().mean() < 0.1 * a.abs().mean()
 
 
+def test_fp8_scaled_checkpoint_samples_causally(files):
+    """An fp8_scaled repackage (per-tensor scales, 'scaled_fp8' marker) loads through ComfyUI's own
+    Wan loader and its quantized operations run in the causal sampler, close to the full weights."""
+    from tempo_pack.demo import factory
+    from tempo_pack.nodes.wan_models import load_causal_model
+
+    path = factory.write_causal_fp8_scaled(str(files["root"] / "wan_fp8_scaled.safetensors"))
+    scaled = load_causal_model(path)[0]
+    weight = scaled.model.diffusion_model.blocks[0].self_attn.q.weight  # 0.8: a QuantizedTensor
+    assert getattr(weight, "storage_dtype", weight.dtype) == torch.float8_e4m3fn
+    full = load_causal_model(files["safetensors"], "fp32")[0]
+    a = torch.cat([lat for _, lat in _plan(scaled).blocks()], 2)
+    b = torch.cat([lat for _, lat in _plan(full).blocks()], 2)
+    assert torch.isfinite(a).all()
+    assert (a - b).abs().mean() < 0.1 * b.abs().mean()
+
+
+def test_lora_from_the_native_loader_reaches_the_causal_sampler(files, tmp_path):
+    """A LoRA applied by ComfyUI's model patcher (LoraLoaderModelOnly) changes the causal video
+    exactly as merging it into the weights by hand does."""
+    import comfy.lora
+    import comfy.sd
+    from safetensors.torch import save_file
+
+    import folder_paths
+    import nodes
+
+    from tempo_pack.demo import factory
+    from tempo_pack.nodes.wan_models import build_wan_model, load_causal_model
+
+    lora = factory.wan_lora_state_dict()
+    save_file(lora, str(tmp_path / "tiny_wan_lora.safetensors"))
+    folder_paths.add_model_folder_path("loras", str(tmp_path))
+    base = load_causal_model(files["safetensors"], "fp32")[0]
+    patched = nodes.LoraLoaderModelOnly().load_lora_model_only(base, "tiny_wan_lora.safetensors", 0.8)[0]
+    merged_sd = factory.causal_wan_state_dict()
+    for key in [k for k in lora if k.endswith(".lora_up.weight")]:
+        layer = key[len("diffusion_model."):-len(".lora_up.weight")]
+        up, down = lora[key], lora[key.replace("lora_up", "lora_down")]
+        scale = 0.8 * float(lora[key.replace("lora_up.weight", "alpha")]) / down.shape[0]
+        merged_sd[layer + ".weight"] = merged_sd[layer + ".weight"] + scale * (up @ down)
+    merged = build_wan_model(merged_sd, "fp32", "merged")
+    merged.model_options["tempo_causal"] = base.model_options["tempo_causal"]
+    a = torch.cat([lat for _, lat in _plan(patched).blocks()], 2)
+    b = torch.cat([lat for _, lat in _plan(merged).blocks()], 2)
+    c = torch.cat([lat for _, lat in _plan(base).blocks()], 2)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert (a - c).abs().max() > 1e-3  # the LoRA did change the video
+
+
 def test_decode_node_returns_every_frame_and_the_latent(files, chunkwise):
     """Tempo Causal Video Decode: IMAGE frames (1 + 4(n - 1) for n latent frames) and the LATENT."""
     import comfy.sd
