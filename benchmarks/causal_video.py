@@ -22,8 +22,10 @@ import tempo  # noqa: E402
 
 tempo.load_pack()
 from tempo_pack.models.causal_wan import CausalWanModel  # noqa: E402
-from tempo_pack.models.kv_cache import RollingKVCache  # noqa: E402
 from tempo_pack.samplers import causal  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+from causal_reference import RecomputeModel  # noqa: E402  the baseline is the tests' reference
 
 SCALES = {
     "small": dict(model=dict(dim=256, ffn_dim=1024, num_heads=2, num_layers=4), width=128, height=96, frames=21),
@@ -47,38 +49,29 @@ def build(cfg, device, dtype):
 def run(model, args, device, dtype, recompute=False, decoder=None):
     """Returns (seconds total, seconds to first decoded block, cache bytes)."""
     fpb, h, w = 3, args.height // 8, args.width // 8
-    tpf = (h // 2) * (w // 2)
     sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
-    blocks = args.frames // fpb
+    spec = causal.VideoSpec(h, w, args.frames, fpb, tuple(sigmas), seed=0)
+    session = causal.CausalSession(model.causal, spec, device, dtype)
+    cond = torch.randn(1, 512, 4096, device=device, dtype=dtype)
     with torch.no_grad():
-        ctx, _ = model.embed_context(torch.randn(1, 512, 4096, device=device, dtype=dtype))
-        ctx_kv = model.cross_kv(ctx)
-        cache = RollingKVCache(model.causal.num_layers, 1, model.causal.num_heads, model.causal.head_dim, tpf, 0, args.frames,
-                               device=device, dtype=dtype)
-        done = []
-
-        def recompute_fn(x, t, s0):  # no cache: the whole context runs again with a block-causal mask
-            seq = torch.cat(done + [x], 2)
-            n = seq.shape[2]
-            mask = causal.block_causal_mask([i // fpb for i in range(n)], lambda s: list(range(s)), tpf,
-                                            [j * fpb for j in range(n // fpb)]).to(device)
-            tt = torch.cat([torch.zeros(1, n - fpb, device=device), t], 1)
-            return model.forward_frames(seq, tt, ctx_kv, 0, None, mask=mask)[:, :, -fpb:]
-
+        if recompute:  # no cache: every call runs the whole context again with a block-causal mask
+            ctx_kv = model.causal.cross_kv(model.causal.embed_context(cond)[0])
+            ref = RecomputeModel(model.causal, fpb, session.tokens_per_frame)
+            settings = causal.RolloutSettings(fpb, tuple(sigmas), 0, spec.num_blocks)
+            blocks = (b.latent for b in causal.rollout(ref, (1, 16, fpb, h, w), ctx_kv, None, settings, device, dtype))
+        else:
+            blocks = (latent for _, latent in session.run(cond))
         sync(device)
         t0 = time.perf_counter()
         first = None
-        for blk in causal.rollout(model, (1, 16, fpb, h, w), ctx_kv, None if recompute else cache, fpb, sigmas, 0,
-                                  blocks, 0, device, dtype, denoise_fn=recompute_fn if recompute else None):
-            if recompute:
-                done.append(blk.latent)
+        for latent in blocks:
             if decoder is not None:
-                decoder(blk.latent)
+                decoder(latent)
             if first is None:
                 sync(device)
                 first = time.perf_counter() - t0
         sync(device)
-        return time.perf_counter() - t0, first, cache.nbytes
+        return time.perf_counter() - t0, first, session.cache_bytes()
 
 
 def main():

@@ -10,12 +10,11 @@ is :class:`CausalWanModel`, a plain-torch tree with the same names whose layers 
 ``operations`` (``torch.nn`` by default). Attention comes from ``attention`` (PyTorch SDPA by
 default, ComfyUI's backend inside ComfyUI).
 
-Three ways to run the same weights:
+Two ways to run the same weights:
 * ``forward(x, timestep, context)``: the whole clip at once, full attention (as Wan runs);
-* ``forward_frames(..., cache=None, mask=...)``: the whole sequence with an attention mask
-  (the reference the cache is checked against);
 * ``forward_frames(..., cache=cache, write=...)``: a block of new frames attending to the
   cached keys and values of earlier frames; ``write=True`` stores the block's own.
+(The tests' reference, a masked full sequence, overrides :meth:`CausalWan.self_attention`.)
 
 Timesteps are per frame ([B, F]); RoPE is applied at absolute frame positions and computed
 on the fly in float64 (no 1024-entry table, so positions past 1024 latent frames are exact).
@@ -194,12 +193,24 @@ class CausalWan:
         return u.reshape(b, c, *[i * j for i, j in zip(grid, self.patch_size)])
 
     # -- the transformer -------------------------------------------------------------------
+    def self_attention(self, layer: int, q, k, v, cache=None, write: bool = False) -> torch.Tensor:
+        """The frames' queries over the cached keys/values and their own ([B, L, H, D] each).
+        ``write`` stages the frames' own keys/values for the cache (committed after the last layer)."""
+        if cache is None:
+            return self._attend(q, k, v)
+        k_ctx, v_ctx = cache.read(layer)
+        k_all = torch.cat([k_ctx.to(k.dtype), k], dim=1) if k_ctx is not None else k
+        v_all = torch.cat([v_ctx.to(v.dtype), v], dim=1) if v_ctx is not None else v
+        if write:
+            cache.stage(layer, k, v)
+        return self._attend(q, k_all, v_all)
+
     def forward_frames(self, x: torch.Tensor, t: torch.Tensor, ctx_kv: list, start_frame: int = 0,
-                       cache=None, write: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
+                       cache=None, write: bool = False) -> torch.Tensor:
         """Frames ``start_frame ...`` of a video. x: [B, C, F, H, W] latent; t: [B, F] timesteps
         (0..1000); ctx_kv from :meth:`cross_kv`. With ``cache``, the frames attend to the cached
         frames and to each other; ``write`` stores their keys/values (the clean-context pass).
-        Without ``cache``, ``mask`` (bool, [L, L] over tokens) restricts full self-attention.
+        Without ``cache``, full attention over the given frames.
         Returns the network output (flow / v prediction) [B, C_out, F, H, W]."""
         tokens, grid = self.patchify(x)
         b, n_frames = x.shape[0], grid[0]
@@ -222,16 +233,7 @@ class CausalWan:
             q = apply_rope(self._heads(sa.norm_q(sa.q(y))), cos, sin)
             k = apply_rope(self._heads(sa.norm_k(sa.k(y))), cos, sin)
             v = self._heads(sa.v(y))
-            if cache is not None:
-                k_ctx, v_ctx = cache.read(i)
-                k_all = torch.cat([k_ctx.to(k.dtype), k], dim=1) if k_ctx is not None else k
-                v_all = torch.cat([v_ctx.to(v.dtype), v], dim=1) if v_ctx is not None else v
-                if write:
-                    cache.stage(i, k, v)
-                attn = self._attend(q, k_all, v_all)
-            else:
-                attn = self._attend(q, k, v, mask)
-            h = h + gate(sa.o(attn), mod[2])
+            h = h + gate(sa.o(self.self_attention(i, q, k, v, cache, write)), mod[2])
             ca = blk.cross_attn
             y = blk.norm3(h)
             qc = self._heads(ca.norm_q(ca.q(y)))

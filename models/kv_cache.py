@@ -31,7 +31,6 @@ class RollingKVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.frames: list[int] = []      # absolute indices of the stored frames, in order
         self._staged: dict[int, tuple] = {}
-        self.max_frames_held = 0
 
     @staticmethod
     def bytes_needed(num_layers, batch, heads, head_dim, tokens_per_frame, frames, dtype=torch.bfloat16) -> int:
@@ -75,11 +74,6 @@ class RollingKVCache:
             self.v[layer, :, at:at + n_frames * self.tpf] = v.to(self.v.dtype)
         self._staged.clear()
         self.frames = keep + new
-        self.max_frames_held = max(self.max_frames_held, len(self.frames))
-
-    def attended_frames(self, start_frame: int) -> list[int]:
-        """Frames a block starting at ``start_frame`` sees in the cache (for the mask reference)."""
-        return [f for f in range(start_frame) if f < self.sink or f >= start_frame - self.window]
 
     def clear(self):
         self.frames, self._staged = [], {}

@@ -13,7 +13,6 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 
-from ..models.kv_cache import RollingKVCache
 from ..samplers import causal
 from ..video.mp4 import Mp4Writer
 from .wan_models import DTYPES, StreamingWanDecoder, causal_info, causal_runner, load_causal_model
@@ -74,66 +73,36 @@ class CausalVideoLoader(io.ComfyNode):
 
 @dataclass
 class CausalVideoPlan:
-    """What to generate; nothing runs until a consumer iterates :meth:`blocks`."""
+    """What to generate (checked); nothing runs until a consumer iterates :meth:`blocks`."""
 
     model: object
     cond: torch.Tensor
-    width: int
+    spec: causal.VideoSpec
+    width: int                    # pixels
     height: int
-    latent_frames: int            # frames to generate (image frame excluded)
-    seed: int
-    sigmas: list
-    frames_per_block: int
-    sink: int
-    window: int | None            # None: full cache
     prefix: torch.Tensor | None   # clean latent frames to prefill (VAE units)
     keep_prefix: bool             # the prefix is part of the output (start image) or only context (continuation)
     info: dict = field(default_factory=dict)
 
     @property
     def num_blocks(self) -> int:
-        return self.latent_frames // self.frames_per_block
+        return self.spec.num_blocks
 
-    def cache_frames(self) -> int:
-        total = self.latent_frames + (0 if self.prefix is None else self.prefix.shape[2])
-        return total if self.window is None else min(total, self.sink + self.window)
+    def session(self) -> causal.CausalSession:
+        base = self.model.model
+        return causal.CausalSession(causal_runner(self.model), self.spec, self.model.load_device,
+                                    base.manual_cast_dtype or base.get_dtype())
 
     def blocks(self, step_callback=None):
         """Yield (kind, latent in VAE units): ("prefix", ...) first when there is one, then ("block", ...)."""
-        patcher = self.model
-        mm.load_models_gpu([patcher])
-        base = patcher.model
-        net = causal_runner(patcher)
-        device = patcher.load_device
-        dtype = base.manual_cast_dtype or base.get_dtype()
-        if dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
-            dtype = torch.bfloat16
-        lf = base.latent_format
-        h, w = self.height // 8, self.width // 8
-        tpf = (h // net.patch_size[1]) * (w // net.patch_size[2])
-        cache = ctx_kv = None
+        mm.load_models_gpu([self.model])
+        lf = self.model.model.latent_format
+        session = self.session()
+        prefix = None if self.prefix is None else lf.process_in(self.prefix.to(session.device, torch.float32))
         try:
-            with torch.no_grad():
-                ctx, img_len = net.embed_context(self.cond.to(device, dtype))
-                ctx_kv = net.cross_kv(ctx, img_len)
-                window = self.window if self.window is not None else self.cache_frames()
-                sink = self.sink if self.window is not None else 0
-                cache = RollingKVCache(net.num_layers, 1, net.num_heads, net.head_dim, tpf, sink,
-                                       max(window, 1), device=device, dtype=dtype)
-                start = 0
-                if self.prefix is not None:
-                    pre = lf.process_in(self.prefix.to(device, torch.float32)).to(dtype)
-                    causal.prefill(net, pre, ctx_kv, cache, 0)
-                    start = pre.shape[2]
-                    yield "prefix", self.prefix
-                shape = (1, lf.latent_channels, self.frames_per_block, h, w)
-                for blk in causal.rollout(net, shape, ctx_kv, cache, self.frames_per_block, self.sigmas, self.seed,
-                                          self.num_blocks, start, device, dtype, step_callback):
-                    yield "block", lf.process_out(blk.latent.float()).cpu()
+            for kind, latent in session.run(self.cond, prefix, step_callback):
+                yield kind, self.prefix if kind == "prefix" else lf.process_out(latent.float()).cpu()
         finally:
-            if cache is not None:
-                cache.clear()
-            del cache, ctx_kv
             mm.soft_empty_cache()
 
 
@@ -208,24 +177,21 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
     cond = positive[0][0]
     if cond.ndim != 3:
         raise TempoInputError("positive is not text conditioning; use CLIP Text Encode with the Wan text encoder")
-    plan = CausalVideoPlan(model, cond[:1], width, height, latent_frames, seed, sigmas, fpb, sink_frames, window,
-                           prefix, mode == "image", dict(info))
+    spec = causal.VideoSpec(height // 8, width // 8, latent_frames, fpb, tuple(sigmas), seed, sink_frames, window)
+    plan = CausalVideoPlan(model, cond[:1], spec, width, height, prefix, mode == "image", dict(info))
     check_memory(plan)
     return plan
 
 
 def check_memory(plan: CausalVideoPlan):
-    net = causal_runner(plan.model)
-    tpf = (plan.height // 16) * (plan.width // 16)
-    dtype = plan.model.model.manual_cast_dtype or plan.model.model.get_dtype()
-    need = RollingKVCache.bytes_needed(net.num_layers, 1, net.num_heads, net.head_dim, tpf, plan.cache_frames(),
-                                       dtype if dtype.is_floating_point and dtype.itemsize >= 2 else torch.bfloat16)
+    prefix_frames = 0 if plan.prefix is None else plan.prefix.shape[2]
+    need = plan.session().cache_bytes(prefix_frames)
     free = mm.get_free_memory(plan.model.load_device)
     if need > 0.8 * free:
         raise TempoInputError(
             f"the KV cache for this video needs {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB are free; set "
-            f"cache to 'rolling' with a smaller window_frames (now {plan.window or plan.cache_frames()}), "
-            "or lower the resolution")
+            f"cache to 'rolling' with a smaller window_frames (now "
+            f"{plan.spec.window or plan.spec.cache_frames(prefix_frames)}), or lower the resolution")
 
 
 class CausalVideoSampler(io.ComfyNode):

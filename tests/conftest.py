@@ -12,12 +12,15 @@ say so loudly in the header and in every skip reason.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # test scaffolding modules live beside this file
 
 
 def _load_launcher():
@@ -30,6 +33,7 @@ def _load_launcher():
 
 _load_launcher().load_pack()
 from tempo_pack.client.local import LocalComfyUI, find_comfyui  # noqa: E402
+from comfy_helpers import model_folder  # noqa: E402
 
 COMFYUI = find_comfyui()
 NO_COMFY = ("ComfyUI NOT FOUND (set COMFYUI_PATH to a ComfyUI checkout, e.g. /opt/ComfyUI): "
@@ -99,3 +103,10 @@ def client(server):
     c = ComfyServer(server.url)
     c.upload_image(os.path.join(demo_run.DEMO_MODELS, "example.png"), "example.png")
     return c
+
+
+@pytest.fixture
+def add_model_folder(comfy):
+    """add_model_folder(kind, path): a model folder for this test only."""
+    with contextlib.ExitStack() as stack:
+        yield lambda kind, path: stack.enter_context(model_folder(kind, path))

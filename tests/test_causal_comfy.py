@@ -76,15 +76,14 @@ def test_causal_forward_runs_over_comfyuis_own_wan_model(files):
                                    i2v.model.diffusion_model(x, t, ctx, clip_fea=clip), rtol=1e-4, atol=1e-4)
 
 
-def test_a_model_from_comfyuis_own_loader_runs_in_the_causal_sampler(files):
+def test_a_model_from_comfyuis_own_loader_runs_in_the_causal_sampler(files, add_model_folder):
     """Interop: the causal file loaded by ComfyUI's native UNETLoader (ComfyUI's own Wan class, or its
     own causal class where it has one) samples exactly as the same file through Tempo's loader."""
-    import folder_paths
     import nodes
 
     from tempo_pack.nodes.wan_models import load_causal_model
 
-    folder_paths.add_model_folder_path("diffusion_models", str(files["root"]))
+    add_model_folder("diffusion_models", files["root"])
     native = nodes.UNETLoader().load_unet("repack.safetensors", "default")[0]
     assert "tempo_causal" not in native.model_options
     ours = load_causal_model(files["safetensors"], "fp32")[0]
@@ -212,12 +211,10 @@ def test_start_image_of_another_size(chunkwise):
         _plan(chunkwise, length=13, start_latent={"samples": torch.zeros(1, 16, 1, 4, 4)})
 
 
-def test_non_causal_checkpoint_warns_but_runs(files, caplog):
+def test_non_causal_checkpoint_warns_but_runs(files, caplog, add_model_folder):
     from tempo_pack.nodes.causal_video import CausalVideoLoader
 
-    folder = str(files["root"])
-    import folder_paths
-    folder_paths.add_model_folder_path("diffusion_models", folder)
+    add_model_folder("diffusion_models", files["root"])
     with caplog.at_level(logging.WARNING):
         out = CausalVideoLoader.execute(model_name="wan_t2v.safetensors", weight_dtype="fp32")
     assert "NO (not trained for this)" in out.args[1]
@@ -231,10 +228,10 @@ def test_frame_wise_checkpoint_is_detected(files):
 
     model = load_causal_model(files["framewise"], "fp32")[0]
     plan = _plan(model, length=9)
-    assert plan.frames_per_block == 1 and plan.num_blocks == 3
+    assert plan.spec.frames_per_block == 1 and plan.num_blocks == 3
 
 
-def test_interrupt_frees_the_cache(chunkwise):
+def test_interrupt_frees_the_cache(chunkwise, monkeypatch):
     """A stop between blocks (an exception from the callback) ends the stream and releases the cache."""
     import gc
     import weakref
@@ -256,14 +253,11 @@ def test_interrupt_frees_the_cache(chunkwise):
         if block == 2 and step == 0:
             raise Stop()
 
-    kv_cache.RollingKVCache.__init__ = spy
-    try:
-        blocks = []
-        with pytest.raises(Stop):
-            for kind, latent in plan.blocks(stop_at_block_2):
-                blocks.append(latent)
-    finally:
-        kv_cache.RollingKVCache.__init__ = original
+    monkeypatch.setattr(kv_cache.RollingKVCache, "__init__", spy)
+    blocks = []
+    with pytest.raises(Stop):
+        for kind, latent in plan.blocks(stop_at_block_2):
+            blocks.append(latent)
     assert len(blocks) == 2
     gc.collect()
     cache = made[0]()
@@ -329,14 +323,11 @@ def test_fp8_scaled_checkpoint_samples_causally(files):
     assert (a - b).abs().mean() < 0.1 * b.abs().mean()
 
 
-def test_lora_from_the_native_loader_reaches_the_causal_sampler(files, tmp_path):
+def test_lora_from_the_native_loader_reaches_the_causal_sampler(files, tmp_path, add_model_folder):
     """A LoRA applied by ComfyUI's model patcher (LoraLoaderModelOnly) changes the causal video
     exactly as merging it into the weights by hand does."""
-    import comfy.lora
-    import comfy.sd
     from safetensors.torch import save_file
 
-    import folder_paths
     import nodes
 
     from tempo_pack.demo import factory
@@ -344,7 +335,7 @@ def test_lora_from_the_native_loader_reaches_the_causal_sampler(files, tmp_path)
 
     lora = factory.wan_lora_state_dict()
     save_file(lora, str(tmp_path / "tiny_wan_lora.safetensors"))
-    folder_paths.add_model_folder_path("loras", str(tmp_path))
+    add_model_folder("loras", tmp_path)
     base = load_causal_model(files["safetensors"], "fp32")[0]
     patched = nodes.LoraLoaderModelOnly().load_lora_model_only(base, "tiny_wan_lora.safetensors", 0.8)[0]
     merged_sd = factory.causal_wan_state_dict()
@@ -376,20 +367,14 @@ def test_decode_node_returns_every_frame_and_the_latent(files, chunkwise):
     assert latent["samples"].shape == (1, 16, 6, 6, 8)
 
 
-def test_saved_conditioning_loads_back_in_order(comfy, tmp_path):
-    import folder_paths
-
+def test_saved_conditioning_loads_back_in_order(comfy, tmp_path, add_model_folder):
     from tempo_pack.nodes.causal_video import CONDITIONING_FOLDER, LoadConditioning, SaveConditioning
 
-    paths = folder_paths.folder_names_and_paths[CONDITIONING_FOLDER][0]
-    paths.insert(0, str(tmp_path))
-    try:
-        conds = [[torch.randn(1, 5, 8, generator=torch.Generator().manual_seed(i)), {}] for i in range(11)]
-        SaveConditioning.execute(conditioning=conds, name="my prompt/../x")
-        assert (tmp_path / "myprompt..x.safetensors").is_file()  # separators dropped from the name
-        loaded = LoadConditioning.execute(name="myprompt..x.safetensors").args[0]
-        assert len(loaded) == 11
-        for (a, _), (b, _) in zip(conds, loaded):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
-    finally:
-        paths.remove(str(tmp_path))
+    add_model_folder(CONDITIONING_FOLDER, tmp_path)
+    conds = [[torch.randn(1, 5, 8, generator=torch.Generator().manual_seed(i)), {}] for i in range(11)]
+    SaveConditioning.execute(conditioning=conds, name="my prompt/../x")
+    assert (tmp_path / "myprompt..x.safetensors").is_file()  # separators dropped from the name
+    loaded = LoadConditioning.execute(name="myprompt..x.safetensors").args[0]
+    assert len(loaded) == 11
+    for (a, _), (b, _) in zip(conds, loaded):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

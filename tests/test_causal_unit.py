@@ -5,6 +5,7 @@ import torch
 
 from tempo_pack.models.causal_wan import CausalWanModel, config_from_state_dict, rope_cos_sin
 from tempo_pack.models.kv_cache import RollingKVCache
+from causal_reference import RecomputeModel, rolling_attended
 from tempo_pack.samplers import causal
 
 TINY = dict(dim=64, ffn_dim=96, num_heads=2, num_layers=2, in_dim=4, out_dim=4, text_dim=32, freq_dim=32)
@@ -34,30 +35,18 @@ def _cache(model, sink, window):
 
 
 def _run(model, fpb, blocks, sink=0, window=64, start=0, reference=False):
+    """Blocks from the cached rollout, or from the reference (masked full sequence, no cache)
+    through the same loop; and the cache (its frames after the run)."""
     sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
     shape = (1, 4, fpb, 4, 6)
+    settings = causal.RolloutSettings(fpb, tuple(sigmas), 5, blocks, start)
     with torch.no_grad():
         ctx_kv = _ctx(model)
         cache = _cache(model, sink, window)
-        if not reference:
-            return [b.latent for b in causal.rollout(model, shape, ctx_kv, cache, fpb, sigmas, 5, blocks, start)], cache
-        done = []  # clean blocks so far, as the reference sees them
-
-        def denoise(x, t, s0):
-            seq = torch.cat(done + [x], dim=2) if done else x
-            n = seq.shape[2]
-            blocks_of = [i // fpb for i in range(n)]
-            starts = [start + j * fpb for j in range(n // fpb)]
-            attended = lambda s: [f - start for f in cache.attended_frames(s) if f >= start]
-            mask = causal.block_causal_mask(blocks_of, attended, 6, [s - start for s in starts])
-            tt = torch.cat([torch.zeros(1, n - fpb), t], dim=1)
-            return model.forward_frames(seq, tt, ctx_kv, start, None, mask=mask)[:, :, -fpb:]
-
-        out = []
-        for b in causal.rollout(model, shape, ctx_kv, None, fpb, sigmas, 5, blocks, start, denoise_fn=denoise):
-            done.append(b.latent)
-            out.append(b.latent)
-        return out, cache
+        net = model.causal
+        if reference:
+            net, cache = RecomputeModel(model.causal, fpb, 6, start, rolling_attended(sink, window)), None
+        return [b.latent for b in causal.rollout(net, shape, ctx_kv, cache, settings)], cache
 
 
 @pytest.mark.parametrize("fpb", [1, 3])
@@ -73,7 +62,7 @@ def test_cached_rollout_equals_block_causal_full_sequence(fpb):
 def test_rolling_cache_equals_sink_plus_window_mask(fpb, sink, window):
     model = tiny_model(1)
     cached, cache = _run(model, fpb, 5, sink, window)
-    assert cache.max_frames_held == sink + window
+    assert len(cache.frames) == sink + window  # the cache filled up, and held no more
     ref, _ = _run(model, fpb, 5, sink, window, reference=True)
     for a, b in zip(cached, ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
@@ -84,14 +73,14 @@ def test_rolling_cache_memory_is_the_same_for_2x_and_4x_length():
     sizes = []
     for blocks in (4, 8, 16):
         _, cache = _run(model, 1, blocks, sink=1, window=3)
-        sizes.append((cache.nbytes, cache.max_frames_held))
+        sizes.append((cache.nbytes, len(cache.frames)))
     assert sizes[0] == sizes[1] == sizes[2] == (sizes[0][0], 4)
 
 
 def test_full_cache_grows_only_up_to_its_capacity():
     model = tiny_model(2)
     _, cache = _run(model, 1, 3, sink=0, window=64)
-    assert cache.max_frames_held == 3 and cache.frames == [0, 1, 2]
+    assert cache.frames == [0, 1, 2]
 
 
 def test_positions_past_the_1024_frame_table_are_exact():

@@ -12,8 +12,7 @@ pytestmark = pytest.mark.comfy
 
 @pytest.fixture(scope="module")
 def ckpts(comfy, tmp_path_factory):
-    import folder_paths
-
+    from comfy_helpers import model_folder
     from tempo_pack.demo import factory
 
     root = tmp_path_factory.mktemp("ckpts")
@@ -33,8 +32,8 @@ def ckpts(comfy, tmp_path_factory):
             return (os.system, ("touch /tmp/tempo_pwned_node",))
 
     torch.save({"state_dict": {"input_blocks.0.0.weight": z}, "x": Evil()}, str(root / "evil.ckpt"))
-    folder_paths.add_model_folder_path("checkpoints", str(root))
-    return root
+    with model_folder("checkpoints", root):
+        yield root
 
 
 def _load(name, preset="auto"):

@@ -2,16 +2,10 @@
 caches of the current call only), which neither ComfyUI test snapshot has; the 0.3.64 / 0.8
 decoders are checked against their own whole-clip decode in test_causal_comfy.py."""
 
-import importlib.util
-import os
-
 import torch
+import wan_vae_2026 as vae2026
 
 from tempo_pack.video.wan_stream import StreamingDecoder
-
-_spec = importlib.util.spec_from_file_location("wan_vae_2026", os.path.join(os.path.dirname(__file__), "wan_vae_2026.py"))
-vae2026 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(vae2026)
 
 
 def _decoder():
