@@ -267,6 +267,28 @@ def wan_lora_state_dict(seed: int = 37, rank: int = 4, alpha: float = 2.0,
     return sd
 
 
+def write_wan_gguf(path: str, seed: int = 11) -> str:
+    """As the community's GGUF Wan files (ComfyUI-GGUF's convert tool): architecture "wan", Wan key
+    names, Q8_0 for the Linear weights, F32 for the rest (modulations and 1-D tensors). Needs the
+    ``gguf`` package."""
+    import gguf
+
+    kinds = gguf.GGMLQuantizationType
+    writer = gguf.GGUFWriter(path=None, arch="wan")
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    for k, t in causal_wan_state_dict(seed).items():
+        a = t.float().numpy()
+        kind = kinds.Q8_0 if a.ndim == 2 and a.shape[-1] % 32 == 0 and ".modulation" not in k else kinds.F32
+        writer.add_tensor(k, gguf.quants.quantize(a, kind), raw_dtype=kind)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    writer.write_header_to_file(path=path)
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 def wan_vae_state_dict(seed: int = 13) -> dict:
     """A full-size Wan 2.1 VAE (ComfyUI builds it at a fixed size), random."""
     import_comfy()

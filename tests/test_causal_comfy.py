@@ -323,6 +323,30 @@ def test_fp8_scaled_checkpoint_samples_causally(files):
     assert (a - b).abs().mean() < 0.1 * b.abs().mean()
 
 
+def test_gguf_file_through_comfyui_gguf_samples_causally(files, add_model_folder):
+    """A Q8_0 GGUF Wan file loaded by ComfyUI-GGUF's own node (its operations dequantize at run
+    time) samples in the causal sampler close to the full-precision file."""
+    from comfy_helpers import comfyui_gguf
+
+    from tempo_pack.client.local import find_comfyui
+    from tempo_pack.demo import factory
+    from tempo_pack.nodes.wan_models import load_causal_model
+
+    gguf_pack = comfyui_gguf(find_comfyui())
+    from comfyui_gguf.nodes import UnetLoaderGGUF
+
+    factory.write_wan_gguf(str(files["root"] / "tiny_wan_Q8_0.gguf"))
+    add_model_folder("diffusion_models", files["root"])
+    model = UnetLoaderGGUF().load_unet("tiny_wan_Q8_0.gguf")[0]
+    weight = model.model.diffusion_model.blocks[0].self_attn.q.weight
+    assert type(weight).__module__ == gguf_pack.ops.__name__ and weight.tensor_type.name == "Q8_0"
+    full = load_causal_model(files["safetensors"], "fp32")[0]
+    a = torch.cat([lat for _, lat in _plan(model).blocks()], 2)
+    b = torch.cat([lat for _, lat in _plan(full).blocks()], 2)
+    assert torch.isfinite(a).all()
+    assert (a - b).abs().mean() < 0.02 * b.abs().mean()
+
+
 def test_lora_from_the_native_loader_reaches_the_causal_sampler(files, tmp_path, add_model_folder):
     """A LoRA applied by ComfyUI's model patcher (LoraLoaderModelOnly) changes the causal video
     exactly as merging it into the weights by hand does."""
