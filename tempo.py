@@ -27,10 +27,27 @@ def load_pack(name: str = "tempo_pack"):
     return module
 
 
+def main(argv=None) -> int:
+    """The one place that wires the command line: the client's run/convert, the demo, and the
+    developers' workflow builder each add their own subcommand."""
+    import argparse
+
+    load_pack()
+    from tempo_pack.client import cli
+    from tempo_pack.demo import run as demo
+    from tempo_pack.demo import workflows
+
+    parser = argparse.ArgumentParser(prog="tempo.py", description="Tempo: batch client and demo for ComfyUI",
+                                     epilog=cli.EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli.add_commands(sub)
+    demo.add_command(sub)
+    workflows.add_command(sub)
+    args = parser.parse_args(argv)
+    return cli.main(args.func, args)
+
+
 if __name__ == "__main__":
     if sys.path and os.path.abspath(sys.path[0] or ".") == HERE:
         sys.path.pop(0)  # keep the pack's subfolders (nodes/, ...) from shadowing top-level modules
-    load_pack()
-    from tempo_pack.client.cli import main
-
     sys.exit(main())

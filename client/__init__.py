@@ -6,11 +6,11 @@ any machine that can reach a ComfyUI server.
 
 from .errors import ClientError, ServerUnreachable, WorkflowError, ValidationFailed, JobFailed
 from .workflow import load_workflow, to_api, apply_overrides, parse_assignment
-from .server import ComfyServer
+from .server import ComfyServer, parse_headers
 from .batch import build_jobs, run_batch
 
 __all__ = [
     "ClientError", "ServerUnreachable", "WorkflowError", "ValidationFailed", "JobFailed",
     "load_workflow", "to_api", "apply_overrides", "parse_assignment",
-    "ComfyServer", "build_jobs", "run_batch",
+    "ComfyServer", "parse_headers", "build_jobs", "run_batch",
 ]

@@ -1,31 +1,18 @@
-"""Command line of the batch client: ``python tempo.py run|convert|demo ...``."""
+"""The batch client's commands on tempo.py's command line: ``run`` and ``convert``."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
 from .batch import build_jobs, parse_seed_range, read_csv_jobs, read_prompts, run_batch
 from .errors import ClientError
-from .server import ComfyServer
-from .workflow import check_api_types, load_workflow, parse_assignment, split_target, to_api, workflow_format
+from .server import ComfyServer, parse_headers
+from .workflow import parse_assignment, split_target
 
 EPILOG = """exit codes: 0 all jobs succeeded; 1 a job failed; 2 bad input (workflow, override,
 refused prompt); 3 server unreachable; 130 interrupted with Ctrl-C."""
-
-
-def _headers(values: list[str]) -> dict:
-    headers = {}
-    for h in values or []:
-        if ":" not in h:
-            raise ClientError(f"--header '{h}' is not 'Name: value'")
-        k, v = h.split(":", 1)
-        headers[k.strip()] = v.strip()
-    if os.environ.get("COMFY_AUTH") and "Authorization" not in headers:
-        headers["Authorization"] = os.environ["COMFY_AUTH"]
-    return headers
 
 
 def add_server_args(p):
@@ -35,10 +22,8 @@ def add_server_args(p):
                    help="extra HTTP header, e.g. an auth token (repeatable; $COMFY_AUTH sets Authorization)")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="tempo.py", description="Tempo batch client for ComfyUI", epilog=EPILOG)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_commands(sub):
+    """The client's commands, run and convert, on tempo.py's command line."""
     run = sub.add_parser("run", help="queue a workflow (UI or API format) in a batch and download its outputs",
                          epilog=EPILOG)
     run.add_argument("workflow", help="workflow .json, as saved by the editor or exported in API format")
@@ -62,29 +47,13 @@ def build_parser():
     conv.add_argument("workflow")
     add_server_args(conv)
 
-    demo = sub.add_parser("demo", help="run a shipped workflow end to end on tiny built-in demo checkpoints")
-    demo.add_argument("--server", default=None,
-                      help="use this running ComfyUI (it must see the demo models) instead of starting one")
-    demo.add_argument("--header", action="append", default=[])
-    demo.add_argument("--output", "-o", default=None, help="output folder (default: ./demo_output)")
-    demo.add_argument("--comfyui", default=None, help="ComfyUI folder (default: $COMFYUI_PATH or /opt/ComfyUI)")
-    build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from demo/workflows.py")
-    add_server_args(build)
-    return parser
-
-
-def prepare(server: ComfyServer, path: str) -> dict:
-    wf = load_workflow(path)
-    info = server.object_info()
-    if workflow_format(wf, path) == "ui":
-        return to_api(wf, info, server.url)
-    check_api_types(wf, info, server.url)
-    return wf
+    run.set_defaults(func=cmd_run)
+    conv.set_defaults(func=cmd_convert)
 
 
 def cmd_run(args) -> int:
-    server = ComfyServer(args.server, _headers(args.header))
-    api = prepare(server, args.workflow)
+    server = ComfyServer(args.server, parse_headers(args.header))
+    api = server.workflow_as_api(args.workflow)
     for path in args.upload:
         print(f"uploaded {path} as {server.upload_image(path)}", file=sys.stderr)
     sets = {}
@@ -108,26 +77,16 @@ def cmd_run(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    server = ComfyServer(args.server, _headers(args.header))
-    json.dump(prepare(server, args.workflow), sys.stdout, indent=2)
+    server = ComfyServer(args.server, parse_headers(args.header))
+    json.dump(server.workflow_as_api(args.workflow), sys.stdout, indent=2)
     print()
     return 0
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def main(func, args) -> int:
+    """Run one command; errors become the exit codes in EPILOG."""
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "convert":
-            return cmd_convert(args)
-        if args.command == "build-workflows":
-            from ..demo.workflows import build_all
-            built = build_all(ComfyServer(args.server, _headers(args.header)).object_info())
-            print("\n".join(f"wrote workflows/{n}" for n in built))
-            return 0
-        from ..demo.run import run_demo
-        return run_demo(args)
+        return func(args)
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

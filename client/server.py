@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Iterator
 from urllib.parse import urlencode, urlparse
@@ -10,6 +11,7 @@ from urllib.parse import urlencode, urlparse
 import requests
 
 from .errors import ServerUnreachable, ValidationFailed, ClientError
+from .workflow import check_api_types, load_workflow, to_api, workflow_format
 
 # Loader inputs whose combo lists are model folders, for messages about missing files.
 MODEL_INPUT_FOLDERS = {
@@ -18,6 +20,19 @@ MODEL_INPUT_FOLDERS = {
     "control_net_name": "controlnet", "lora_name": "loras", "upscale_model": "upscale_models",
     "model_name": None, "style_model_name": "style_models", "gligen_name": "gligen",
 }
+
+
+def parse_headers(values: list[str] | None) -> dict:
+    """'Name: value' strings (command line --header) as a dict; $COMFY_AUTH sets Authorization."""
+    headers = {}
+    for h in values or []:
+        if ":" not in h:
+            raise ClientError(f"--header '{h}' is not 'Name: value'")
+        k, v = h.split(":", 1)
+        headers[k.strip()] = v.strip()
+    if os.environ.get("COMFY_AUTH") and "Authorization" not in headers:
+        headers["Authorization"] = os.environ["COMFY_AUTH"]
+    return headers
 
 
 class ComfyServer:
@@ -61,6 +76,16 @@ class ComfyServer:
         if self._object_info is None:
             self._object_info = self.get_json("/object_info")
         return self._object_info
+
+    def workflow_as_api(self, path: str) -> dict:
+        """A workflow file (as the editor saves it, or in API format) as an API prompt for this
+        server: UI files are converted with this server's node list, API files checked against it."""
+        wf = load_workflow(path)
+        info = self.object_info()
+        if workflow_format(wf, path) == "ui":
+            return to_api(wf, info, self.url)
+        check_api_types(wf, info, self.url)
+        return wf
 
     def precheck(self, prompt: dict) -> None:
         """Refuse combo values the server would not list (model files above all) before queueing.

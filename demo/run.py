@@ -81,15 +81,24 @@ def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None
     return models_dir
 
 
+def add_command(sub):
+    """``demo`` on tempo.py's command line."""
+    demo = sub.add_parser("demo", help="run a shipped workflow end to end on tiny built-in demo checkpoints")
+    demo.add_argument("--server", default=None,
+                      help="use this running ComfyUI (it must see the demo models) instead of starting one")
+    demo.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                      help="extra HTTP header for --server (repeatable; $COMFY_AUTH sets Authorization)")
+    demo.add_argument("--output", "-o", default=None, help="output folder (default: ./demo_output)")
+    demo.add_argument("--comfyui", default=None, help="ComfyUI folder (default: $COMFYUI_PATH or /opt/ComfyUI)")
+    demo.set_defaults(func=run_demo)
+
+
 def run_demo(args) -> int:
     from .. import client
 
     comfyui = args.comfyui or find_comfyui()
     out_root = os.path.abspath(args.output or DEMO_OUTPUT)
-    headers = {}
-    for h in args.header or []:
-        k, _, v = h.partition(":")
-        headers[k.strip()] = v.strip()
+    headers = client.parse_headers(args.header)
     if args.server is None and comfyui is None:
         raise ClientError("ComfyUI not found: set COMFYUI_PATH (or --comfyui) to a ComfyUI folder, "
                           "or pass --server URL of a running ComfyUI that has the demo models")
@@ -107,10 +116,7 @@ def run_demo(args) -> int:
         server = client.ComfyServer(url, headers)
         server.upload_image(os.path.join(DEMO_MODELS, "example.png"), "example.png")
         for name, overrides in DEMO_WORKFLOWS:
-            path = os.path.join(PACK_ROOT, "workflows", name)
-            from ..client.cli import prepare
-
-            api = prepare(server, path)
+            api = server.workflow_as_api(os.path.join(PACK_ROOT, "workflows", name))
             if any(v["class_type"] == "CLIPLoader" for v in api.values()):
                 print(f"{name}: the Wan text encoder (umT5-XXL, 5.7B) is replaced by a saved random conditioning "
                       "for the demo; the rest of the graph runs as shipped", file=sys.stderr)

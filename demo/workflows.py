@@ -331,3 +331,20 @@ def build_all(object_info: dict, out_dir: str | None = None) -> dict[str, dict]:
                 json.dump(wf, f, indent=1)
                 f.write("\n")
     return built
+
+
+def add_command(sub):
+    """``build-workflows`` (for developers) on tempo.py's command line."""
+    from ..client.cli import add_server_args
+
+    build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from demo/workflows.py")
+    add_server_args(build)
+    build.set_defaults(func=_build_command)
+
+
+def _build_command(args) -> int:
+    from ..client import ComfyServer, parse_headers
+
+    built = build_all(ComfyServer(args.server, parse_headers(args.header)).object_info())
+    print("\n".join(f"wrote workflows/{n}" for n in built))
+    return 0

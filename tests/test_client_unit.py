@@ -6,6 +6,7 @@ import pytest
 
 from tempo_pack.client import batch, workflow
 from tempo_pack.client.errors import ClientError, WorkflowError
+from tempo_pack.client.local import PACK_ROOT as ROOT
 
 API = {
     "3": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 20, "model": ["4", 0], "positive": ["6", 0]},
@@ -150,11 +151,10 @@ def test_subgraphs_and_group_nodes_are_refused_with_the_fix():
 
 
 def test_auth_header_reaches_http_and_websocket(monkeypatch):
-    from tempo_pack.client import cli
-    from tempo_pack.client.server import ComfyServer
+    from tempo_pack.client.server import ComfyServer, parse_headers
 
     monkeypatch.setenv("COMFY_AUTH", "Bearer abc")
-    headers = cli._headers(["X-Team: tempo"])
+    headers = parse_headers(["X-Team: tempo"])
     assert headers == {"X-Team": "tempo", "Authorization": "Bearer abc"}
     server = ComfyServer("example.invalid:8188", headers)
     assert server.url == "http://example.invalid:8188"
@@ -172,4 +172,15 @@ def test_auth_header_reaches_http_and_websocket(monkeypatch):
     assert seen["url"].startswith("ws://example.invalid:8188/ws?clientId=")
     assert "Authorization: Bearer abc" in seen["header"] and "X-Team: tempo" in seen["header"]
     with pytest.raises(ClientError, match="'Name: value'"):
-        cli._headers(["no colon"])
+        parse_headers(["no colon"])
+
+
+def test_client_never_imports_the_demo():
+    """No import circle: the client is a library; tempo.py wires the demo's command beside it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tempo; tempo.load_pack(); import tempo_pack.client.cli, tempo_pack.client.batch; "
+            "print(sorted(m for m in sys.modules if m.startswith('tempo_pack.demo')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
