@@ -109,7 +109,7 @@ def input_default(info: dict, name: str):
     return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
 
 
-def _map_widget_values(node: dict, info: dict) -> dict:
+def map_widget_values(node: dict, info: dict) -> dict:
     """Widget values by input name. Widgets the file does not have (a node saved before an
     input was added) get their defaults, as the editor gives them when it loads the file."""
     mapped = _saved_widget_values(node, info)
@@ -173,7 +173,7 @@ def _absent_from_file(info: dict, name: str, value, later: list) -> bool:
     return _accepts(info, later[0][0], value)
 
 
-def _links_by_id(ui: dict) -> dict:
+def links_by_id(ui: dict) -> dict:
     links = {}
     for link in ui.get("links") or []:
         if isinstance(link, dict):
@@ -207,7 +207,7 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
                                 "unpack them in the editor (right-click > Unpack Subgraph) or export "
                                 "the workflow in API format (Workflow > Export (API))")
     nodes = {n["id"]: n for n in ui["nodes"]}
-    links = _links_by_id(ui)
+    links = links_by_id(ui)
     missing = sorted({n["type"] for n in nodes.values()
                       if n["type"] not in VIRTUAL_NODES and n["type"] not in object_info
                       and n.get("mode", 0) != MODE_NEVER})
@@ -261,7 +261,7 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
         if node["type"] in VIRTUAL_NODES or node.get("mode", 0) in (MODE_NEVER, MODE_BYPASS):
             continue
         info = object_info[node["type"]]
-        inputs = _map_widget_values(node, info)
+        inputs = map_widget_values(node, info)
         for slot, inp in enumerate(node.get("inputs") or []):
             lid = inp.get("link")
             if lid is None or lid not in links:
@@ -286,64 +286,6 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
         api[str(nid)] = {"class_type": node["type"], "inputs": inputs,
                          "_meta": {"title": node.get("title") or info.get("display_name") or node["type"]}}
     return api
-
-
-def check_ui_workflow(ui: dict, object_info: dict) -> list[str]:
-    """Problems an editor-format workflow has against a server: unknown node types, widget
-    values the inputs do not accept, links between mismatched types. Empty when it is sound."""
-    problems = []
-    nodes = {n["id"]: n for n in ui["nodes"]}
-    for node in ui["nodes"]:
-        if node["type"] in VIRTUAL_NODES:
-            continue
-        info = object_info.get(node["type"])
-        if info is None:
-            problems.append(f"{node_label(node)}: node type {node['type']} is not installed")
-            continue
-        for name, value in _map_widget_values(node, info).items():
-            kind, options = spec_type_and_options(input_spec(info, name))
-            linked = any(i.get("name") == name and i.get("link") is not None for i in node.get("inputs") or [])
-            if linked:
-                continue
-            if kind == "COMBO":
-                spec = input_spec(info, name)
-                allowed = spec[0] if isinstance(spec[0], list) else options.get("options", [])
-                if value not in allowed:
-                    problems.append(f"{node_label(node)}: {name} = {value!r} is not one of {allowed[:10]}")
-            elif kind in ("INT", "FLOAT"):
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    problems.append(f"{node_label(node)}: {name} = {value!r} is not a number")
-                elif ("min" in options and value < options["min"]) or ("max" in options and value > options["max"]):
-                    problems.append(f"{node_label(node)}: {name} = {value} is outside "
-                                    f"[{options.get('min')}, {options.get('max')}]")
-            elif kind == "BOOLEAN" and not isinstance(value, bool):
-                problems.append(f"{node_label(node)}: {name} = {value!r} is not true/false")
-            elif kind == "STRING" and not isinstance(value, str):
-                problems.append(f"{node_label(node)}: {name} = {value!r} is not text")
-        for inp in node.get("inputs") or []:
-            if input_spec(info, inp["name"]) is None:
-                problems.append(f"{node_label(node)}: has an input '{inp['name']}' the server's {node['type']} lacks")
-    for lid, (o_id, o_slot, t_id, t_slot, ltype) in _links_by_id(ui).items():
-        src, dst = nodes.get(o_id), nodes.get(t_id)
-        if src is None or dst is None:
-            problems.append(f"link {lid} joins a missing node")
-            continue
-        if src["type"] in VIRTUAL_NODES or dst["type"] in VIRTUAL_NODES:
-            continue
-        outputs = object_info.get(src["type"], {}).get("output", [])
-        out_type = outputs[o_slot] if o_slot < len(outputs) else None
-        out_type = "COMBO" if isinstance(out_type, list) else out_type
-        inputs = dst.get("inputs") or []
-        in_name = inputs[t_slot]["name"] if t_slot < len(inputs) else None
-        spec = input_spec(object_info.get(dst["type"], {}), in_name) if in_name else None
-        in_type = spec_type_and_options(spec)[0] if spec else None
-        if out_type is None or in_type is None:
-            problems.append(f"link {lid}: {node_label(src)} slot {o_slot} -> {node_label(dst)} slot {t_slot} "
-                            "names a slot that does not exist")
-        elif "*" not in (in_type, out_type) and not set(str(in_type).split(",")) & set(str(out_type).split(",")):
-            problems.append(f"link {lid}: {node_label(src)} gives {out_type} but {node_label(dst)} "
-                            f"input '{in_name}' takes {in_type}")
-    return problems
 
 
 def check_api_types(api: dict, object_info: dict, server_name: str = "the server") -> None:

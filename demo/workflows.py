@@ -306,19 +306,6 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
             "version": 0.4}
 
 
-def expected_api(nodes: list[N], object_info: dict) -> dict:
-    """What converting the built workflow must give: the spec's values and links, defaults elsewhere."""
-    api = {}
-    for n in nodes:
-        if n.mode != 0:
-            continue
-        info = object_info[n.type]
-        inputs = {w: input_default(info, w) for w, _ in widget_names(info)}
-        inputs.update({k: ([str(v[0]), v[1]] if isinstance(v, tuple) else v) for k, v in n.inputs.items()})
-        api[str(n.id)] = {"class_type": n.type, "inputs": inputs}
-    return api
-
-
 def build_all(object_info: dict, out_dir: str | None = None) -> dict[str, dict]:
     out_dir = out_dir or os.path.join(PACK_ROOT, "workflows")
     built = {}

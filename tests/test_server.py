@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import checks
 import pytest
 from PIL import Image
 
@@ -124,7 +125,7 @@ def test_every_node_is_documented_under_one_prefix_and_category(client):
 def test_workflow_is_valid_against_the_server(client, path):
     ui = workflow.load_workflow(path)
     assert workflow.workflow_format(ui) == "ui"
-    problems = workflow.check_ui_workflow(ui, client.object_info())
+    problems = checks.check_ui_workflow(ui, client.object_info())
     # The Wan text encoder file is the real one users download; the test server does not have it.
     problems = [p for p in problems if f"clip_name = '{specs.WAN_TEXT_ENCODER}'" not in p]
     assert problems == []
@@ -148,7 +149,7 @@ def test_workflow_converts_to_the_graph_it_describes(client, name):
     _, nodes = specs.SPECS[name]()
     api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), info)
     assert {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()} == \
-        specs.expected_api(nodes, info)
+        checks.expected_api(nodes, info)
 
 
 @pytest.mark.parametrize("name", sorted(CAUSAL))
@@ -156,7 +157,7 @@ def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
     """Shipped as is, except: the Wan text encoder branch becomes a saved conditioning (umT5-XXL does
     not fit this machine), frames are 64x48 and clips shorter."""
     from tempo_pack.demo.run import PROMPT_DEMO
-    from tempo_pack.video.mp4 import read_mp4_info
+    from checks import read_mp4_info
 
     api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), client.object_info())
     api = specs.use_saved_conditioning(api, PROMPT_DEMO)

@@ -42,14 +42,3 @@ class Mp4Writer:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def read_mp4_info(path: str) -> dict:
-    """{"frames", "width", "height", "fps", "codec"} of an mp4 (counts frames by decoding)."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(path)
-    meta = reader.__next__()
-    n = sum(1 for _ in reader)
-    w, h = meta["size"]
-    return {"frames": n, "width": w, "height": h, "fps": meta.get("fps"), "codec": meta.get("codec")}

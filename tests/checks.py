@@ -1,0 +1,89 @@
+"""Test scaffolding: checks of editor-format workflows against a server, of what converting a
+generated workflow must give, and of the mp4 files the pack writes."""
+
+from __future__ import annotations
+
+from tempo_pack.client.workflow import (VIRTUAL_NODES, input_default, input_spec, links_by_id, map_widget_values,
+                                        node_label, spec_type_and_options, widget_names)
+
+
+def check_ui_workflow(ui: dict, object_info: dict) -> list[str]:
+    """Problems an editor-format workflow has against a server: unknown node types, widget
+    values the inputs do not accept, links between mismatched types. Empty when it is sound."""
+    problems = []
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    for node in ui["nodes"]:
+        if node["type"] in VIRTUAL_NODES:
+            continue
+        info = object_info.get(node["type"])
+        if info is None:
+            problems.append(f"{node_label(node)}: node type {node['type']} is not installed")
+            continue
+        for name, value in map_widget_values(node, info).items():
+            kind, options = spec_type_and_options(input_spec(info, name))
+            linked = any(i.get("name") == name and i.get("link") is not None for i in node.get("inputs") or [])
+            if linked:
+                continue
+            if kind == "COMBO":
+                spec = input_spec(info, name)
+                allowed = spec[0] if isinstance(spec[0], list) else options.get("options", [])
+                if value not in allowed:
+                    problems.append(f"{node_label(node)}: {name} = {value!r} is not one of {allowed[:10]}")
+            elif kind in ("INT", "FLOAT"):
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    problems.append(f"{node_label(node)}: {name} = {value!r} is not a number")
+                elif ("min" in options and value < options["min"]) or ("max" in options and value > options["max"]):
+                    problems.append(f"{node_label(node)}: {name} = {value} is outside "
+                                    f"[{options.get('min')}, {options.get('max')}]")
+            elif kind == "BOOLEAN" and not isinstance(value, bool):
+                problems.append(f"{node_label(node)}: {name} = {value!r} is not true/false")
+            elif kind == "STRING" and not isinstance(value, str):
+                problems.append(f"{node_label(node)}: {name} = {value!r} is not text")
+        for inp in node.get("inputs") or []:
+            if input_spec(info, inp["name"]) is None:
+                problems.append(f"{node_label(node)}: has an input '{inp['name']}' the server's {node['type']} lacks")
+    for lid, (o_id, o_slot, t_id, t_slot, ltype) in links_by_id(ui).items():
+        src, dst = nodes.get(o_id), nodes.get(t_id)
+        if src is None or dst is None:
+            problems.append(f"link {lid} joins a missing node")
+            continue
+        if src["type"] in VIRTUAL_NODES or dst["type"] in VIRTUAL_NODES:
+            continue
+        outputs = object_info.get(src["type"], {}).get("output", [])
+        out_type = outputs[o_slot] if o_slot < len(outputs) else None
+        out_type = "COMBO" if isinstance(out_type, list) else out_type
+        inputs = dst.get("inputs") or []
+        in_name = inputs[t_slot]["name"] if t_slot < len(inputs) else None
+        spec = input_spec(object_info.get(dst["type"], {}), in_name) if in_name else None
+        in_type = spec_type_and_options(spec)[0] if spec else None
+        if out_type is None or in_type is None:
+            problems.append(f"link {lid}: {node_label(src)} slot {o_slot} -> {node_label(dst)} slot {t_slot} "
+                            "names a slot that does not exist")
+        elif "*" not in (in_type, out_type) and not set(str(in_type).split(",")) & set(str(out_type).split(",")):
+            problems.append(f"link {lid}: {node_label(src)} gives {out_type} but {node_label(dst)} "
+                            f"input '{in_name}' takes {in_type}")
+    return problems
+
+
+def expected_api(nodes: list, object_info: dict) -> dict:
+    """What converting the built workflow must give: the spec's values and links, defaults elsewhere."""
+    api = {}
+    for n in nodes:
+        if n.mode != 0:
+            continue
+        info = object_info[n.type]
+        inputs = {w: input_default(info, w) for w, _ in widget_names(info)}
+        inputs.update({k: ([str(v[0]), v[1]] if isinstance(v, tuple) else v) for k, v in n.inputs.items()})
+        api[str(n.id)] = {"class_type": n.type, "inputs": inputs}
+    return api
+
+
+def read_mp4_info(path: str) -> dict:
+    """{"frames", "width", "height", "fps", "codec"} of an mp4 (counts frames by decoding)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(path)
+    meta = reader.__next__()
+    n = sum(1 for _ in reader)
+    w, h = meta["size"]
+    return {"frames": n, "width": w, "height": h, "fps": meta.get("fps"), "codec": meta.get("codec")}
