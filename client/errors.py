@@ -1,7 +1,9 @@
 """Errors the batch client raises; each carries the exit code the command returns."""
 
+from ..errors import TempoError
 
-class ClientError(Exception):
+
+class ClientError(TempoError):
     """A problem the user can fix; the message names it and the fix."""
 
     exit_code = 2

@@ -35,6 +35,16 @@ def find_comfyui() -> str | None:
     return None
 
 
+def require_comfyui(path: str | None = None, alternative: str = "") -> str:
+    """``path``, else the ComfyUI :func:`find_comfyui` finds; a ClientError that says how to point at one
+    when there is none (``alternative``: another way out the caller offers)."""
+    found = path or find_comfyui()
+    if found is None:
+        raise ClientError("ComfyUI not found: set COMFYUI_PATH to a ComfyUI folder (with main.py), or put this "
+                          "pack in ComfyUI/custom_nodes/" + (f", or {alternative}" if alternative else ""))
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,10 +65,7 @@ class LocalComfyUI:
 
     def __init__(self, comfyui: str | None = None, base: str | None = None, models: str | None = None,
                  startup_timeout: float = 300.0, extra_args: list[str] | None = None):
-        self.comfyui = comfyui or find_comfyui()
-        if self.comfyui is None:
-            raise ClientError("ComfyUI not found: set COMFYUI_PATH to a ComfyUI folder (with main.py), "
-                              "or put this pack in ComfyUI/custom_nodes/")
+        self.comfyui = require_comfyui(comfyui)
         self._own_base = base is None
         self.base = base or tempfile.mkdtemp(prefix="tempo-comfy-")
         self.models = models

@@ -34,11 +34,9 @@ MODELSPEC = {"SD15": "stable-diffusion-v1", "SD21": "stable-diffusion-v2-1-base"
 def import_comfy(comfyui_path: str | None = None):
     """Make ComfyUI's packages importable in this process (CPU only) and return ``comfy``."""
     if "comfy" not in sys.modules:
-        from ..client.local import find_comfyui
+        from ..client.local import require_comfyui
 
-        path = comfyui_path or find_comfyui()
-        if path is None:
-            raise RuntimeError("ComfyUI not found: set COMFYUI_PATH")
+        path = require_comfyui(comfyui_path)
         if path not in sys.path:
             sys.path.insert(0, path)
         import comfy.cli_args

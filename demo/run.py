@@ -11,8 +11,7 @@ import os
 import sys
 import time
 
-from ..client.errors import ClientError
-from ..client.local import PACK_ROOT, LocalComfyUI, find_comfyui
+from ..client.local import PACK_ROOT, LocalComfyUI, find_comfyui, require_comfyui
 
 DEMO_MODELS = os.path.join(PACK_ROOT, "demo_models")
 DEMO_OUTPUT = os.path.abspath("demo_output")
@@ -96,12 +95,13 @@ def add_command(sub):
 def run_demo(args) -> int:
     from .. import client
 
-    comfyui = args.comfyui or find_comfyui()
+    if args.server is None:
+        comfyui = require_comfyui(args.comfyui, "pass --comfyui, or --server URL of a running ComfyUI that has "
+                                                "the demo models")
+    else:
+        comfyui = args.comfyui or find_comfyui()
     out_root = os.path.abspath(args.output or DEMO_OUTPUT)
     headers = client.parse_headers(args.header)
-    if args.server is None and comfyui is None:
-        raise ClientError("ComfyUI not found: set COMFYUI_PATH (or --comfyui) to a ComfyUI folder, "
-                          "or pass --server URL of a running ComfyUI that has the demo models")
     t0 = time.monotonic()
     ensure_demo_models(DEMO_MODELS, comfyui, log=lambda m: print(m, file=sys.stderr))
     server_ctx = None

@@ -13,11 +13,13 @@ import struct
 
 import torch
 
+from ..errors import TempoError
+
 SAFETENSORS_EXT = (".safetensors", ".sft")
 PICKLE_EXT = (".pt", ".pth", ".bin", ".ckpt")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TempoError):
     """A checkpoint that cannot be used as asked; the message names the file and the fix."""
 
 

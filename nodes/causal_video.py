@@ -161,10 +161,7 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
                                   "resize it (ImageScale before VAE Encode) or set width/height to match")
         prefix = prefix[:1]
     if schedule == "custom":
-        try:
-            timesteps = causal.parse_timesteps(custom_timesteps)
-        except ValueError as e:
-            raise TempoInputError(str(e)) from None
+        timesteps = causal.parse_timesteps(custom_timesteps)
     else:
         timesteps, shift = causal.SCHEDULES[schedule]
     try:

@@ -6,6 +6,8 @@ import os
 
 import folder_paths
 
+from ..errors import TempoError
+
 CATEGORY = "Tempo"
 PREFIX = "Tempo"
 
@@ -13,7 +15,7 @@ PREFIX = "Tempo"
 IMAGE_MODEL_FOLDERS = ("checkpoints", "diffusion_models", "diffusers")
 
 
-class TempoInputError(ValueError):
+class TempoInputError(TempoError):
     """Bad input to a Tempo node; the message names the input and the fix."""
 
 

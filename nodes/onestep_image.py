@@ -109,10 +109,7 @@ def model_preset(model) -> Preset:
 
 def onestep_sigmas(model, steps: int, strength: float) -> torch.Tensor:
     preset = model_preset(model)
-    try:
-        ts = preset_timesteps(preset, steps, strength)
-    except ValueError as e:
-        raise TempoInputError(str(e)) from None
+    ts = preset_timesteps(preset, steps, strength)
     ms = model.get_model_object("model_sampling")
     sigmas = [float(ms.sigma(torch.tensor(t, dtype=torch.float32))) for t in ts]
     return torch.tensor(sigmas + [0.0], dtype=torch.float32)

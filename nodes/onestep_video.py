@@ -38,10 +38,7 @@ def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0,
     s = shift if shift > 0 else float(meta.get("tempo.shift", 5.0))
     n = frames if frames >= 0 else int(meta.get("tempo.frames", 0))
     model = build_wan_model(sd, dtype, name)
-    try:
-        preset = video_preset(t, s, n)
-    except ValueError as e:
-        raise TempoInputError(str(e)) from None
+    preset = video_preset(t, s, n)
     text = (f"APT-style one-step video on Wan 2.1 ({'image' if model.model.diffusion_model.patch_embedding.weight.shape[1] > 16 else 'text'}"
             f"-to-video): one step at t = {t:g}, x0 = z - v, shift {s:g}"
             + (f", trained on {n}-frame clips" if n else ""))

@@ -7,7 +7,6 @@ import os
 
 
 from ..loaders.classify import detect_preset
-from ..loaders.files import CheckpointError
 from ..samplers.onestep import PRESETS, SVD_PRESET_NAMES
 from .compat import io
 from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
@@ -21,10 +20,7 @@ def load_svd(path: str, preset: str = "auto", dtype: str = "default"):
     """(MODEL, CLIP_VISION, VAE, info) for an SVD checkpoint; refuses files or folders that lack a part."""
     name = os.path.basename(os.path.normpath(path))
     extras = {}
-    try:
-        model, _, vae, _, metadata = load_image_model(path, dtype, output_clip=False, bases=("SVD",), extras=extras)
-    except CheckpointError as e:
-        raise TempoInputError(str(e)) from None
+    model, _, vae, _, metadata = load_image_model(path, dtype, output_clip=False, bases=("SVD",), extras=extras)
     clip_vision = extras.get("clip_vision")
     if clip_vision is None:
         where = "image_encoder/ folder" if os.path.isdir(path) else "CLIP image encoder"

@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
+from ..errors import TempoError
 from ..models.kv_cache import RollingKVCache
 
 # One entry per published family: denoising timesteps (0..1000) and the shift they are warped by.
@@ -35,9 +36,9 @@ def schedule_sigmas(timesteps: list[float], shift: float) -> list[float]:
     """The denoising list as flow sigmas in (0, 1]: [1000, 750, 500, 250] at shift 5 -> [1, .9375, .8333, .625]."""
     for t in timesteps:
         if not 0 < t <= 1000:
-            raise ValueError(f"timestep {t} is outside (0, 1000]")
+            raise TempoError(f"timestep {t} is outside (0, 1000]")
     if list(timesteps) != sorted(timesteps, reverse=True):
-        raise ValueError(f"the denoising list {timesteps} must run from high to low")
+        raise TempoError(f"the denoising list {timesteps} must run from high to low")
     return [shift_sigma(t / 1000.0, shift) for t in timesteps]
 
 
@@ -45,7 +46,7 @@ def parse_timesteps(text: str) -> list[float]:
     try:
         return [float(v) for v in text.replace(",", " ").split()]
     except ValueError:
-        raise ValueError(f"'{text}' is not a list of timesteps such as '1000, 750, 500, 250'") from None
+        raise TempoError(f"'{text}' is not a list of timesteps such as '1000, 750, 500, 250'") from None
 
 
 @dataclass

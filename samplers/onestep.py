@@ -17,6 +17,8 @@ from typing import Callable, Optional
 
 import torch
 
+from ..errors import TempoError
+
 # What a network outputs; how x0 follows from it.
 PREDICTIONS = ("eps", "x0", "v", "flow", "flow_instaflow")
 RENOISE_MODES = ("fresh", "deterministic")
@@ -76,19 +78,19 @@ def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float = EDM_R
 def custom_preset(timestep: float, prediction: str, schedule: str = "discrete", renoise: str = "fresh",
                   start: str = "scaled") -> Preset:
     if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction '{prediction}' is not one of {', '.join(PREDICTIONS)}")
+        raise TempoError(f"prediction '{prediction}' is not one of {', '.join(PREDICTIONS)}")
     limit = 1000 if schedule == "flow" else 999
     if not 0 < timestep <= limit:
-        raise ValueError(f"timestep {timestep} is outside (0, {limit}] for a {schedule} schedule")
+        raise TempoError(f"timestep {timestep} is outside (0, {limit}] for a {schedule} schedule")
     return Preset("custom", float(timestep), prediction, schedule, renoise, start=start)
 
 
 def video_preset(timestep: float = 1000.0, shift: float = 5.0, frames: int = 0) -> Preset:
     """APT-style one-step video: flow (v) prediction, x0 = z - v at t = T, deterministic Euler refinement."""
     if not 0 < timestep <= 1000:
-        raise ValueError(f"final timestep {timestep} is outside (0, 1000]")
+        raise TempoError(f"final timestep {timestep} is outside (0, 1000]")
     if shift <= 0:
-        raise ValueError(f"shift {shift} must be positive")
+        raise TempoError(f"shift {shift} must be positive")
     base = PRESETS["APT"]
     return Preset(base.name, float(timestep), base.prediction, base.schedule, base.renoise, base.cfg, base.bases,
                   base.note, base.start, float(shift), int(frames))
@@ -96,7 +98,7 @@ def video_preset(timestep: float = 1000.0, shift: float = 5.0, frames: int = 0) 
 
 def check_strength(strength: float) -> None:
     if not (0.0 < strength <= 1.0):
-        raise ValueError(f"strength {strength} is outside (0, 1]: 1.0 generates from pure noise, "
+        raise TempoError(f"strength {strength} is outside (0, 1]: 1.0 generates from pure noise, "
                          "smaller values keep more of the input image (img2img)")
 
 
@@ -111,7 +113,7 @@ def preset_timesteps(preset: Preset, steps: int = 1, strength: float = 1.0) -> l
     """
     check_strength(strength)
     if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+        raise TempoError(f"steps must be at least 1, got {steps}")
     if preset.schedule == "edm":  # continuous EDM (SVD): timesteps are c_noise = ln(sigma) / 4 of Karras sigmas
         import math
 
@@ -122,7 +124,7 @@ def preset_timesteps(preset: Preset, steps: int = 1, strength: float = 1.0) -> l
     start = strength * (preset.timestep + 1)
     ts = [max(round(start * (steps - k) / steps) - 1, 0) for k in range(steps)]
     if len(set(ts)) != len(ts):
-        raise ValueError(f"{steps} steps do not fit below timestep {ts[0]}; use fewer steps or a higher strength")
+        raise TempoError(f"{steps} steps do not fit below timestep {ts[0]}; use fewer steps or a higher strength")
     return [float(t) for t in ts]
 
 
@@ -137,7 +139,7 @@ def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, ren
     Euler / DDIM rule, as in APT and SeedVR). ``callback(i, x0, x)`` sees every step.
     """
     if mode not in RENOISE_MODES:
-        raise ValueError(f"re-noise mode '{mode}' is not one of {', '.join(RENOISE_MODES)}")
+        raise TempoError(f"re-noise mode '{mode}' is not one of {', '.join(RENOISE_MODES)}")
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         x0 = denoise(x, sigma)

@@ -5,6 +5,8 @@ import os
 import re
 from importlib import metadata
 
+import pytest
+
 from tempo_pack.client.local import PACK_ROOT, find_comfyui
 
 TORCH_STACK = {"torch", "torchvision", "torchaudio"}
@@ -77,3 +79,17 @@ def test_registry_reads_the_oldest_supported_comfyui():
 
     config = extract_node_configuration(os.path.join(PACK_ROOT, "pyproject.toml"))
     assert config.project.supported_comfyui_version == ">=0.3.64"
+
+
+def test_one_error_family():
+    """Every error the pack raises on purpose is a TempoError (a ValueError: bad input, not a crash)."""
+    from tempo_pack.client import errors as client_errors
+    from tempo_pack.errors import TempoError
+    from tempo_pack.loaders.files import CheckpointError
+    from tempo_pack.samplers import causal
+
+    for cls in (CheckpointError, client_errors.ClientError, client_errors.WorkflowError, client_errors.JobFailed,
+                client_errors.ServerUnreachable, client_errors.ValidationFailed):
+        assert issubclass(cls, TempoError) and issubclass(cls, ValueError), cls
+    with pytest.raises(TempoError, match="high to low"):
+        causal.schedule_sigmas([250, 500], 5.0)
