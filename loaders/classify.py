@@ -84,8 +84,15 @@ def image_base(sd: dict, metadata: dict | None = None) -> tuple[str | None, str]
     return {768: "SD15", 1024: "SD21"}.get(ctx), f"cross-attention width {ctx}"
 
 
-# What file names and metadata of public one-step checkpoints say about their family.
-PRESET_HINTS = [
+# What the file names (and metadata titles) of public checkpoints say about their family, first
+# match wins: the causal video families (a Self Forcing file is "self_forcing_dmd.pt"), then the
+# one-step image and video families, whose names are the presets'.
+CAUSAL_FAMILIES = ("Self Forcing", "CausVid", "Causal Forcing")
+FAMILY_HINTS = [
+    (r"self[-_ ]?forcing", "Self Forcing"),
+    (r"causvid", "CausVid"),
+    (r"causal[-_ ]?forcing", "Causal Forcing"),
+    (r"animate[-_ ]?lcm", "AnimateLCM-SVD"),
     (r"lightning.*1[-_ ]?step|1[-_ ]?step.*lightning", "SDXL-Lightning-1step"),
     (r"hyper.?sd.*1[-_ ]?step|hyper.*1step", "Hyper-SD-1step"),
     (r"dmd2?", "DMD2"),
@@ -97,6 +104,14 @@ PRESET_HINTS = [
 ]
 
 
+def family_from_name(text: str) -> str | None:
+    """The family a file name or title names, or None."""
+    for pattern, family in FAMILY_HINTS:
+        if text and re.search(pattern, text, re.IGNORECASE):
+            return family
+    return None
+
+
 def detect_preset(path: str, metadata: dict | None = None, base: str | None = None) -> tuple[str | None, str]:
     """(preset name, reason) from explicit metadata, else from the file name. (None, why) if unknown."""
     metadata = metadata or {}
@@ -105,10 +120,10 @@ def detect_preset(path: str, metadata: dict | None = None, base: str | None = No
     texts = [metadata.get("modelspec.title", ""), metadata.get("modelspec.description", ""),
              os.path.basename(os.path.normpath(path))]
     for text in texts:
-        for pattern, name in PRESET_HINTS:
-            if text and re.search(pattern, text, re.IGNORECASE):
-                if name == "SD-Turbo" and base == "SDXL":
-                    name = "SDXL-Turbo"
-                return name, f"name '{text}' matches {name}"
+        name = family_from_name(text)
+        if name is not None and name not in CAUSAL_FAMILIES:
+            if name == "SD-Turbo" and base == "SDXL":
+                name = "SDXL-Turbo"
+            return name, f"name '{text}' matches {name}"
     return None, f"nothing in the file name '{os.path.basename(path)}' or its metadata names a one-step family"
 

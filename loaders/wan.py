@@ -13,7 +13,7 @@ import json
 import os
 import re
 
-from .classify import file_kind
+from .classify import CAUSAL_FAMILIES, family_from_name, file_kind
 from .files import CheckpointError, read_file
 
 PREFIXES = ("model._fsdp_wrapped_module.", "_fsdp_wrapped_module.", "model.diffusion_model.", "diffusion_model.",
@@ -115,12 +115,9 @@ def infer_from_name(path: str) -> dict:
     causal_forcing / *framewise* (1), causvid (3)."""
     name = os.path.basename(os.path.normpath(path)).lower()
     info = {"causal": None, "frames_per_block": None, "family": None}
-    if "self_forcing" in name or "self-forcing" in name:
-        info.update(causal=True, family="Self Forcing")
-    elif "causvid" in name:
-        info.update(causal=True, family="CausVid")
-    elif "causal_forcing" in name or "causal-forcing" in name or "causalforcing" in name:
-        info.update(causal=True, family="Causal Forcing")
+    family = family_from_name(name)
+    if family in CAUSAL_FAMILIES:
+        info.update(causal=True, family=family)
     if "framewise" in name or "frame_wise" in name or "frame-wise" in name:
         info["frames_per_block"] = 1
     elif "chunkwise" in name or "chunk_wise" in name or "chunk-wise" in name:

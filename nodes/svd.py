@@ -34,8 +34,7 @@ def load_svd(path: str, preset: str = "auto", dtype: str = "default"):
     if preset == "auto":
         found, why = detect_preset(path, metadata, "SVD")
         if found not in SVD_PRESET_NAMES:
-            found = "AnimateLCM-SVD" if "animatelcm" in name.lower() else "SVD"
-            why = "name mentions AnimateLCM" if found == "AnimateLCM-SVD" else "no distillation named: plain SVD"
+            found, why = "SVD", "no distillation named: plain SVD"
         preset, reason = found, f"auto: {why}"
     else:
         reason = "chosen by the user"

@@ -109,10 +109,22 @@ def test_missing_folder_and_plain_folder(tmp_path):
     ("sd_xl_turbo_1.0_fp16.safetensors", "SDXL-Turbo"),
     ("sd_turbo.safetensors", "SD-Turbo"),
     ("instaflow_0_9B_from_sd_1_5", "InstaFlow"),
+    ("AnimateLCM-SVD-xt", "AnimateLCM-SVD"),
+    ("self_forcing_dmd.pt", None),  # a causal video family, never a one-step preset (not DMD2)
     ("my_model.safetensors", None),
 ])
 def test_detect_preset_from_names(name, expected):
     assert classify.detect_preset(name, {})[0] == expected
+
+
+@pytest.mark.parametrize("name,family", [("self_forcing_dmd.pt", "Self Forcing"), ("causvid_model.pt", "CausVid"),
+                                         ("causal_forcing_framewise.pt", "Causal Forcing")])
+def test_causal_families_from_names(name, family):
+    """One table of file-name hints serves the one-step presets and the causal families."""
+    from tempo_pack.loaders.wan import infer_from_name
+
+    assert classify.family_from_name(name) == family
+    assert infer_from_name(name)["family"] == family and infer_from_name(name)["causal"] is True
 
 
 def test_metadata_preset_wins():
