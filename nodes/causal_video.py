@@ -15,14 +15,19 @@ import folder_paths
 
 from ..samplers import causal
 from ..video.mp4 import Mp4Writer
-from .wan_models import DTYPES, StreamingWanDecoder, causal_info, causal_runner, load_causal_model
-from .compat import io
-from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
+from .wan_models import StreamingWanDecoder, causal_info, causal_runner, load_causal_model
+from .compat import io, ui
+from .common import WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
 
 SUBCAT = CATEGORY + "/causal video"
 CAUSAL_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
 CONDITIONING_FOLDER = "tempo_conditioning"
 VideoStream = io.Custom("TEMPO_VIDEO_STREAM")
+# Defaults of the sampler's optional inputs, written once for the schema and for execute().
+_SF_TIMESTEPS, _SF_SHIFT = causal.SCHEDULES["Self Forcing"]
+DEFAULT_TIMESTEPS = ", ".join(str(t) for t in _SF_TIMESTEPS)
+DEFAULT_SHIFT = _SF_SHIFT
+DEFAULT_CONTEXT_FRAMES = 3
 
 
 def register_folders():
@@ -49,7 +54,7 @@ class CausalVideoLoader(io.ComfyNode):
                 io.Combo.Input("model_name", options=model_file_list(CAUSAL_FOLDERS),
                                tooltip="File in models/diffusion_models (or checkpoints), or a diffusers folder "
                                        "in models/diffusers."),
-                io.Combo.Input("weight_dtype", options=list(DTYPES), default="default",
+                io.Combo.Input("weight_dtype", options=list(WEIGHT_DTYPES), default="default",
                                tooltip="Weight precision; fp8 stores weights in 8 bits and computes in bf16."),
             ],
             outputs=[io.Model.Output(tooltip="Native Wan 2.1 MODEL; its causal sampler is Tempo Causal Video Sampler."),
@@ -68,7 +73,7 @@ class CausalVideoLoader(io.ComfyNode):
             logging.warning(f"Tempo: {model_name} is a non-causal Wan checkpoint: it runs block by block, but it was "
                             "not trained for this and the video will be poor; use a Self Forcing / CausVid / "
                             "Causal Forcing checkpoint")
-        return io.NodeOutput(model, text, ui={"text": [text]})
+        return io.NodeOutput(model, text, ui=ui.PreviewText(text))
 
 
 @dataclass
@@ -118,7 +123,7 @@ def _valid_lengths(fpb: int, mode: str, near: int) -> str:
 
 
 def plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift, frames_per_block,
-               cache, sink_frames, window_frames, start_latent=None, continue_from=None, context_frames=3):
+               cache, sink_frames, window_frames, start_latent=None, continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES):
     """Check every input and build the plan; raises TempoInputError naming the input and the fix."""
     info = causal_info(model)
     if width % 16 or height % 16:
@@ -226,15 +231,15 @@ class CausalVideoSampler(io.ComfyNode):
                              tooltip="Rolling cache: first latent frames kept for good."),
                 io.Int.Input("window_frames", default=18, min=1, max=1024,
                              tooltip="Rolling cache: most recent latent frames kept (3 + 18 = the trained 21)."),
-                io.String.Input("custom_timesteps", default="1000, 750, 500, 250", optional=True,
+                io.String.Input("custom_timesteps", default=DEFAULT_TIMESTEPS, optional=True,
                                 tooltip="Only for schedule 'custom': timesteps from 1000 down."),
-                io.Float.Input("shift", default=5.0, min=0.1, max=100.0, step=0.1, optional=True,
+                io.Float.Input("shift", default=DEFAULT_SHIFT, min=0.1, max=100.0, step=0.1, optional=True,
                                tooltip="Only for schedule 'custom': sigma' = s*sigma / (1 + (s-1)*sigma)."),
                 io.Latent.Input("start_latent", optional=True,
                                 tooltip="Image-to-video: the start image through VAE Encode (Wan VAE)."),
                 io.Latent.Input("continue_from", optional=True,
                                 tooltip="Continuation: the LATENT of a previous clip; its last frames prefill the cache."),
-                io.Int.Input("context_frames", default=3, min=1, max=64, optional=True,
+                io.Int.Input("context_frames", default=DEFAULT_CONTEXT_FRAMES, min=1, max=64, optional=True,
                              tooltip="Continuation: how many last latent frames of the previous clip prefill the cache."),
             ],
             outputs=[VideoStream.Output(display_name="video", tooltip="A video stream, generated when consumed.")],
@@ -242,8 +247,8 @@ class CausalVideoSampler(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, width, height, length, seed, schedule, frames_per_block, cache, sink_frames,
-                window_frames, custom_timesteps="1000, 750, 500, 250", shift=5.0, start_latent=None,
-                continue_from=None, context_frames=3) -> io.NodeOutput:
+                window_frames, custom_timesteps=DEFAULT_TIMESTEPS, shift=DEFAULT_SHIFT, start_latent=None,
+                continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES) -> io.NodeOutput:
         return io.NodeOutput(plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps,
                                         shift, frames_per_block, cache, sink_frames, window_frames, start_latent,
                                         continue_from, context_frames))
@@ -320,7 +325,7 @@ class CausalVideoToMP4(io.ComfyNode):
         writer.close()
         result = {"filename": name, "subfolder": subfolder, "type": "output", "format": "video/h264-mp4",
                   "frame_count": writer.frames}
-        return io.NodeOutput(latent, ui={"images": [result], "animated": (True,)})
+        return io.NodeOutput(latent, ui=ui.PreviewVideo([result]))
 
 
 class CausalVideoDecode(io.ComfyNode):
@@ -368,7 +373,7 @@ class SaveConditioning(io.ComfyNode):
         os.makedirs(folder, exist_ok=True)
         tensors = {f"cond.{i}": c[0].contiguous().cpu() for i, c in enumerate(conditioning)}
         save_file(tensors, os.path.join(folder, safe + ".safetensors"))
-        return io.NodeOutput(ui={"text": [f"saved {safe}.safetensors"]})
+        return io.NodeOutput(ui=ui.PreviewText(f"saved {safe}.safetensors"))
 
 
 class LoadConditioning(io.ComfyNode):

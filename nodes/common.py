@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 
 import folder_paths
+import torch
 
 from ..errors import TempoError
 
 CATEGORY = "Tempo"
 PREFIX = "Tempo"
+
+# Weight precision choices of every Tempo loader (None: ComfyUI picks for the device). fp8 keeps the
+# weights in 8 bits and computes in bf16; the image loaders do not offer it (IMAGE_WEIGHT_DTYPES).
+WEIGHT_DTYPES = {"default": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32,
+                 "fp8_e4m3fn (storage)": torch.float8_e4m3fn}
+IMAGE_WEIGHT_DTYPES = [k for k, v in WEIGHT_DTYPES.items() if v is None or v.itemsize > 1]
 
 # Where each kind of model file is looked up, in order.
 IMAGE_MODEL_FOLDERS = ("checkpoints", "diffusion_models", "diffusers")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 
-import torch
 
 import comfy.clip_vision
 import comfy.model_management as mm
@@ -26,6 +25,7 @@ from ..loaders.sd_unet import diffusers_unet_structure
 from ..loaders.svd import is_svd_diffusers, split_svd_diffusers, svd_vae_diffusers_to_sgm
 from ..samplers.onestep import Preset
 from . import compat
+from .common import WEIGHT_DTYPES
 
 BASE_CONFIGS = {
     "SD15": compat.SD15,
@@ -34,7 +34,6 @@ BASE_CONFIGS = {
     "SVD": compat.SVD_img2vid,
 }
 IMAGE_BASES = ("SD15", "SD21", "SDXL")
-DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
 class INSTAFLOW(compat.model_sampling.CONST):
@@ -135,7 +134,7 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
     load_device = mm.get_torch_device()
     offload_device = mm.unet_offload_device()
     params = comfy.utils.calculate_parameters(sd, prefix)
-    unet_dtype = DTYPES[dtype] or mm.unet_dtype(model_params=params,
+    unet_dtype = WEIGHT_DTYPES[dtype] or mm.unet_dtype(model_params=params,
                                                  supported_dtypes=list(model_config.supported_inference_dtypes),
                                                  weight_dtype=comfy.utils.weight_dtype(sd, prefix))
     manual_cast = mm.unet_manual_cast(unet_dtype, load_device, model_config.supported_inference_dtypes)

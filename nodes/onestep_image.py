@@ -16,13 +16,16 @@ import latent_preview
 from ..loaders.classify import detect_preset
 from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, PRESETS, RENOISE_MODES, Preset, custom_preset,
                                 preset_timesteps, sample_onestep)
-from .common import CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path
 from .hub import download_to_models
 from . import compat
-from .compat import io
-from .image_models import DTYPES, apply_preset, get_preset, load_image_model
+from .compat import io, ui
+from .image_models import apply_preset, get_preset, load_image_model
 
 SUBCAT = CATEGORY + "/one-step image"
+# Defaults of the loader's optional 'custom' inputs, written once for the schema and for execute().
+DEFAULT_CUSTOM_TIMESTEP = 999
+DEFAULT_CUSTOM_PREDICTION = "eps"
 
 
 def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: float,
@@ -66,11 +69,11 @@ class OneStepImageLoader(io.ComfyNode):
                 io.Combo.Input("preset", options=["auto"] + IMAGE_PRESET_NAMES, default="auto",
                                tooltip="One-step family: decides the timestep and what the network predicts. "
                                        "'auto' reads the file's metadata and name and says what it chose."),
-                io.Combo.Input("weight_dtype", options=list(DTYPES), default="default",
+                io.Combo.Input("weight_dtype", options=IMAGE_WEIGHT_DTYPES, default="default",
                                tooltip="Precision of the UNet weights; 'default' lets ComfyUI choose for the device."),
-                io.Int.Input("custom_timestep", default=999, min=1, max=1000, optional=True,
+                io.Int.Input("custom_timestep", default=DEFAULT_CUSTOM_TIMESTEP, min=1, max=1000, optional=True,
                              tooltip="Only for preset 'custom': the trained one-step timestep."),
-                io.Combo.Input("custom_prediction", options=list(PREDICTIONS), default="eps", optional=True,
+                io.Combo.Input("custom_prediction", options=list(PREDICTIONS), default=DEFAULT_CUSTOM_PREDICTION, optional=True,
                                tooltip="Only for preset 'custom': what the network predicts."),
                 io.String.Input("hf_repo", default="", optional=True,
                                 tooltip="Optional Hugging Face repo id (e.g. stabilityai/sd-turbo): downloads "
@@ -87,7 +90,8 @@ class OneStepImageLoader(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, ckpt_name, preset, weight_dtype, custom_timestep=999, custom_prediction="eps",
+    def execute(cls, ckpt_name, preset, weight_dtype, custom_timestep=DEFAULT_CUSTOM_TIMESTEP,
+                custom_prediction=DEFAULT_CUSTOM_PREDICTION,
                 hf_repo="", hf_filename="") -> io.NodeOutput:
         if hf_repo.strip():
             path = download_to_models(hf_repo.strip(), hf_filename.strip(), "checkpoints")
@@ -96,7 +100,7 @@ class OneStepImageLoader(io.ComfyNode):
         model, clip, vae, base, metadata = load_image_model(path, weight_dtype)
         chosen, reason = choose_preset(preset, path, metadata, base, custom_timestep, custom_prediction)
         info = preset_info(chosen, base, reason)
-        return io.NodeOutput(apply_preset(model, chosen), clip, vae, info, ui={"text": [info]})
+        return io.NodeOutput(apply_preset(model, chosen), clip, vae, info, ui=ui.PreviewText(info))
 
 
 def model_preset(model) -> Preset:

@@ -14,9 +14,9 @@ import os
 from ..loaders.files import CheckpointError
 from ..loaders.wan import read_wan_checkpoint
 from ..samplers.onestep import video_preset
-from .compat import io
-from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
-from .image_models import DTYPES, apply_preset
+from .compat import io, ui
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
+from .image_models import apply_preset
 from .wan_models import build_wan_model
 
 SUBCAT = CATEGORY + "/one-step video"
@@ -59,7 +59,7 @@ class OneStepVideoLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input("model_name", options=model_file_list(VIDEO_FOLDERS),
                                tooltip="File in models/diffusion_models (or checkpoints), or a diffusers folder."),
-                io.Combo.Input("weight_dtype", options=list(DTYPES), default="default",
+                io.Combo.Input("weight_dtype", options=IMAGE_WEIGHT_DTYPES, default="default",
                                tooltip="Weight precision; 'default' lets ComfyUI choose for the device."),
                 io.Float.Input("timestep", default=0.0, min=0.0, max=1000.0, step=1.0,
                                tooltip="Final timestep T of the one step; 0 reads the file's metadata, else 1000."),
@@ -73,7 +73,7 @@ class OneStepVideoLoader(io.ComfyNode):
     @classmethod
     def execute(cls, model_name, weight_dtype, timestep, shift) -> io.NodeOutput:
         model, text = load_onestep_video(resolve_model_path(model_name, VIDEO_FOLDERS), weight_dtype, timestep, shift)
-        return io.NodeOutput(model, text, ui={"text": [text]})
+        return io.NodeOutput(model, text, ui=ui.PreviewText(text))
 
 
 NODES = [OneStepVideoLoader]

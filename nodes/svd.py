@@ -8,9 +8,9 @@ import os
 
 from ..loaders.classify import detect_preset
 from ..samplers.onestep import PRESETS, SVD_PRESET_NAMES
-from .compat import io
-from .common import CATEGORY, TempoInputError, model_file_list, resolve_model_path
-from .image_models import DTYPES, apply_preset, load_image_model
+from .compat import io, ui
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
+from .image_models import apply_preset, load_image_model
 
 SUBCAT = CATEGORY + "/one-step video"
 SVD_FOLDERS = ("checkpoints", "diffusers")
@@ -60,7 +60,7 @@ class SVDLoader(io.ComfyNode):
                 io.Combo.Input("preset", options=["auto", *SVD_PRESET_NAMES], default="auto",
                                tooltip="SVD: deterministic Euler steps; AnimateLCM-SVD: consistency steps with fresh "
                                        "noise (1-8 steps, cfg 1.0-1.2). auto reads the name."),
-                io.Combo.Input("weight_dtype", options=list(DTYPES), default="default",
+                io.Combo.Input("weight_dtype", options=IMAGE_WEIGHT_DTYPES, default="default",
                                tooltip="UNet weight precision; 'default' lets ComfyUI choose for the device."),
             ],
             outputs=[io.Model.Output(), io.ClipVision.Output(), io.Vae.Output(),
@@ -70,7 +70,7 @@ class SVDLoader(io.ComfyNode):
     @classmethod
     def execute(cls, ckpt_name, preset, weight_dtype) -> io.NodeOutput:
         model, clip_vision, vae, info = load_svd(resolve_model_path(ckpt_name, SVD_FOLDERS), preset, weight_dtype)
-        return io.NodeOutput(model, clip_vision, vae, info, ui={"text": [info]})
+        return io.NodeOutput(model, clip_vision, vae, info, ui=ui.PreviewText(info))
 
 
 NODES = [SVDLoader]
