@@ -11,7 +11,8 @@ from urllib.parse import urlencode, urlparse
 import requests
 
 from .errors import ServerUnreachable, ValidationFailed, ClientError
-from .workflow import check_api_types, load_workflow, to_api, workflow_format
+from .workflow import (check_api_types, combo_values, input_spec, load_workflow, spec_type_and_options, to_api,
+                       workflow_format)
 
 # Loader inputs whose combo lists are model folders, for messages about missing files.
 MODEL_INPUT_FOLDERS = {
@@ -95,15 +96,15 @@ class ComfyServer:
         info = self.object_info()
         node_errors = {}
         for nid, node in prompt.items():
-            spec_all = (info.get(node.get("class_type"), {}).get("input") or {})
+            node_info = info.get(node.get("class_type"), {})
             for name, value in (node.get("inputs") or {}).items():
-                spec = spec_all.get("required", {}).get(name) or spec_all.get("optional", {}).get(name)
+                spec = input_spec(node_info, name)
                 if not spec or isinstance(value, list) or spec[0] != "COMBO":
-                    continue
-                opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                    continue  # classic combos (ComfyUI checks those), links, other types
+                opts = spec_type_and_options(spec)[1]
                 if opts.get("multiselect") or "options" not in opts or opts.get("remote"):
                     continue
-                if value not in opts["options"]:
+                if value not in combo_values(spec):
                     node_errors.setdefault(nid, {"errors": [], "class_type": node["class_type"]})["errors"].append(
                         {"type": "value_not_in_list", "message": "Value not in list",
                          "details": f"{name}: '{value}'", "extra_info": {"input_name": name, "received_value": value}})
@@ -197,11 +198,8 @@ class ComfyServer:
                 if reason.get("type") == "value_not_in_list" and name:
                     if info is None:
                         info = self.object_info()
-                    spec = ((info.get(ne.get("class_type"), {}).get("input") or {}).get("required", {}).get(name)
-                            or (info.get(ne.get("class_type"), {}).get("input") or {}).get("optional", {}).get(name))
-                    options = []
-                    if spec:
-                        options = spec[0] if isinstance(spec[0], list) else (spec[1] or {}).get("options", [])
+                    spec = input_spec(info.get(ne.get("class_type"), {}), name)
+                    options = combo_values(spec) if spec else []
                     folder = self.model_folder_of(name, options)
                     value = extra.get("received_value")
                     if folder:

@@ -64,11 +64,22 @@ def input_spec(info: dict, name: str):
 
 
 def spec_type_and_options(spec) -> tuple[str, dict]:
+    """(type, options) of an /object_info input spec; a classic combo (a list of values) is "COMBO"."""
     kind = spec[0]
     options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     if isinstance(kind, list):
         return "COMBO", options
     return kind, options
+
+
+def combo_values(spec) -> list:
+    """The values a combo input accepts: classic combos list them first, V3 combos in 'options'."""
+    return spec[0] if isinstance(spec[0], list) else spec_type_and_options(spec)[1].get("options", [])
+
+
+def input_names(info: dict) -> dict[str, list[str]]:
+    """A node's input names per section ("required", "optional"), in the editor's order."""
+    return info.get("input_order") or {s: list((info.get("input") or {}).get(s, {})) for s in ("required", "optional")}
 
 
 def widget_names(info: dict) -> list[tuple[str, int]]:
@@ -77,8 +88,7 @@ def widget_names(info: dict) -> list[tuple[str, int]]:
     Returns ``(name, extra)`` pairs where ``extra`` is the number of editor-only values that
     follow this widget's value in ``widgets_values`` (seed control, upload button).
     """
-    order = info.get("input_order") or {
-        s: list((info.get("input") or {}).get(s, {}).keys()) for s in ("required", "optional")}
+    order = input_names(info)
     out = []
     for section in ("required", "optional"):
         for name in order.get(section, []):
@@ -103,8 +113,7 @@ def input_default(info: dict, name: str):
     if "default" in options:
         return options["default"]
     if kind == "COMBO":
-        spec = input_spec(info, name)
-        values = spec[0] if isinstance(spec[0], list) else options.get("options", [])
+        values = combo_values(input_spec(info, name))
         return values[0] if values else None
     return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
 
@@ -156,9 +165,7 @@ def _accepts(info: dict, name: str, value) -> bool:
     if kind == "BOOLEAN":
         return isinstance(value, bool)
     if kind == "COMBO":
-        spec = input_spec(info, name)
-        allowed = spec[0] if isinstance(spec[0], list) else options.get("options", [])
-        return value in allowed
+        return value in combo_values(input_spec(info, name))
     return True
 
 
@@ -356,7 +363,7 @@ def apply_overrides(api: dict, overrides: dict[str, Any], object_info: dict | No
             if object_info is not None and node["class_type"] in object_info:
                 info = object_info[node["class_type"]]
                 if input_spec(info, input_name) is None:
-                    names = [n for s in ("required", "optional") for n in (info.get("input") or {}).get(s, {})]
+                    names = [n for s in ("required", "optional") for n in input_names(info).get(s, [])]
                     raise WorkflowError(f"node #{nid} ({node['class_type']}) has no input '{input_name}'; "
                                         f"its inputs are: {', '.join(names)}")
             node["inputs"][input_name] = value

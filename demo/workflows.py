@@ -11,7 +11,7 @@ import json
 import os
 
 from ..client.local import PACK_ROOT
-from ..client.workflow import input_spec, spec_type_and_options, input_default, widget_names
+from ..client.workflow import input_default, input_names, input_spec, spec_type_and_options, widget_names
 
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
 SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
@@ -252,7 +252,7 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
         info = object_info[n.type]
         widgets = widget_names(info)
         widget_set = {w for w, _ in widgets}
-        order = info.get("input_order") or {s: list(info["input"].get(s, {})) for s in ("required", "optional")}
+        order = input_names(info)
         all_inputs = [name for s in ("required", "optional") for name in order.get(s, [])]
         unknown = set(n.inputs) - set(all_inputs)
         if unknown:

@@ -3,8 +3,8 @@ generated workflow must give, and of the mp4 files the pack writes."""
 
 from __future__ import annotations
 
-from tempo_pack.client.workflow import (VIRTUAL_NODES, input_default, input_spec, links_by_id, map_widget_values,
-                                        node_label, spec_type_and_options, widget_names)
+from tempo_pack.client.workflow import (VIRTUAL_NODES, combo_values, input_default, input_spec, links_by_id,
+                                        map_widget_values, node_label, spec_type_and_options, widget_names)
 
 
 def check_ui_workflow(ui: dict, object_info: dict) -> list[str]:
@@ -25,8 +25,7 @@ def check_ui_workflow(ui: dict, object_info: dict) -> list[str]:
             if linked:
                 continue
             if kind == "COMBO":
-                spec = input_spec(info, name)
-                allowed = spec[0] if isinstance(spec[0], list) else options.get("options", [])
+                allowed = combo_values(input_spec(info, name))
                 if value not in allowed:
                     problems.append(f"{node_label(node)}: {name} = {value!r} is not one of {allowed[:10]}")
             elif kind in ("INT", "FLOAT"):
