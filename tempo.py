@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     load_pack()
     from tempo_pack.client import cli
     from tempo_pack.demo import run as demo
-    from tempo_pack.demo import workflows
+    from tempo_pack.factory import workflows
 
     parser = argparse.ArgumentParser(prog="tempo.py", description="Tempo: batch client and demo for ComfyUI",
                                      epilog=cli.EPILOG)

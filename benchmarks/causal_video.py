@@ -116,7 +116,7 @@ def main():
 
     if not args0.no_vae:
         try:
-            from tempo_pack.demo import factory
+            from tempo_pack.factory import checkpoints as factory
             factory.import_comfy()
             import comfy.sd
             from tempo_pack.nodes.wan_models import StreamingWanDecoder

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import tempo  # noqa: E402
 
 tempo.load_pack()
-from tempo_pack.demo import factory  # noqa: E402
+from tempo_pack.factory import checkpoints as factory  # noqa: E402
 
 sys.path.insert(0, HERE)
 from _timing import peak_gib, reset_peak, timed  # noqa: E402
@@ -49,8 +49,9 @@ def main():
     import comfy.model_management as mm
     import comfy.sd
 
-    from tempo_pack.nodes.image_models import load_image_model, apply_preset
-    from tempo_pack.nodes.onestep_image import OneStepGenerate
+    from tempo_pack.nodes.onestep import apply_preset
+    from tempo_pack.nodes.unet_models import load_image_model
+    from tempo_pack.nodes.onestep import OneStepGenerate
     from tempo_pack.samplers.onestep import PRESETS
 
     device = mm.get_torch_device()
@@ -62,7 +63,7 @@ def main():
     import tempfile
     tmp = tempfile.mkdtemp()
     path = os.path.join(tmp, "sd15_random_unet.safetensors")
-    factory._save(factory.unet_state_dict("SD15", SD15_UNET, 0), path,
+    factory.save_safetensors(factory.unet_state_dict("SD15", SD15_UNET, 0), path,
                   {"modelspec.architecture": "stable-diffusion-v1", "tempo.preset": "DMD2"}, torch.float16)
     model = apply_preset(load_image_model(path, "default")[0], PRESETS["DMD2"])
     vae = comfy.sd.VAE(sd=factory.sd_vae_state_dict())

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import tempo  # noqa: E402
 
 tempo.load_pack()
-from tempo_pack.demo import factory  # noqa: E402
+from tempo_pack.factory import checkpoints as factory  # noqa: E402
 
 sys.path.insert(0, HERE)
 from _timing import peak_gib, reset_peak, timed  # noqa: E402
@@ -32,7 +32,7 @@ SVD_XT_UNET = dict(factory.SVD_TINY_UNET, model_channels=320, num_res_blocks=[2,
 
 def node_path(model, cond, latent, vae):
     """The pack's path: Tempo One-Step Generate, then the VAE decode."""
-    from tempo_pack.nodes.onestep_image import OneStepGenerate
+    from tempo_pack.nodes.onestep import OneStepGenerate
 
     def run():
         out = OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=1, strength=1.0, cfg=1.0,
@@ -56,7 +56,7 @@ def bench_apt(device, gpu, repeats):
     shape = WAN_13B if gpu else WAN_SMALL
     w, h, frames = (832, 480, 81) if gpu else (128, 96, 17)
     path = os.path.join(tempfile.mkdtemp(), "apt.safetensors")
-    factory._save(factory.causal_wan_state_dict(0, **shape), path, {"tempo.timestep": "1000"}, torch.bfloat16)
+    factory.save_safetensors(factory.causal_wan_state_dict(0, **shape), path, {"tempo.timestep": "1000"}, torch.bfloat16)
     model, _ = load_onestep_video(path, "default")
     os.remove(path)
     vae = comfy.sd.VAE(sd=factory.wan_vae_state_dict())
@@ -82,7 +82,7 @@ def bench_svd(device, gpu, repeats):
     import comfy.model_management as mm
     import comfy.sd
 
-    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.nodes.onestep import apply_preset
     from tempo_pack.samplers.onestep import PRESETS
 
     config = SVD_XT_UNET if gpu else factory.SVD_TINY_UNET
@@ -93,7 +93,7 @@ def bench_svd(device, gpu, repeats):
     mc = sm.SVD_img2vid(dict(config))
     mc.set_inference_dtype(torch.float16 if gpu else torch.float32, None)
     base = mc.get_model({}, device=mm.unet_offload_device())
-    base.diffusion_model.load_state_dict(factory._randomize(base.diffusion_model, 0))
+    base.diffusion_model.load_state_dict(factory.randomize(base.diffusion_model, 0))
     model = apply_preset(comfy.model_patcher.ModelPatcher(base, mm.get_torch_device(), mm.unet_offload_device()),
                          PRESETS["SVD"])
     vae = comfy.sd.VAE(sd=factory.svd_vae_state_dict())

@@ -12,19 +12,11 @@ import sys
 import time
 
 from ..client.local import PACK_ROOT, LocalComfyUI, find_comfyui, require_comfyui
+from ..factory import checkpoints
 
 DEMO_MODELS = os.path.join(PACK_ROOT, "demo_models")
 DEMO_OUTPUT = os.path.abspath("demo_output")
-SD15_DEMO_CKPT = "tempo-demo-sd15-dmd2.safetensors"
-SD15_DEMO_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
-EXAMPLE_IMAGE = os.path.join(DEMO_MODELS, "example.png")
-CAUSAL_DEMO = "tempo-demo-causal-wan.safetensors"
-APT_DEMO = "tempo-demo-apt-wan.safetensors"
-SVD_DEMO = "tempo-demo-svd-xt.safetensors"
-WAN_VAE_DEMO = "tempo-demo-wan-vae.safetensors"
-PROMPT_DEMO = "tempo-demo-wan-prompt.safetensors"
-# Causal workflows in the demo and tests: small frames, and the saved conditioning for the text encoder.
-CAUSAL_SMALL = {"TempoCausalVideoSampler.width": 64, "TempoCausalVideoSampler.height": 48}
+EXAMPLE_IMAGE = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_IMAGE)
 
 # (workflow file, overrides) run by the demo, in order. Later capabilities add theirs.
 DEMO_WORKFLOWS = [
@@ -47,28 +39,17 @@ def _read(path: str) -> str | None:
 
 
 def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None, log=print) -> str:
-    """Write the tiny demo checkpoints into ``models_dir/<folder>/`` unless they are there."""
-    from . import factory
-
-    factory.import_comfy(comfyui)
+    """Write the tiny demo checkpoints (factory.checkpoints.DEMO_FILES) into ``models_dir/<folder>/``
+    unless they are there."""
+    checkpoints.import_comfy(comfyui)
     stamp = os.path.join(models_dir, "FACTORY_VERSION")
-    if os.path.isdir(models_dir) and _read(stamp) != factory.FACTORY_VERSION:
+    if os.path.isdir(models_dir) and _read(stamp) != checkpoints.FACTORY_VERSION:
         log(f"demo models in {models_dir} are from another factory version: rebuilding them")
         import shutil
 
         shutil.rmtree(models_dir)
-    wanted = {
-        os.path.join(models_dir, "checkpoints", SD15_DEMO_CKPT):
-            lambda p: factory.write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0),
-        os.path.join(models_dir, "controlnet", SD15_DEMO_CONTROLNET): factory.write_sd_controlnet,
-        os.path.join(models_dir, "example.png"): factory.write_example_image,
-        os.path.join(models_dir, "diffusion_models", CAUSAL_DEMO): factory.write_causal_safetensors,
-        os.path.join(models_dir, "diffusion_models", APT_DEMO): factory.write_apt_video,
-        os.path.join(models_dir, "checkpoints", SVD_DEMO): factory.write_svd_checkpoint,
-        os.path.join(models_dir, "vae", WAN_VAE_DEMO): factory.write_wan_vae,
-        os.path.join(models_dir, "tempo_conditioning", PROMPT_DEMO): factory.write_conditioning,
-    }
-    for path, make in wanted.items():
+    for folder, name, make in checkpoints.DEMO_FILES:
+        path = os.path.join(models_dir, folder, name)
         if not os.path.isfile(path):
             log(f"making demo checkpoint {os.path.relpath(path)}")
             root, ext = os.path.splitext(path)
@@ -76,7 +57,7 @@ def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None
             make(tmp)
             os.replace(tmp, path)
     with open(stamp, "w") as f:
-        f.write(factory.FACTORY_VERSION)
+        f.write(checkpoints.FACTORY_VERSION)
     return models_dir
 
 
@@ -114,15 +95,15 @@ def run_demo(args) -> int:
         url = args.server
     try:
         server = client.ComfyServer(url, headers)
-        server.upload_image(os.path.join(DEMO_MODELS, "example.png"), "example.png")
+        server.upload_image(EXAMPLE_IMAGE, checkpoints.EXAMPLE_IMAGE)
         for name, overrides in DEMO_WORKFLOWS:
             api = server.workflow_as_api(os.path.join(PACK_ROOT, "workflows", name))
             if any(v["class_type"] == "CLIPLoader" for v in api.values()):
                 print(f"{name}: the Wan text encoder (umT5-XXL, 5.7B) is replaced by a saved random conditioning "
                       "for the demo; the rest of the graph runs as shipped", file=sys.stderr)
-                from .workflows import use_saved_conditioning
+                from ..factory.workflows import use_saved_conditioning
 
-                api = use_saved_conditioning(api, PROMPT_DEMO)
+                api = use_saved_conditioning(api, checkpoints.WAN_PROMPT)
             out_dir = os.path.join(out_root, os.path.splitext(name)[0])
             jobs = client.build_jobs(api, sets=overrides)
             results = client.run_batch(server, api, jobs, out_dir, progress=True,

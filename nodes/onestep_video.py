@@ -16,7 +16,7 @@ from ..loaders.wan import read_wan_checkpoint
 from ..samplers.onestep import video_preset
 from .compat import io, ui
 from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
-from .image_models import apply_preset
+from .onestep import apply_preset
 from .wan_models import build_wan_model
 
 SUBCAT = CATEGORY + "/one-step video"

@@ -10,7 +10,8 @@ from ..loaders.classify import detect_preset
 from ..samplers.onestep import PRESETS, SVD_PRESET_NAMES
 from .compat import io, ui
 from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
-from .image_models import apply_preset, load_image_model
+from .onestep import apply_preset
+from .unet_models import load_image_model
 
 SUBCAT = CATEGORY + "/one-step video"
 SVD_FOLDERS = ("checkpoints", "diffusers")

@@ -63,7 +63,7 @@ def comfy():
     """ComfyUI's packages imported in this process, on the CPU."""
     if COMFYUI is None:
         pytest.skip(NO_COMFY)
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
 
     return factory.import_comfy(COMFYUI)
 
@@ -101,7 +101,7 @@ def client(server):
     from tempo_pack.demo import run as demo_run
 
     c = ComfyServer(server.url)
-    c.upload_image(os.path.join(demo_run.DEMO_MODELS, "example.png"), "example.png")
+    c.upload_image(demo_run.EXAMPLE_IMAGE, demo_run.checkpoints.EXAMPLE_IMAGE)
     return c
 
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.comfy
 
 @pytest.fixture(scope="module")
 def files(comfy, tmp_path_factory):
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
 
     root = tmp_path_factory.mktemp("causal")
     return {
@@ -36,7 +36,7 @@ def test_same_outputs_as_comfyui_wan_model(comfy):
     import comfy.ldm.wan.model as wan
     import comfy.ops
 
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.models.causal_wan import CausalWanModel
 
     sd = factory.causal_wan_state_dict()
@@ -54,7 +54,7 @@ def test_same_outputs_as_comfyui_wan_model(comfy):
 def test_causal_forward_runs_over_comfyuis_own_wan_model(files):
     """One Wan path: the loader builds ComfyUI's own WanModel, and the causal forward run over its
     modules computes what ComfyUI's own forward computes (t2v and i2v shapes)."""
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.nodes.wan_models import build_wan_model, causal_runner, load_causal_model
 
     import comfy.ldm.wan.model as wan
@@ -269,7 +269,7 @@ def test_image_to_video_variant_matches_comfyui(comfy):
     import comfy.ldm.wan.model as wan
     import comfy.ops
 
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.models.causal_wan import CausalWanModel, config_from_state_dict
 
     cfg = dict(factory.WAN_TINY, in_dim=36)
@@ -309,7 +309,7 @@ def test_fp8_weight_storage_runs_and_stays_close(files):
 def test_fp8_scaled_checkpoint_samples_causally(files):
     """An fp8_scaled repackage (per-tensor scales, 'scaled_fp8' marker) loads through ComfyUI's own
     Wan loader and its quantized operations run in the causal sampler, close to the full weights."""
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.nodes.wan_models import load_causal_model
 
     path = factory.write_causal_fp8_scaled(str(files["root"] / "wan_fp8_scaled.safetensors"))
@@ -329,7 +329,7 @@ def test_gguf_file_through_comfyui_gguf_samples_causally(files, add_model_folder
     from comfy_helpers import comfyui_gguf
 
     from tempo_pack.client.local import find_comfyui
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.nodes.wan_models import load_causal_model
 
     gguf_pack = comfyui_gguf(find_comfyui())
@@ -354,7 +354,7 @@ def test_lora_from_the_native_loader_reaches_the_causal_sampler(files, tmp_path,
 
     import nodes
 
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.nodes.wan_models import build_wan_model, load_causal_model
 
     lora = factory.wan_lora_state_dict()

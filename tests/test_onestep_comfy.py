@@ -17,7 +17,7 @@ LATENT = (1, 4, 8, 8)
 
 @pytest.fixture(scope="module")
 def tiny(comfy, tmp_path_factory):
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
 
     root = tmp_path_factory.mktemp("onestep")
     paths = {
@@ -33,7 +33,7 @@ def tiny(comfy, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def unet_model(tiny):
-    from tempo_pack.nodes.image_models import load_image_model
+    from tempo_pack.nodes.unet_models import load_image_model
 
     model, _, _, base, _ = load_image_model(tiny["unet"], "fp32")
     return model
@@ -44,7 +44,7 @@ def _ctx():
 
 
 def test_every_file_format_gives_the_same_unet(tiny):
-    from tempo_pack.nodes.image_models import load_image_model
+    from tempo_pack.nodes.unet_models import load_image_model
 
     x = torch.randn(LATENT, generator=torch.Generator().manual_seed(0))
     outs = {}
@@ -59,8 +59,8 @@ def test_every_file_format_gives_the_same_unet(tiny):
 
 
 def _ours(model, preset, steps=1, strength=1.0, latent=None, renoise="auto"):
-    from tempo_pack.nodes.image_models import apply_preset
-    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.nodes.onestep import apply_preset
+    from tempo_pack.nodes.onestep import generate
     from tempo_pack.samplers.onestep import PRESETS
 
     m = apply_preset(model, PRESETS[preset] if isinstance(preset, str) else preset)
@@ -210,7 +210,7 @@ def _native(model, preset, sampler_name, sigmas, latent):
     import comfy.sample
     import comfy.samplers
 
-    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.nodes.onestep import apply_preset
     from tempo_pack.samplers.onestep import PRESETS
 
     m = apply_preset(model, PRESETS[preset])
@@ -222,8 +222,8 @@ def _native(model, preset, sampler_name, sigmas, latent):
 
 def test_deterministic_renoise_equals_comfyui_euler(unet_model):
     """Deterministic multi-step (APT-style) is ComfyUI's Euler sampler on the same sigmas (img2img start)."""
-    from tempo_pack.nodes.image_models import apply_preset
-    from tempo_pack.nodes.onestep_image import onestep_sigmas
+    from tempo_pack.nodes.onestep import apply_preset
+    from tempo_pack.nodes.onestep import onestep_sigmas
     from tempo_pack.samplers.onestep import PRESETS
 
     latent = torch.randn(LATENT, generator=torch.Generator().manual_seed(2))
@@ -234,8 +234,8 @@ def test_deterministic_renoise_equals_comfyui_euler(unet_model):
 
 
 def test_schedule_node_sigmas_are_the_model_table(unet_model):
-    from tempo_pack.nodes.image_models import apply_preset
-    from tempo_pack.nodes.onestep_image import onestep_sigmas
+    from tempo_pack.nodes.onestep import apply_preset
+    from tempo_pack.nodes.onestep import onestep_sigmas
     from onestep_reference import ddpm_sigma
     from tempo_pack.samplers.onestep import PRESETS
 
@@ -249,8 +249,8 @@ def test_sampler_and_sigmas_work_in_native_sampler_custom_advanced(unet_model):
     the same latent as the Tempo generate node."""
     from comfy_extras import nodes_custom_sampler as ncs
 
-    from tempo_pack.nodes.image_models import apply_preset
-    from tempo_pack.nodes.onestep_image import make_onestep_sampler, onestep_sigmas
+    from tempo_pack.nodes.onestep import apply_preset
+    from tempo_pack.nodes.onestep import make_onestep_sampler, onestep_sigmas
     from tempo_pack.samplers.onestep import PRESETS
 
     m = apply_preset(unet_model, PRESETS["DMD2"])
@@ -274,7 +274,7 @@ def test_native_lora_applies_to_a_tempo_model(unet_model, tmp_path):
     import comfy.utils
     from safetensors.torch import save_file
 
-    from tempo_pack.nodes.image_models import apply_preset
+    from tempo_pack.nodes.onestep import apply_preset
     from tempo_pack.samplers.onestep import PRESETS
 
     key = "input_blocks.1.1.transformer_blocks.0.attn2.to_k"
@@ -298,7 +298,7 @@ def test_native_lora_applies_to_a_tempo_model(unet_model, tmp_path):
 
 
 def _ours_on(model):
-    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.nodes.onestep import generate
 
     out = generate(model, [[_ctx(), {}]], None, {"samples": torch.zeros(LATENT)}, SEED, 1, 1.0, 1.0)
     return model.model.process_latent_in(out["samples"])

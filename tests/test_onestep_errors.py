@@ -13,7 +13,7 @@ pytestmark = pytest.mark.comfy
 @pytest.fixture(scope="module")
 def ckpts(comfy, tmp_path_factory):
     from comfy_helpers import model_folder
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
 
     root = tmp_path_factory.mktemp("ckpts")
     factory.write_unet_file(str(root / "plain_unet.safetensors"))
@@ -72,7 +72,7 @@ def test_auto_preset_is_reported(ckpts):
 
 
 def test_strength_and_latent_errors(ckpts):
-    from tempo_pack.nodes.onestep_image import OneStepGenerate, OneStepSigmas
+    from tempo_pack.nodes.onestep import OneStepGenerate, OneStepSigmas
 
     model = _load("dmd2_unet.safetensors").args[0]
     with pytest.raises(ValueError, match=r"strength 1.5 is outside \(0, 1\]"):
@@ -90,8 +90,8 @@ def test_strength_and_latent_errors(ckpts):
 
 
 def test_model_from_elsewhere_is_explained(ckpts):
-    from tempo_pack.nodes.image_models import load_image_model
-    from tempo_pack.nodes.onestep_image import OneStepSigmas
+    from tempo_pack.nodes.unet_models import load_image_model
+    from tempo_pack.nodes.onestep import OneStepSigmas
 
     model = load_image_model(str(ckpts / "plain_unet.safetensors"), "fp32")[0]  # no preset applied
     with pytest.raises(ValueError, match="was not loaded by a Tempo loader"):

@@ -12,7 +12,7 @@ SEED = 5
 
 @pytest.fixture(scope="module")
 def apt(comfy, tmp_path_factory):
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.nodes.onestep_video import load_onestep_video
 
     root = tmp_path_factory.mktemp("apt")
@@ -29,7 +29,7 @@ def _ctx():
 
 
 def _generate(model, steps=1, latent=None):
-    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.nodes.onestep import generate
 
     latent = torch.zeros(LATENT) if latent is None else latent
     out = generate(model, [[_ctx(), {}]], None, {"samples": latent}, SEED, steps, 1.0, 1.0)
@@ -54,7 +54,7 @@ def test_deterministic_refinement_is_comfyui_euler(apt):
     import comfy.sample
     import comfy.samplers
 
-    from tempo_pack.nodes.onestep_image import onestep_sigmas
+    from tempo_pack.nodes.onestep import onestep_sigmas
 
     model = apt["model"]
     sigmas = onestep_sigmas(model, 3, 1.0)

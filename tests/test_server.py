@@ -16,7 +16,7 @@ from PIL import Image
 from tempo_pack.client import batch, workflow
 from tempo_pack.client.errors import JobFailed, ValidationFailed
 from tempo_pack.client.local import PACK_LINK_NAME, PACK_ROOT, free_port
-from tempo_pack.demo import workflows as specs
+from tempo_pack.factory import workflows as specs
 
 pytestmark = pytest.mark.server
 
@@ -156,11 +156,11 @@ def test_workflow_converts_to_the_graph_it_describes(client, name):
 def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
     """Shipped as is, except: the Wan text encoder branch becomes a saved conditioning (umT5-XXL does
     not fit this machine), frames are 64x48 and clips shorter."""
-    from tempo_pack.demo.run import PROMPT_DEMO
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
     from checks import read_mp4_info
 
     api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), client.object_info())
-    api = specs.use_saved_conditioning(api, PROMPT_DEMO)
+    api = specs.use_saved_conditioning(api, WAN_PROMPT)
     overrides, frame_counts = CAUSAL[name]
     size = CAUSAL_SIZE if "TempoCausalVideoSampler" in {v["class_type"] for v in api.values()} else {}
     results = batch.run_batch(client, api, [{**size, **overrides}], str(tmp_path), progress=False)

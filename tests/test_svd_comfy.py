@@ -33,7 +33,7 @@ def test_diffusers_svd_unet_equals_comfyui_video_unet(svd_folder):
     import comfy.supported_models
 
     from tempo_pack.loaders.classify import image_base
-    from tempo_pack.nodes.image_models import _diffusers_to_ldm
+    from tempo_pack.nodes.unet_models import _diffusers_to_ldm
 
     _, ref = svd_folder
     sd = {k: v.clone() for k, v in ref.state_dict().items()}
@@ -93,8 +93,9 @@ def test_svd_img2vid_equals_diffusers_pipeline(svd_folder, steps, cfg):
     from a diffusers folder: the pack equals diffusers' StableVideoDiffusionPipeline loop."""
     from comfy_extras.nodes_video_model import VideoLinearCFGGuidance
 
-    from tempo_pack.nodes.image_models import apply_preset, load_image_model
-    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.nodes.onestep import apply_preset
+    from tempo_pack.nodes.unet_models import load_image_model
+    from tempo_pack.nodes.onestep import generate
     from tempo_pack.samplers.onestep import PRESETS
 
     root, ref = svd_folder
@@ -129,7 +130,7 @@ def svd_file(comfy):
 
     demo_run.ensure_demo_models(demo_run.DEMO_MODELS, log=lambda m: None)
     import os
-    return os.path.join(demo_run.DEMO_MODELS, "checkpoints", demo_run.SVD_DEMO)
+    return os.path.join(demo_run.DEMO_MODELS, "checkpoints", demo_run.checkpoints.SVD_CKPT)
 
 
 def test_single_file_gives_model_clip_vision_and_vae(svd_file):
@@ -151,7 +152,7 @@ def test_animatelcm_folder_without_image_encoder_is_refused(svd_folder):
 
 
 def test_wrong_family_in_the_svd_loader(comfy, tmp_path):
-    from tempo_pack.demo import factory
+    from tempo_pack.factory import checkpoints as factory
     from tempo_pack.nodes.svd import load_svd
 
     path = factory.write_unet_file(str(tmp_path / "sd15_unet.safetensors"))
@@ -160,14 +161,14 @@ def test_wrong_family_in_the_svd_loader(comfy, tmp_path):
 
 
 def test_svd_file_in_the_image_loader_points_to_the_svd_loader(svd_file):
-    from tempo_pack.nodes.image_models import load_image_model
+    from tempo_pack.nodes.unet_models import load_image_model
 
     with pytest.raises(ValueError, match="Stable Video Diffusion model.*'Tempo SVD Loader'"):
         load_image_model(svd_file)
 
 
 def test_svd_without_a_start_image_is_explained(svd_file):
-    from tempo_pack.nodes.onestep_image import generate
+    from tempo_pack.nodes.onestep import generate
     from tempo_pack.nodes.svd import load_svd
 
     model = load_svd(svd_file)[0]

@@ -1,4 +1,4 @@
-"""Build native ComfyUI MODEL / CLIP / VAE objects from one-step image checkpoints.
+"""Build native ComfyUI MODEL / CLIP / VAE objects from UNet checkpoints (SD 1.5 / 2.1 / SDXL, SVD).
 
 One path for every size: the base architecture comes from the file (metadata, else
 shapes), the UNet configuration from ComfyUI's own detector, and the model class from
@@ -23,7 +23,6 @@ from ..loaders.classify import KIND_HELP, file_kind, image_base
 from ..loaders.files import CheckpointError, read_checkpoint
 from ..loaders.sd_unet import diffusers_unet_structure
 from ..loaders.svd import is_svd_diffusers, split_svd_diffusers, svd_vae_diffusers_to_sgm
-from ..samplers.onestep import Preset
 from . import compat
 from .common import WEIGHT_DTYPES
 
@@ -34,55 +33,6 @@ BASE_CONFIGS = {
     "SVD": compat.SVD_img2vid,
 }
 IMAGE_BASES = ("SD15", "SD21", "SDXL")
-
-
-class INSTAFLOW(compat.model_sampling.CONST):
-    """InstaFlow's rectified flow: v points from noise to data, so x0 = x_t + sigma * v."""
-
-    def calculate_denoised(self, sigma, model_output, model_input):
-        sigma = compat.model_sampling.reshape_sigma(sigma, model_output.ndim)
-        return model_input + model_output * sigma
-
-
-def preset_model_sampling(preset: Preset, model_config, shift: float = 1.0):
-    """A model_sampling object that samples as the preset's family was trained."""
-    if preset.schedule == "flow":
-        pred = {"flow": compat.model_sampling.CONST, "flow_instaflow": INSTAFLOW}.get(preset.prediction)
-        if pred is None:
-            raise CheckpointError(f"prediction '{preset.prediction}' does not go with a flow schedule; "
-                                  "use 'flow' or 'flow_instaflow'")
-
-        class FlowSampling(compat.model_sampling.ModelSamplingDiscreteFlow, pred):
-            pass
-
-        ms = FlowSampling(model_config)
-        ms.set_parameters(shift=shift, multiplier=1000)
-        return ms
-    pred = {"eps": compat.model_sampling.EPS, "x0": compat.model_sampling.X0,
-            "v": compat.model_sampling.V_PREDICTION}.get(preset.prediction)
-    if pred is None:
-        raise CheckpointError(f"prediction '{preset.prediction}' does not go with a discrete schedule; "
-                              "use eps, x0 or v")
-
-    class DiscreteSampling(compat.model_sampling.ModelSamplingDiscrete, pred):
-        pass
-
-    return DiscreteSampling(model_config)
-
-
-def apply_preset(model, preset: Preset):
-    """A clone of ``model`` that samples with the preset's prediction and remembers the preset.
-    EDM models (SVD) keep ComfyUI's own continuous EDM v-prediction sampling."""
-    m = model.clone()
-    if preset.schedule != "edm":
-        m.add_object_patch("model_sampling", preset_model_sampling(preset, m.model.model_config, preset.shift))
-    m.model_options["tempo_preset"] = preset.to_dict()
-    return m
-
-
-def get_preset(model) -> Preset | None:
-    d = model.model_options.get("tempo_preset")
-    return Preset(**{**d, "bases": tuple(d.get("bases", ()))}) if d else None
 
 
 def _diffusers_to_ldm(sd: dict) -> dict:

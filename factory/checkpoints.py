@@ -20,6 +20,16 @@ import torch
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
 FACTORY_VERSION = "5"
 
+# The demo's files, named once: the shipped workflows name them, the demo writes them (DEMO_FILES).
+SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
+SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
+EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png; the demo uploads its own
+CAUSAL_MODEL = "tempo-demo-causal-wan.safetensors"
+APT_MODEL = "tempo-demo-apt-wan.safetensors"
+SVD_CKPT = "tempo-demo-svd-xt.safetensors"
+WAN_VAE = "tempo-demo-wan-vae.safetensors"
+WAN_PROMPT = "tempo-demo-wan-prompt.safetensors"  # a saved conditioning standing in for the Wan text encoder
+
 # 64 channels: ComfyUI builds ControlNets of unknown size with 64-channel heads.
 SD15_TINY_UNET = {
     "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
@@ -47,7 +57,7 @@ def import_comfy(comfyui_path: str | None = None):
     return comfy
 
 
-def _randomize(module: torch.nn.Module, seed: int, std: float = 0.02) -> dict:
+def randomize(module: torch.nn.Module, seed: int, std: float = 0.02) -> dict:
     gen = torch.Generator().manual_seed(seed)
     sd = {}
     for name, t in module.state_dict().items():
@@ -74,7 +84,7 @@ def unet_state_dict(base: str = "SD15", unet_config: dict | None = None, seed: i
     mc = cls(config)
     mc.set_inference_dtype(torch.float32, None)
     model = mc.get_model({})
-    return _randomize(model.diffusion_model, seed)
+    return randomize(model.diffusion_model, seed)
 
 
 def clip_l_state_dict(seed: int = 1) -> dict:
@@ -83,7 +93,7 @@ def clip_l_state_dict(seed: int = 1) -> dict:
     import comfy.sd1_clip
 
     clip = comfy.sd1_clip.SDClipModel(device="cpu", dtype=torch.float32)
-    return _randomize(clip, seed)
+    return randomize(clip, seed)
 
 
 def sd_vae_state_dict(seed: int = 2) -> dict:
@@ -94,10 +104,10 @@ def sd_vae_state_dict(seed: int = 2) -> dict:
     ddconfig = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
                 "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
     vae = AutoencoderKL(ddconfig=ddconfig, embed_dim=4)
-    return _randomize(vae, seed, std=0.01)
+    return randomize(vae, seed, std=0.01)
 
 
-def _save(sd: dict, path: str, metadata: dict | None = None, dtype=torch.float16):
+def save_safetensors(sd: dict, path: str, metadata: dict | None = None, dtype=torch.float16):
     """Write safetensors; ``dtype`` None keeps each tensor's own dtype."""
     from safetensors.torch import save_file
 
@@ -118,7 +128,7 @@ def write_sd_checkpoint(path: str, base: str = "SD15", preset: str | None = None
     if preset:
         meta["modelspec.title"] = f"tiny {preset} demo"
         meta["tempo.preset"] = preset
-    return _save(sd, path, meta, dtype)
+    return save_safetensors(sd, path, meta, dtype)
 
 
 def diffusers_unet_state_dict(ldm_sd: dict) -> dict:
@@ -149,14 +159,14 @@ def write_unet_file(path: str, base: str = "SD15", naming: str = "comfy", seed: 
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         torch.save({k: v.to(dtype) for k, v in sd.items()}, path)
         return path
-    return _save(sd, path, meta, dtype)
+    return save_safetensors(sd, path, meta, dtype)
 
 
 def write_diffusers_folder(path: str, seed: int = 0, dtype=torch.float16) -> str:
     """A diffusers pipeline folder with unet/ (tiny), as InstaFlow and DMD2 UNets are published."""
     sd = diffusers_unet_state_dict(unet_state_dict("SD15", None, seed))
     os.makedirs(os.path.join(path, "unet"), exist_ok=True)
-    _save(sd, os.path.join(path, "unet", "diffusion_pytorch_model.safetensors"), None, dtype)
+    save_safetensors(sd, os.path.join(path, "unet", "diffusion_pytorch_model.safetensors"), None, dtype)
     config = {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4,
               "block_out_channels": [64, 128], "layers_per_block": 1, "cross_attention_dim": 768,
               "attention_head_dim": 8, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
@@ -177,8 +187,8 @@ def write_sd_controlnet(path: str, unet_config: dict | None = None, seed: int = 
     config = {k: v for k, v in (unet_config or SD15_TINY_UNET).items()
               if k not in ("out_channels", "use_temporal_attention", "use_temporal_resblock")}
     net = ControlNet(hint_channels=3, operations=comfy.ops.disable_weight_init, **config)
-    sd = {"control_model." + k: v for k, v in _randomize(net, seed).items()}
-    return _save(sd, path, None, dtype)
+    sd = {"control_model." + k: v for k, v in randomize(net, seed).items()}
+    return save_safetensors(sd, path, None, dtype)
 
 
 def write_example_image(path: str, size: int = 96) -> str:
@@ -229,7 +239,7 @@ def write_causal_safetensors(path: str, seed: int = 11, frames_per_block: int | 
     """As a ComfyUI repackage: Wan key names, metadata config {"transformer": {"causal_ar": ...}}."""
     meta = {"config": json.dumps({"transformer": {"causal_ar": causal, **(
         {"num_frame_per_block": frames_per_block} if frames_per_block else {})}})}
-    return _save(causal_wan_state_dict(seed), path, meta, dtype)
+    return save_safetensors(causal_wan_state_dict(seed), path, meta, dtype)
 
 
 def write_causal_fp8_scaled(path: str, seed: int = 11) -> str:
@@ -248,7 +258,7 @@ def write_causal_fp8_scaled(path: str, seed: int = 11) -> str:
             out[k] = v.to(torch.bfloat16) if v.ndim > 1 else v
     out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
     meta = {"config": json.dumps({"transformer": {"causal_ar": True, "num_frame_per_block": 3}})}
-    return _save(out, path, meta, dtype=None)
+    return save_safetensors(out, path, meta, dtype=None)
 
 
 def wan_lora_state_dict(seed: int = 37, rank: int = 4, alpha: float = 2.0,
@@ -294,17 +304,17 @@ def wan_vae_state_dict(seed: int = 13) -> dict:
 
     vae = WanVAE(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
                  temperal_downsample=[False, True, True], dropout=0.0)
-    return _randomize(vae, seed, std=0.02)
+    return randomize(vae, seed, std=0.02)
 
 
 def write_wan_vae(path: str, seed: int = 13) -> str:
-    return _save(wan_vae_state_dict(seed), path, None, torch.float16)
+    return save_safetensors(wan_vae_state_dict(seed), path, None, torch.float16)
 
 
 def write_conditioning(path: str, seed: int = 17, tokens: int = 512, dim: int = 4096) -> str:
     """Saved Wan text conditioning ([1, 512, 4096], as umT5-XXL gives), as Tempo Save Conditioning writes it."""
     gen = torch.Generator().manual_seed(seed)
-    return _save({"cond.0": torch.randn(1, tokens, dim, generator=gen) * 0.1}, path, None, torch.float32)
+    return save_safetensors({"cond.0": torch.randn(1, tokens, dim, generator=gen) * 0.1}, path, None, torch.float32)
 
 
 def write_apt_video(path: str, seed: int = 19, frames: int | None = None, in_dim: int = 16, dtype=torch.float16) -> str:
@@ -313,7 +323,7 @@ def write_apt_video(path: str, seed: int = 19, frames: int | None = None, in_dim
     if frames:
         meta["tempo.frames"] = str(frames)
     sd = causal_wan_state_dict(seed, in_dim=in_dim)
-    return _save(sd, path, meta, dtype)
+    return save_safetensors(sd, path, meta, dtype)
 
 
 SVD_TINY_UNET = {
@@ -335,7 +345,7 @@ def vit_h_open_clip_state_dict(seed: int = 23) -> dict:
 
     cfg = os.path.join(os.path.dirname(comfy.clip_vision.__file__), "clip_vision_config_h.json")
     model = comfy.clip_vision.ClipVisionModel(cfg)
-    hf = _randomize(model.model, seed, std=0.02)
+    hf = randomize(model.model, seed, std=0.02)
     out = {}
     rename = {"vision_model.embeddings.class_embedding": "class_embedding",
               "vision_model.embeddings.patch_embedding.weight": "conv1.weight",
@@ -377,7 +387,7 @@ def svd_vae_state_dict(seed: int = 29) -> dict:
         regularizer_config={"target": "comfy.ldm.models.autoencoder.DiagonalGaussianRegularizer"},
         encoder_config={"target": "comfy.ldm.modules.diffusionmodules.model.Encoder", "params": enc},
         decoder_config={"target": "comfy.ldm.modules.temporal_ae.VideoDecoder", "params": dec})
-    return _randomize(vae, seed, std=0.01)
+    return randomize(vae, seed, std=0.01)
 
 
 def write_svd_checkpoint(path: str, seed: int = 31, dtype=torch.float16) -> str:
@@ -388,8 +398,21 @@ def write_svd_checkpoint(path: str, seed: int = 31, dtype=torch.float16) -> str:
 
     mc = sm.SVD_img2vid(dict(SVD_TINY_UNET))
     mc.set_inference_dtype(torch.float32, None)
-    unet = _randomize(mc.get_model({}).diffusion_model, seed)
+    unet = randomize(mc.get_model({}).diffusion_model, seed)
     sd = {"model.diffusion_model." + k: v for k, v in unet.items()}
     sd.update({SVD_CLIP_PREFIX + k: v for k, v in vit_h_open_clip_state_dict(seed + 1).items()})
     sd.update({"first_stage_model." + k: v for k, v in svd_vae_state_dict(seed + 2).items()})
-    return _save(sd, path, {"modelspec.architecture": "stable-video-diffusion-img2vid-v1"}, dtype)
+    return save_safetensors(sd, path, {"modelspec.architecture": "stable-video-diffusion-img2vid-v1"}, dtype)
+
+
+# (models/ subfolder or "" for the models root, file name, writer) of every demo file.
+DEMO_FILES = [
+    ("checkpoints", SD15_CKPT, lambda p: write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0)),
+    ("controlnet", SD15_CONTROLNET, lambda p: write_sd_controlnet(p)),
+    ("", EXAMPLE_IMAGE, lambda p: write_example_image(p)),
+    ("diffusion_models", CAUSAL_MODEL, lambda p: write_causal_safetensors(p)),
+    ("diffusion_models", APT_MODEL, lambda p: write_apt_video(p)),
+    ("checkpoints", SVD_CKPT, lambda p: write_svd_checkpoint(p)),
+    ("vae", WAN_VAE, lambda p: write_wan_vae(p)),
+    ("tempo_conditioning", WAN_PROMPT, lambda p: write_conditioning(p)),
+]

@@ -12,14 +12,8 @@ import os
 
 from ..client.local import PACK_ROOT
 from ..client.workflow import input_default, input_names, input_spec, spec_type_and_options, widget_names
+from .checkpoints import APT_MODEL, CAUSAL_MODEL, EXAMPLE_IMAGE, SD15_CKPT, SD15_CONTROLNET, SVD_CKPT, WAN_VAE
 
-SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
-SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
-EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png
-CAUSAL_MODEL = "tempo-demo-causal-wan.safetensors"
-APT_MODEL = "tempo-demo-apt-wan.safetensors"
-SVD_CKPT = "tempo-demo-svd-xt.safetensors"
-WAN_VAE = "tempo-demo-wan-vae.safetensors"
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 VIDEO_PROMPT = "a red fox running through fresh snow in a pine forest, tracking shot, golden hour"
 POSITIVE = "a lighthouse on a cliff at dusk, warm light, cinematic photo"
@@ -302,7 +296,7 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
             out["links"].append(lid)
     return {"last_node_id": max(by_id), "last_link_id": len(links), "nodes": list(ui_nodes.values()),
             "links": links, "groups": [], "config": {},
-            "extra": {"info": {"description": description, "generated_by": "Tempo demo/workflows.py"}},
+            "extra": {"info": {"description": description, "generated_by": "Tempo factory/workflows.py"}},
             "version": 0.4}
 
 
@@ -324,7 +318,7 @@ def add_command(sub):
     """``build-workflows`` (for developers) on tempo.py's command line."""
     from ..client.cli import add_server_args
 
-    build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from demo/workflows.py")
+    build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from factory/workflows.py")
     add_server_args(build)
     build.set_defaults(func=_build_command)
 

@@ -1,0 +1,275 @@
+"""The one-step sampling every one-step family shares (images, APT-style video, SVD): the
+preset a loader sets on a MODEL, the schedule (SIGMAS), the sampler (SAMPLER) and a generate node.
+
+Thin adapters over ``samplers.onestep`` (the rule). The SIGMAS and SAMPLER plug into ComfyUI's own
+SamplerCustom / SamplerCustomAdvanced, so CFGGuider, ControlNet, LoRA and img2img latents work
+unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import comfy.sample
+import comfy.utils
+import latent_preview
+
+from ..samplers.onestep import RENOISE_MODES, Preset, preset_timesteps, sample_onestep
+from . import compat
+from .common import CATEGORY, TempoInputError
+from .compat import io
+
+SUBCAT = CATEGORY + "/one-step"
+
+
+class INSTAFLOW(compat.model_sampling.CONST):
+    """InstaFlow's rectified flow: v points from noise to data, so x0 = x_t + sigma * v."""
+
+    def calculate_denoised(self, sigma, model_output, model_input):
+        sigma = compat.model_sampling.reshape_sigma(sigma, model_output.ndim)
+        return model_input + model_output * sigma
+
+
+def preset_model_sampling(preset: Preset, model_config, shift: float = 1.0):
+    """A model_sampling object that samples as the preset's family was trained."""
+    if preset.schedule == "flow":
+        pred = {"flow": compat.model_sampling.CONST, "flow_instaflow": INSTAFLOW}.get(preset.prediction)
+        if pred is None:
+            raise TempoInputError(f"prediction '{preset.prediction}' does not go with a flow schedule; "
+                                   "use 'flow' or 'flow_instaflow'")
+
+        class FlowSampling(compat.model_sampling.ModelSamplingDiscreteFlow, pred):
+            pass
+
+        ms = FlowSampling(model_config)
+        ms.set_parameters(shift=shift, multiplier=1000)
+        return ms
+    pred = {"eps": compat.model_sampling.EPS, "x0": compat.model_sampling.X0,
+            "v": compat.model_sampling.V_PREDICTION}.get(preset.prediction)
+    if pred is None:
+        raise TempoInputError(f"prediction '{preset.prediction}' does not go with a discrete schedule; "
+                              "use eps, x0 or v")
+
+    class DiscreteSampling(compat.model_sampling.ModelSamplingDiscrete, pred):
+        pass
+
+    return DiscreteSampling(model_config)
+
+
+def apply_preset(model, preset: Preset):
+    """A clone of ``model`` that samples with the preset's prediction and remembers the preset.
+    EDM models (SVD) keep ComfyUI's own continuous EDM v-prediction sampling."""
+    m = model.clone()
+    if preset.schedule != "edm":
+        m.add_object_patch("model_sampling", preset_model_sampling(preset, m.model.model_config, preset.shift))
+    m.model_options["tempo_preset"] = preset.to_dict()
+    return m
+
+
+def get_preset(model) -> Preset | None:
+    d = model.model_options.get("tempo_preset")
+    return Preset(**{**d, "bases": tuple(d.get("bases", ()))}) if d else None
+
+
+def model_preset(model) -> Preset:
+    preset = get_preset(model)
+    if preset is None:
+        raise TempoInputError("this MODEL was not loaded by a Tempo loader, so its one-step family is unknown; "
+                              "load it with 'Tempo One-Step Image Loader', 'Tempo One-Step Video Loader' or "
+                              "'Tempo SVD Loader'")
+    return preset
+
+
+def onestep_sigmas(model, steps: int, strength: float) -> torch.Tensor:
+    preset = model_preset(model)
+    ts = preset_timesteps(preset, steps, strength)
+    ms = model.get_model_object("model_sampling")
+    sigmas = [float(ms.sigma(torch.tensor(t, dtype=torch.float32))) for t in ts]
+    return torch.tensor(sigmas + [0.0], dtype=torch.float32)
+
+
+class OneStepSigmas(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoOneStepSigmas",
+            display_name="Tempo One-Step Schedule",
+            category=SUBCAT,
+            description="SIGMAS for a one-step model: one step at its trained timestep; img2img strength moves "
+                        "the start down; several steps divide the span evenly (trailing), as the family does.",
+            inputs=[
+                io.Model.Input("model", tooltip="A MODEL from a Tempo loader (it carries its family preset)."),
+                io.Int.Input("steps", default=1, min=1, max=16,
+                             tooltip="1 for one-step generation; more refine with the family's re-noising rule."),
+                io.Float.Input("strength", default=1.0, min=0.01, max=1.0, step=0.01,
+                               tooltip="1.0 generates from noise; lower keeps more of the input latent (img2img)."),
+            ],
+            outputs=[io.Sigmas.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, steps, strength) -> io.NodeOutput:
+        return io.NodeOutput(onestep_sigmas(model, steps, strength))
+
+
+class OneStepKSampler(compat.KSAMPLER):
+    """KSAMPLER that noises the start exactly as the published rule (x = x0 + sigma * eps),
+    never with ComfyUI's max-denoise sqrt(1 + sigma^2) variant."""
+
+    def max_denoise(self, model_wrap, sigmas):
+        return False
+
+
+def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
+    if renoise not in ("auto",) + RENOISE_MODES:
+        raise TempoInputError(f"renoise '{renoise}' is not one of auto, {', '.join(RENOISE_MODES)}")
+
+    def sample(model, x, sigmas, extra_args=None, callback=None, disable=None):
+        extra_args = {} if extra_args is None else extra_args
+        guider = model.inner_model
+        model_sampling = guider.inner_model.model_sampling
+        preset = get_preset(guider.model_patcher)
+        mode = renoise
+        if mode == "auto":
+            mode = preset.renoise if preset is not None else "fresh"
+        latent = getattr(model, "latent_image", None)
+        if preset is not None and preset.start == "pure" and latent is not None \
+                and torch.count_nonzero(latent) == 0 and getattr(model, "noise", None) is not None:
+            # Text-to-image in an LCM/TCD-style family: x_t is pure noise, sqrt(1 + sigma^2) * eps here.
+            x = model_sampling.noise_scaling(sigmas[0], model.noise.to(x), latent.to(x), max_denoise=True)
+        seed = extra_args.get("seed")
+        generator = torch.Generator(device="cpu").manual_seed((seed if seed is not None else 0) + 1)
+        s_in = x.new_ones([x.shape[0]])
+
+        def denoise(x_, sigma):
+            return model(x_, sigma * s_in, **extra_args)
+
+        def renoise_fn(sigma, noise, x0):
+            return model_sampling.noise_scaling(sigma, noise, x0)
+
+        cb = None
+        if callback is not None:
+            def cb(i, x0, x_):
+                callback({"x": x_, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0})
+        return sample_onestep(denoise, x, sigmas, renoise_fn, mode, generator, cb)
+
+    return OneStepKSampler(sample)
+
+
+class OneStepSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoOneStepSampler",
+            display_name="Tempo One-Step Sampler",
+            category=SUBCAT,
+            description="SAMPLER for SamplerCustom / SamplerCustomAdvanced: predicts x0 at each sigma and, between "
+                        "steps, re-noises with fresh noise (UFOGen, DMD2) or deterministically (Euler, as APT).",
+            inputs=[
+                io.Combo.Input("renoise", options=["auto", *RENOISE_MODES], default="auto",
+                               tooltip="'auto' uses the model's family rule; only matters with more than one step."),
+            ],
+            outputs=[io.Sampler.Output()],
+        )
+
+    @classmethod
+    def execute(cls, renoise) -> io.NodeOutput:
+        return io.NodeOutput(make_onestep_sampler(renoise))
+
+
+def check_latent(model, samples: torch.Tensor, positive=None, what: str = "latent"):
+    fmt = model.get_model_object("latent_format")
+    video = getattr(fmt, "latent_dimensions", 2) == 3
+    if samples.ndim != (5 if video else 4):
+        raise TempoInputError(
+            f"the {what} has {samples.ndim} dimensions but this {'video' if video else 'image'} model takes "
+            + ("[batch, channels, frames, height, width]; use a video latent (EmptyHunyuanLatentVideo / "
+               "Wan image-to-video)" if video else
+               "[batch, channels, height, width]; use an image latent (Empty Latent Image or VAE Encode)"))
+    if samples.shape[1] != fmt.latent_channels and torch.count_nonzero(samples) != 0:
+        raise TempoInputError(f"the {what} has {samples.shape[1]} channels but this model takes "
+                              f"{fmt.latent_channels}; encode the image with this model's VAE")
+    preset = get_preset(model)
+    if video and preset is not None and preset.frames:
+        want = (preset.frames - 1) // 4 + 1
+        if samples.shape[2] != want:
+            raise TempoInputError(f"this one-step video model was trained on {preset.frames}-frame clips ({want} latent "
+                                  f"frames) but the latent has {samples.shape[2]} ({(samples.shape[2] - 1) * 4 + 1} "
+                                  f"frames); set the length to {preset.frames}")
+    net = model.model.diffusion_model
+    patch = getattr(net, "patch_embedding", None)
+    in_channels = patch.weight.shape[1] if patch is not None else getattr(net, "in_channels", fmt.latent_channels)
+    if in_channels > fmt.latent_channels and positive is not None \
+            and not any("concat_latent_image" in c[1] for c in positive):
+        node = "WanImageToVideo" if patch is not None else "SVD_img2vid_Conditioning"
+        raise TempoInputError(f"this is an image-to-video model and no start image reaches it; pass the start image "
+                              f"through {node} (its positive, negative and latent outputs)")
+
+
+def generate(model, positive, negative, latent: dict, seed: int, steps: int, strength: float, cfg: float,
+             renoise: str = "auto") -> dict:
+    """One-step generation through ComfyUI's custom-sampling path (same as SamplerCustom)."""
+    samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    check_latent(model, samples, positive)
+    if negative is None:
+        if cfg != 1.0:
+            raise TempoInputError(f"cfg is {cfg:g} but no negative conditioning is connected; connect one, "
+                                  "or set cfg to 1 (one-step models are distilled for cfg 1)")
+        negative = positive
+    sigmas = onestep_sigmas(model, steps, strength)
+    noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
+    x0_output = {}
+    callback = latent_preview.prepare_callback(model, len(sigmas) - 1, x0_output)
+    out = comfy.sample.sample_custom(model, noise, cfg, make_onestep_sampler(renoise), sigmas, positive, negative,
+                                     samples, noise_mask=latent.get("noise_mask"), callback=callback,
+                                     disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    result = latent.copy()
+    result["samples"] = out
+    return result
+
+
+class OneStepGenerate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoOneStepGenerate",
+            display_name="Tempo One-Step Generate",
+            category=SUBCAT,
+            description="Text-to-image or img2img in one step without custom-sampler plumbing: same sampling path as "
+                        "SamplerCustom with the Tempo schedule and sampler.",
+            inputs=[
+                io.Model.Input("model", tooltip="A MODEL from 'Tempo One-Step Image Loader'."),
+                io.Conditioning.Input("positive", tooltip="Prompt conditioning (CLIP Text Encode; ControlNet works)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed; the same seed gives the same image."),
+                io.Int.Input("steps", default=1, min=1, max=16, tooltip="1 for one step; more refine."),
+                io.Float.Input("strength", default=1.0, min=0.01, max=1.0, step=0.01,
+                               tooltip="1.0 ignores the input image; lower keeps more of it (img2img)."),
+                io.Float.Input("cfg", default=1.0, min=1.0, max=20.0, step=0.1,
+                               tooltip="Guidance; one-step models are distilled for 1.0 (needs 'negative' above 1)."),
+                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg > 1."),
+                io.Latent.Input("latent", optional=True,
+                                tooltip="Start latent: Empty Latent Image for txt2img, or an encoded image."),
+                io.Image.Input("image", optional=True, tooltip="Start image for img2img (needs 'vae')."),
+                io.Vae.Input("vae", optional=True, tooltip="VAE to encode 'image'."),
+            ],
+            outputs=[io.Latent.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, seed, steps, strength, cfg, negative=None, latent=None, image=None,
+                vae=None) -> io.NodeOutput:
+        if image is not None:
+            if vae is None:
+                raise TempoInputError("an 'image' is connected but no 'vae' to encode it; connect the model's VAE")
+            h, w = image.shape[1], image.shape[2]
+            if h % 8 or w % 8:
+                raise TempoInputError(f"the image is {w}x{h}; width and height must be multiples of 8 "
+                                      "(resize it with ImageScale)")
+            latent = {"samples": vae.encode(image[:, :, :, :3])}
+        elif latent is None:
+            raise TempoInputError("connect a 'latent' (Empty Latent Image for txt2img) or an 'image' and 'vae'")
+        return io.NodeOutput(generate(model, positive, negative, latent, seed, steps, strength, cfg))
+
+
+NODES = [OneStepSigmas, OneStepSampler, OneStepGenerate]
