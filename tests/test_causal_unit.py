@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tempo_pack.models.causal_wan import CausalWanModel, config_from_state_dict, rope_cos_sin
+from tempo_pack.models.causal_wan import CausalWanModel, apply_rope, config_from_state_dict, rope_cos_sin
 from tempo_pack.models.kv_cache import RollingKVCache
 from causal_reference import RecomputeModel, rolling_attended
 from tempo_pack.samplers import causal
@@ -118,7 +118,32 @@ def test_config_from_shapes():
     assert cfg["model_type"] == "t2v" and cfg["ffn_dim"] == 96 and cfg["text_dim"] == 32
 
 
-def test_rope_pairs_rotate_like_complex_multiplication():
-    cos, sin = rope_cos_sin(torch.tensor([3]), 1, 1, 12, "cpu")
-    z = torch.polar(torch.ones(6, dtype=torch.float64), torch.atan2(sin[0].double(), cos[0].double()))
-    torch.testing.assert_close(cos[0].double(), z.real, rtol=1e-6, atol=1e-6)
+def _wan_rope_reference(x, start, f, h, w, theta=10000.0):
+    """Wan 2.1's RoPE as the authors write it (wan/modules/model.py: rope_params + rope_apply):
+    per-axis complex frequency tables, split [c - 2(c//3), c//3, c//3] over (frame, row, col)
+    with c = head_dim / 2, multiplied into the query/key as complex pairs."""
+    d = x.shape[-1]
+    c = d // 2
+
+    def rope_params(n, dim):
+        freqs = torch.outer(torch.arange(n, dtype=torch.float64),
+                            1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        return torch.polar(torch.ones_like(freqs), freqs)
+
+    tables = [rope_params(start + f, d - 4 * (d // 6)), rope_params(h, 2 * (d // 6)), rope_params(w, 2 * (d // 6))]
+    assert [t.shape[1] for t in tables] == [c - 2 * (c // 3), c // 3, c // 3]
+    grid = torch.cat([tables[0][start:start + f].view(f, 1, 1, -1).expand(f, h, w, -1),
+                      tables[1][:h].view(1, h, 1, -1).expand(f, h, w, -1),
+                      tables[2][:w].view(1, 1, w, -1).expand(f, h, w, -1)], dim=-1).reshape(f * h * w, 1, c)
+    xc = torch.view_as_complex(x.double().reshape(*x.shape[:-1], c, 2))
+    return torch.view_as_real(xc * grid).flatten(-2).float()
+
+
+@pytest.mark.parametrize("start", [0, 7, 1500])
+def test_rope_equals_the_authors_complex_tables(start):
+    """Our float64 angles at absolute frame positions equal Wan's own complex-table RoPE (including
+    past the 1024-frame table the authors precompute)."""
+    f, h, w, heads, d = 2, 3, 4, 2, 24
+    x = torch.randn(1, f * h * w, heads, d, generator=torch.Generator().manual_seed(start))
+    cos, sin = rope_cos_sin(torch.arange(start, start + f), h, w, d, "cpu")
+    torch.testing.assert_close(apply_rope(x, cos, sin), _wan_rope_reference(x, start, f, h, w), rtol=1e-5, atol=1e-5)
