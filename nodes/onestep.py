@@ -238,7 +238,7 @@ class OneStepGenerate(io.ComfyNode):
             description="Text-to-image or img2img in one step without custom-sampler plumbing: same sampling path as "
                         "SamplerCustom with the Tempo schedule and sampler.",
             inputs=[
-                io.Model.Input("model", tooltip="A MODEL from 'Tempo One-Step Image Loader'."),
+                io.Model.Input("model", tooltip="A MODEL from a Tempo one-step loader (image, video or SVD)."),
                 io.Conditioning.Input("positive", tooltip="Prompt conditioning (CLIP Text Encode; ControlNet works)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed; the same seed gives the same image."),
