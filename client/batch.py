@@ -133,10 +133,11 @@ def download_outputs(server, history: dict, job_dir: str, out_root: str) -> list
     return files
 
 
-def _execution_error_text(api: dict, data: dict) -> str:
+def _execution_error_text(api: dict | None, data: dict) -> str:
+    """An execution_error message as people read it: which node (its title where known) raised what."""
     nid = str(data.get("node_id", "?"))
-    title = (api.get(nid, {}).get("_meta") or {}).get("title") or data.get("node_type", "")
-    return (f"node #{nid} '{title}' ({data.get('node_type', '')}) raised "
+    title = ((api or {}).get(nid, {}).get("_meta") or {}).get("title")
+    return (f"node #{nid}{f' {title!r}' if title else ''} ({data.get('node_type', '')}) raised "
             f"{data.get('exception_type', 'an error')}: {str(data.get('exception_message', '')).strip()}")
 
 
@@ -281,8 +282,7 @@ def _collect(server, result, finish, out_dir):
 def _history_error(hist: dict) -> str:
     for kind, data in (hist.get("status") or {}).get("messages", []):
         if kind == "execution_error":
-            return (f"node #{data.get('node_id')} ({data.get('node_type')}) raised "
-                    f"{data.get('exception_type')}: {str(data.get('exception_message', '')).strip()}")
+            return _execution_error_text(None, data)
     return "the job failed on the server"
 
 

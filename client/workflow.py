@@ -225,9 +225,7 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
                                 "to nodes in the editor or export the workflow in API format")
         where = ", ".join(f"{t} (node {', '.join(node_label(n) for n in nodes.values() if n['type'] == t)})"
                           for t in missing)
-        raise WorkflowError(f"node types not installed on {server_name}: {where}. Install the custom node "
-                            "packs that provide them (ComfyUI-Manager: 'Install Missing Custom Nodes') "
-                            "and restart the server")
+        raise _missing_nodes(server_name, where)
 
     def input_link(node: dict, slot: int):
         inputs = node.get("inputs") or []
@@ -295,13 +293,16 @@ def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict
     return api
 
 
+def _missing_nodes(server_name: str, where: str) -> WorkflowError:
+    return WorkflowError(f"node types not installed on {server_name}: {where}. Install the custom node packs that "
+                         "provide them (ComfyUI-Manager: 'Install Missing Custom Nodes') and restart the server")
+
+
 def check_api_types(api: dict, object_info: dict, server_name: str = "the server") -> None:
     """Raise WorkflowError when an API-format prompt names node types the server lacks."""
     missing = sorted({(v["class_type"], k) for k, v in api.items() if v["class_type"] not in object_info})
     if missing:
-        where = ", ".join(f"{t} (node #{k})" for t, k in missing)
-        raise WorkflowError(f"node types not installed on {server_name}: {where}. Install the custom node "
-                            "packs that provide them and restart the server")
+        raise _missing_nodes(server_name, ", ".join(f"{t} (node #{k})" for t, k in missing))
 
 
 def parse_value(text: str):
