@@ -59,7 +59,7 @@ class LocalComfyUI:
     """A ComfyUI subprocess on 127.0.0.1 whose base directory is a temporary folder.
 
     ``base`` holds models/, input/, output/, user/ and custom_nodes/ (a link to this pack);
-    ``models`` may point model folders elsewhere (written to an extra_model_paths.yaml).
+    ``models`` (a folder, or several) adds model roots (written to an extra_model_paths.yaml).
     Always use as a context manager, so the process is stopped whatever happens.
     """
 
@@ -87,11 +87,13 @@ class LocalComfyUI:
         args = []
         if self.models:
             yaml_path = os.path.join(self.base, "extra_model_paths.yaml")
+            roots = [self.models] if isinstance(self.models, str) else list(self.models)
             with open(yaml_path, "w") as f:
-                f.write("tempo_test:\n")
-                f.write(f"  base_path: {self.models}\n")
-                for d in MODEL_FOLDERS:
-                    f.write(f"  {d}: {d}/\n")
+                for i, root in enumerate(roots):
+                    f.write(f"tempo_models_{i}:\n")
+                    f.write(f"  base_path: {root}\n")
+                    for d in MODEL_FOLDERS:
+                        f.write(f"  {d}: {d}/\n")
             args += ["--extra-model-paths-config", yaml_path]
         return args
 

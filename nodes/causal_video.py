@@ -17,7 +17,9 @@ from ..samplers import causal
 from ..video.mp4 import Mp4Writer
 from .wan_models import StreamingWanDecoder, causal_info, causal_runner, load_causal_model
 from .compat import io, ui
-from .common import WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
+from ..loaders.paths import MAX_NAME_CHARS, is_inside, shown
+from .common import WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, output_path, resolve_model_path, \
+    check_choice
 
 SUBCAT = CATEGORY + "/causal video"
 CAUSAL_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
@@ -28,6 +30,7 @@ _SF_TIMESTEPS, _SF_SHIFT = causal.SCHEDULES["Self Forcing"]
 DEFAULT_TIMESTEPS = ", ".join(str(t) for t in _SF_TIMESTEPS)
 DEFAULT_SHIFT = _SF_SHIFT
 DEFAULT_CONTEXT_FRAMES = 3
+FRAMES_PER_BLOCK = ("auto", "1", "3")
 
 
 def register_folders():
@@ -130,7 +133,10 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
         raise TempoInputError(f"width and height must be multiples of 16 (the VAE's 8 times the patch's 2); "
                               f"got {width}x{height}: try {width // 16 * 16}x{height // 16 * 16}")
     stated = info.get("frames_per_block")
-    fpb = (stated or 3) if frames_per_block == "auto" else int(frames_per_block)
+    check_choice(schedule, [*causal.SCHEDULES, "custom"], "schedule")
+    check_choice(cache, ("rolling", "full"), "cache")
+    fpb = (stated or 3) if check_choice(frames_per_block, FRAMES_PER_BLOCK, "frames_per_block") == "auto" \
+        else int(frames_per_block)
     if stated and fpb != stated:
         raise TempoInputError(f"frames_per_block is {fpb} but {info.get('file')} was trained with {stated} frame(s) "
                               f"per block; set frames_per_block to {stated} (or auto)")
@@ -222,7 +228,7 @@ class CausalVideoSampler(io.ComfyNode):
                 io.Combo.Input("schedule", options=[*causal.SCHEDULES, "custom"], default="Self Forcing",
                                tooltip="Denoising list and shift of the family (Self Forcing [1000,750,500,250] at "
                                        "shift 5; CausVid [1000,757,522] at 8)."),
-                io.Combo.Input("frames_per_block", options=["auto", "1", "3"], default="auto",
+                io.Combo.Input("frames_per_block", options=list(FRAMES_PER_BLOCK), default="auto",
                                tooltip="Latent frames per block: 3 chunk-wise, 1 frame-wise; auto reads the checkpoint."),
                 io.Combo.Input("cache", options=["rolling", "full"], default="rolling",
                                tooltip="rolling: sink + window frames, constant memory for any length; full: every "
@@ -309,9 +315,8 @@ class CausalVideoToMP4(io.ComfyNode):
 
     @classmethod
     def execute(cls, video, vae, filename_prefix, fps, crf) -> io.NodeOutput:
-        out_dir = folder_paths.get_output_directory()
-        full_dir, filename, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, out_dir,
-                                                                                      video.width, video.height)
+        full_dir, filename, counter, subfolder = output_path(filename_prefix, video.width, video.height)
+        os.makedirs(full_dir, exist_ok=True)
         name = f"{filename}_{counter:05}_.mp4"
         path = os.path.join(full_dir, name)
         writer = Mp4Writer(path, video.width, video.height, fps, crf)
@@ -368,11 +373,14 @@ class SaveConditioning(io.ComfyNode):
     def execute(cls, conditioning, name) -> io.NodeOutput:
         from safetensors.torch import save_file
 
-        safe = "".join(c for c in name if c.isalnum() or c in "-_.") or "prompt"
+        safe = "".join(c for c in name if c.isalnum() or c in "-_.")[:MAX_NAME_CHARS] or "prompt"
         folder = folder_paths.get_folder_paths(CONDITIONING_FOLDER)[0]
         os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, safe + ".safetensors")
+        if not is_inside(path, [folder]):  # a symlink in the folder pointing elsewhere
+            raise TempoInputError(f"cannot save '{shown(safe)}' in models/{CONDITIONING_FOLDER}/; choose another name")
         tensors = {f"cond.{i}": c[0].contiguous().cpu() for i, c in enumerate(conditioning)}
-        save_file(tensors, os.path.join(folder, safe + ".safetensors"))
+        save_file(tensors, path)
         return io.NodeOutput(ui=ui.PreviewText(f"saved {safe}.safetensors"))
 
 
@@ -393,10 +401,7 @@ class LoadConditioning(io.ComfyNode):
     def execute(cls, name) -> io.NodeOutput:
         from ..loaders.files import read_file
 
-        path = folder_paths.get_full_path(CONDITIONING_FOLDER, name)
-        if path is None:
-            raise TempoInputError(f"'{name}' is not in models/{CONDITIONING_FOLDER}/")
-        sd, _ = read_file(path)
+        sd, _ = read_file(resolve_model_path(name, (CONDITIONING_FOLDER,), "saved conditioning"))
         return io.NodeOutput([[sd[k], {}] for k in sorted(sd, key=lambda k: int(k.split(".")[1]))])
 
 

@@ -8,6 +8,7 @@ import folder_paths
 import torch
 
 from ..errors import TempoError
+from ..loaders.paths import is_inside, name_problem, shown
 
 CATEGORY = "Tempo"
 PREFIX = "Tempo"
@@ -56,20 +57,71 @@ def model_file_list(folders=IMAGE_MODEL_FOLDERS) -> list[str]:
     return [n for n in names if not (n in seen or seen.add(n))]
 
 
-def resolve_model_path(name: str, folders=IMAGE_MODEL_FOLDERS) -> str:
+def check_choice(value, options, input_name: str):
+    """A combo value must be one of its options (a ComfyUI that does not check V3 combos, or a
+    direct call, may pass anything)."""
+    if value not in options:
+        raise TempoInputError(f"{input_name} '{shown(value)}' is not one of {', '.join(map(str, options))}")
+    return value
+
+
+def model_roots() -> list[str]:
+    """Every folder ComfyUI assigns to models, of any kind (models/ and extra_model_paths.yaml)."""
+    roots = [folder_paths.models_dir]
+    for paths, _ in folder_paths.folder_names_and_paths.values():
+        roots += list(paths)
+    return roots
+
+
+def refuse_name(name, folders, input_name: str = "model file") -> TempoInputError:
+    """The one message for a name that does not resolve inside its folders, whatever the reason
+    (absent, outside, malformed): it never tells whether a path exists."""
+    places = ", ".join(f"models/{f}/" for f in folders)
+    return TempoInputError(f"{input_name} '{shown(name)}' is not one of the files in {places}; put it there (or in a "
+                           "folder for it in extra_model_paths.yaml) and press R in the editor to refresh the list")
+
+
+def resolve_model_path(name: str, folders=IMAGE_MODEL_FOLDERS, input_name: str = "model file") -> str:
+    """The path of ``name``, which must be one of the folders' listed files (the combo's options:
+    the running ComfyUI may not check V3 combos) and resolve, symlinks included, inside the folders
+    ComfyUI assigns to models."""
+    if name_problem(name) is not None or name not in model_file_list(folders):
+        raise refuse_name(name, folders, input_name)
     for folder in folders:
         if folder == "diffusers":
             for root in folder_paths.get_folder_paths("diffusers"):
                 p = os.path.join(root, name)
                 if os.path.isdir(p):
-                    return p
+                    return _confined(p, name, folders, input_name)
             continue
         try:
             p = folder_paths.get_full_path(folder, name)
         except KeyError:
             p = None
         if p:
-            return p
-    places = ", ".join(f"models/{f}/" for f in folders)
-    raise TempoInputError(f"model file '{name}' was not found in {places}; put it there and press R "
-                          "in the editor to refresh the list")
+            return _confined(p, name, folders, input_name)
+    raise refuse_name(name, folders, input_name)
+
+
+def output_path(filename_prefix: str, width: int, height: int):
+    """(folder, file name, counter, subfolder) for a new output file, as ComfyUI's savers make them,
+    refused unless the prefix names a place inside ComfyUI's output folder (symlinks resolved)."""
+    out_dir = folder_paths.get_output_directory()
+    refusal = TempoInputError(f"filename_prefix '{shown(filename_prefix)}' must name a file inside ComfyUI's output "
+                              "folder: no absolute path, no '..', no control characters (e.g. tempo/causal)")
+    if name_problem(filename_prefix) is not None:
+        raise refusal
+    try:
+        full_dir, filename, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, out_dir,
+                                                                                      width, height)
+    except Exception:  # noqa: BLE001 - ComfyUI raises a bare Exception for a path outside the output folder
+        raise refusal from None
+    if not is_inside(full_dir, [out_dir]):
+        raise refusal
+    return full_dir, filename, counter, subfolder
+
+
+def _confined(path: str, name, folders, input_name) -> str:
+    if not is_inside(path, model_roots()):
+        raise refuse_name(name, folders, input_name)
+    return path

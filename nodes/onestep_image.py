@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..loaders.classify import detect_preset
 from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, PRESETS, Preset, custom_preset)
-from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path, check_choice
 from .hub import download_to_models
 from .compat import io, ui
 from .onestep import apply_preset
@@ -31,7 +31,7 @@ def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: flo
                                   f"Pick it in the loader's 'preset' input ({', '.join(IMAGE_PRESET_NAMES)})")
         preset, reason = PRESETS[detected], f"auto: {why}"
     else:
-        preset, reason = PRESETS[name], "chosen by the user"
+        preset, reason = PRESETS[check_choice(name, IMAGE_PRESET_NAMES, "preset")], "chosen by the user"
     if base not in preset.bases:
         raise TempoInputError(f"the checkpoint is a {base} UNet but the {preset.name} preset is for "
                               f"{'/'.join(preset.bases)} models; pick the matching preset, or 'custom'")
@@ -68,7 +68,8 @@ class OneStepImageLoader(io.ComfyNode):
                                tooltip="Only for preset 'custom': what the network predicts."),
                 io.String.Input("hf_repo", default="", optional=True,
                                 tooltip="Optional Hugging Face repo id (e.g. stabilityai/sd-turbo): downloads "
-                                        "hf_filename into models/checkpoints first. Leave empty to use ckpt_name."),
+                                        "hf_filename into models/checkpoints first, if the server allows downloads "
+                                        "(TEMPO_ALLOW_HUB_DOWNLOADS=1). Leave empty to use ckpt_name."),
                 io.String.Input("hf_filename", default="", optional=True,
                                 tooltip="File inside hf_repo to download (e.g. sd_turbo.safetensors)."),
             ],

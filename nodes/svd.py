@@ -9,7 +9,7 @@ import os
 from ..loaders.classify import detect_preset
 from ..samplers.onestep import PRESETS, SVD_PRESET_NAMES
 from .compat import io, ui
-from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path, check_choice
 from .onestep import apply_preset
 from .unet_models import load_image_model
 
@@ -39,7 +39,7 @@ def load_svd(path: str, preset: str = "auto", dtype: str = "default"):
         preset, reason = found, f"auto: {why}"
     else:
         reason = "chosen by the user"
-    chosen = PRESETS[preset]
+    chosen = PRESETS[check_choice(preset, SVD_PRESET_NAMES, "preset")]
     info = (f"{chosen.name}: EDM v-prediction, one step at sigma {chosen.timestep:g}, several steps on Karras sigmas, "
             f"re-noise {chosen.renoise} [{reason}]")
     return apply_preset(model, chosen), clip_vision, vae, info

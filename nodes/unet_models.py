@@ -24,7 +24,7 @@ from ..loaders.files import CheckpointError, read_checkpoint
 from ..loaders.sd_unet import diffusers_unet_structure
 from ..loaders.svd import is_svd_diffusers, split_svd_diffusers, svd_vae_diffusers_to_sgm
 from . import compat
-from .common import WEIGHT_DTYPES
+from .common import WEIGHT_DTYPES, check_choice
 
 BASE_CONFIGS = {
     "SD15": compat.SD15,
@@ -84,7 +84,7 @@ def load_image_model(path: str, dtype: str = "default", output_clip: bool = True
     load_device = mm.get_torch_device()
     offload_device = mm.unet_offload_device()
     params = comfy.utils.calculate_parameters(sd, prefix)
-    unet_dtype = WEIGHT_DTYPES[dtype] or mm.unet_dtype(model_params=params,
+    unet_dtype = WEIGHT_DTYPES[check_choice(dtype, WEIGHT_DTYPES, "weight_dtype")] or mm.unet_dtype(model_params=params,
                                                  supported_dtypes=list(model_config.supported_inference_dtypes),
                                                  weight_dtype=comfy.utils.weight_dtype(sd, prefix))
     manual_cast = mm.unet_manual_cast(unet_dtype, load_device, model_config.supported_inference_dtypes)

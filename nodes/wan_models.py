@@ -21,7 +21,7 @@ from ..loaders.wan import read_wan_checkpoint
 from ..models.causal_wan import CausalWan, config_from_state_dict
 from ..video.wan_stream import StreamingDecoder
 from . import compat
-from .common import WEIGHT_DTYPES, TempoInputError
+from .common import WEIGHT_DTYPES, TempoInputError, check_choice
 
 
 
@@ -33,7 +33,7 @@ def comfy_attention(q, k, v, mask=None):
 
 def build_wan_model(sd: dict, dtype: str, name: str):
     """Native Wan 2.1 MODEL (ModelPatcher) from a state dict in Wan key names, built by ComfyUI."""
-    options = {"dtype": WEIGHT_DTYPES[dtype]} if WEIGHT_DTYPES.get(dtype) else {}
+    options = {"dtype": WEIGHT_DTYPES[dtype]} if WEIGHT_DTYPES[check_choice(dtype, WEIGHT_DTYPES, "weight_dtype")] else {}
     model = comfy.sd.load_diffusion_model_state_dict(sd, model_options=options)
     if model is None:
         raise TempoInputError(f"ComfyUI could not build a Wan 2.1 model from {name}; its width must be a multiple "

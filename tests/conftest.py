@@ -89,7 +89,10 @@ def models_dir(tmp_path_factory, comfy):
 @pytest.fixture(scope="session")
 def server(models_dir):
     """A real ComfyUI (subprocess, CPU, loopback) with this pack loaded."""
-    with LocalComfyUI(COMFYUI, models=str(models_dir)) as local:
+    from tempo_pack.demo import run as demo_run
+
+    # models_dir links to the demo models; they are a model folder too, as links must stay in one
+    with LocalComfyUI(COMFYUI, models=[str(models_dir), demo_run.DEMO_MODELS]) as local:
         yield local
     if not os.environ.get("TEMPO_KEEP_SERVER_LOG"):
         local.cleanup()

@@ -189,6 +189,9 @@ def chunkwise(files):
 
 @pytest.mark.parametrize("over,message", [
     ({"frames_per_block": "1"}, "trained with 3 frame\\(s\\) per block; set frames_per_block to 3"),
+    ({"schedule": "nope"}, "schedule 'nope' is not one of Self Forcing"),
+    ({"cache": "../x"}, "cache '../x' is not one of rolling, full"),
+    ({"frames_per_block": "7"}, "frames_per_block '7' is not one of auto"),
     ({"width": 70}, "multiples of 16.*got 70x48: try 64x48"),
     ({"length": 20}, "length 20 is not 1 \\+ 4k.*try 9 or 21"),
     ({"length": 17}, "gives 5 latent frame\\(s\\) to generate, not whole blocks of 3; try"),

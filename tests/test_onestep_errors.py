@@ -48,7 +48,7 @@ def _load(name, preset="auto"):
     ("clip_l.safetensors", "clip_l.safetensors is a text encoder"),
     ("broken.safetensors", "truncated.*download it again"),
     ("evil.ckpt", "weights_only=True so no code from a checkpoint ever runs"),
-    ("missing.safetensors", "was not found in models/checkpoints/"),
+    ("missing.safetensors", "is not one of the files in models/checkpoints/"),
     ("plain_unet.safetensors", "could not tell which one-step family.*Pick it in the loader's 'preset' input"),
 ])
 def test_loader_refuses_with_a_clear_message(ckpts, name, message):

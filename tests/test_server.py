@@ -81,7 +81,7 @@ def _pack_problems(log: str, pack_paths: list[str]) -> list[str]:
 
 
 def test_pack_loads_without_errors(server, client):
-    log = server.log_text()
+    log = server.log_text().split("To see the GUI go to")[0]  # start-up only: later jobs' errors are tested apart
     link = os.path.join(server.base, "custom_nodes", PACK_LINK_NAME)
     pack_paths = [link, os.path.realpath(PACK_ROOT)]
     imported = [l for l in log.splitlines() if "seconds" in l and l.rstrip().endswith(PACK_LINK_NAME)]
@@ -293,9 +293,9 @@ def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
                              "--set", "EmptyLatentImage.width=512", "--set", "EmptyLatentImage.height=512",
                              "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until the first job runs and the others wait
+    while time.monotonic() < deadline:  # wait until the first job runs and another waits
         q = client.queue()
-        if q["queue_running"] and len(q["queue_pending"]) == 3:
+        if q["queue_running"] and q["queue_pending"]:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
