@@ -138,7 +138,8 @@ def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
             # Text-to-image in an LCM/TCD-style family: x_t is pure noise, sqrt(1 + sigma^2) * eps here.
             x = model_sampling.noise_scaling(sigmas[0], model.noise.to(x), latent.to(x), max_denoise=True)
         seed = extra_args.get("seed")
-        generator = torch.Generator(device="cpu").manual_seed((seed if seed is not None else 0) + 1)
+        # the re-noising stream: its own seed, seed + 1, wrapped so every seed the input allows works
+        generator = torch.Generator(device="cpu").manual_seed(((seed if seed is not None else 0) + 1) % 2**64)
         s_in = x.new_ones([x.shape[0]])
 
         def denoise(x_, sigma):

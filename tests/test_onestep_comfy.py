@@ -302,3 +302,14 @@ def _ours_on(model):
 
     out = generate(model, [[_ctx(), {}]], None, {"samples": torch.zeros(LATENT)}, SEED, 1, 1.0, 1.0)
     return model.model.process_latent_in(out["samples"])
+
+
+def test_every_seed_the_input_allows_works(unet_model):
+    """The largest seed (2^64 - 1) with fresh re-noising between steps (it overflowed before)."""
+    from tempo_pack.nodes.onestep import apply_preset, generate
+    from tempo_pack.samplers.onestep import PRESETS
+
+    m = apply_preset(unet_model, PRESETS["DMD2"])
+    for seed in (0xFFFFFFFFFFFFFFFF, 0):
+        out = generate(m, [[_ctx(), {}]], None, {"samples": torch.zeros(LATENT)}, seed, 2, 1.0, 1.0)
+        assert torch.isfinite(out["samples"]).all()
