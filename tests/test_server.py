@@ -289,18 +289,24 @@ def test_keep_going_runs_the_rest(client, tmp_path):
 
 def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
     out = tmp_path / "out"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (client.queue()["queue_running"] or client.queue()["queue_pending"]):
+        time.sleep(0.2)  # start from an idle server: no job of an earlier test may pass for ours
     proc = subprocess.Popen([sys.executable, TEMPO, "run", TXT2IMG, "--server", server.url, "--seeds", "1-4",
                              "--set", "EmptyLatentImage.width=512", "--set", "EmptyLatentImage.height=512",
                              "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    first = proc.stderr.readline()
+    assert first.startswith("queueing 4 job(s)"), first
+    seen, deadline = [], time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until the first job runs and another waits
         q = client.queue()
+        seen.append((len(q["queue_running"]), len(q["queue_pending"])))
         if q["queue_running"] and q["queue_pending"]:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)  # generous: a loaded 2-core machine answers slowly
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (err, seen[-10:])
     assert "interrupted" in err
     assert "Interrupting prompt" in server.log_text()
     deadline = time.monotonic() + 120  # the running node finishes first (a VAE decode is not interruptible)
