@@ -287,6 +287,13 @@ def test_keep_going_runs_the_rest(client, tmp_path):
     assert [l["status"] for l in lines] == ["success", "error", "success"]
 
 
+def _as_from_a_terminal():
+    """Ctrl-C reaches the client as it does from a shell: this test process may have SIGINT
+    ignored or blocked by a library loaded earlier in the session, and a child inherits both."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
     out = tmp_path / "out"
     deadline = time.monotonic() + 120
@@ -294,7 +301,8 @@ def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
         time.sleep(0.2)  # start from an idle server: no job of an earlier test may pass for ours
     proc = subprocess.Popen([sys.executable, TEMPO, "run", TXT2IMG, "--server", server.url, "--seeds", "1-4",
                              "--set", "EmptyLatentImage.width=512", "--set", "EmptyLatentImage.height=512",
-                             "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
     first = proc.stderr.readline()
     assert first.startswith("queueing 4 job(s)"), first
     seen, deadline = [], time.monotonic() + 60
@@ -306,7 +314,8 @@ def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)  # generous: a loaded 2-core machine answers slowly
-    assert proc.returncode == 130, (err, seen[-10:])
+    assert proc.returncode == 130, (err, seen[-10:], signal.getsignal(signal.SIGINT),
+                                    signal.pthread_sigmask(signal.SIG_BLOCK, []))
     assert "interrupted" in err
     assert "Interrupting prompt" in server.log_text()
     deadline = time.monotonic() + 120  # the running node finishes first (a VAE decode is not interruptible)
