@@ -226,8 +226,9 @@ class CausalVideoSampler(io.ComfyNode):
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Same seed, same video."),
                 io.Combo.Input("schedule", options=[*causal.SCHEDULES, "custom"], default="Self Forcing",
-                               tooltip="Denoising list and shift of the family (Self Forcing [1000,750,500,250] at "
-                                       "shift 5; CausVid [1000,757,522] at 8)."),
+                               tooltip="Denoising list and shift of the family, as the authors' configs give them "
+                                       "(Self Forcing [1000,750,500,250] warped by shift 5; CausVid [1000,757,522] "
+                                       "as written)."),
                 io.Combo.Input("frames_per_block", options=list(FRAMES_PER_BLOCK), default="auto",
                                tooltip="Latent frames per block: 3 chunk-wise, 1 frame-wise; auto reads the checkpoint."),
                 io.Combo.Input("cache", options=["rolling", "full"], default="rolling",

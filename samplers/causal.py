@@ -18,10 +18,18 @@ import torch
 from ..errors import TempoError
 from ..models.kv_cache import RollingKVCache
 
-# One entry per published family: denoising timesteps (0..1000) and the shift they are warped by.
+# One entry per published family: denoising timesteps (0..1000) and the shift they are warped by
+# (shift 1: used as written). Sources, as the authors' inference reads them:
+# - Self Forcing: guandeh17/Self-Forcing@33593df configs/self_forcing_dmd.yaml:7-12 (list), :15 (shift 5),
+#   :51 (warp_denoising_step: true; pipeline/causal_inference.py:29-31 warps by the shifted schedule).
+# - CausVid: tianweiy/CausVid@ca21150 configs/wan_causal_dmd.yaml:14-18 (list, trailing 0 dropped),
+#   :53 (warp_denoising_step: false): the timesteps are used as written; the shift 8 of :20 only
+#   shapes the training schedule, and causvid/models/wan/wan_wrapper.py:135-137 takes sigma as the
+#   schedule's point nearest t / 1000 (within 0.0006 of t / 1000).
+# - Causal Forcing: thu-ml/Causal-Forcing@1fc7bbc configs/causal_forcing_dmd_chunkwise.yaml:7-12, :15, :47.
 SCHEDULES = {
     "Self Forcing": ([1000, 750, 500, 250], 5.0),
-    "CausVid": ([1000, 757, 522], 8.0),
+    "CausVid": ([1000, 757, 522], 1.0),
     "Causal Forcing": ([1000, 750, 500, 250], 5.0),
 }
 RENOISE_GEN_OFFSET = 1_000_003

@@ -109,6 +109,8 @@ def test_schedules():
     with pytest.raises(ValueError, match="outside"):
         causal.schedule_sigmas([1200], 5.0)
     assert causal.parse_timesteps("1000, 757 522") == [1000, 757, 522]
+    # CausVid's config does not warp its list (warp_denoising_step: false): sigma = t / 1000
+    assert causal.schedule_sigmas(*causal.SCHEDULES["CausVid"]) == pytest.approx([1.0, 0.757, 0.522])
 
 
 def test_config_from_shapes():
