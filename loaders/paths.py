@@ -1,7 +1,7 @@
 """Names that come from a workflow (model files, folders, saved conditionings, output prefixes)
 are untrusted: they may only name something inside the folders ComfyUI assigns.
 
-Plain Python. :func:`check_relative_name` refuses what is never a valid name (absolute paths,
+Plain Python. :func:`name_problem` says why a name is never valid (absolute paths,
 ``..`` segments, control characters, over-long names); :func:`is_inside` tells whether a path,
 symlinks resolved, stays under one of the allowed roots. Callers refuse with one message whatever
 the reason, so a refusal never tells the sender whether a path exists.

@@ -2,9 +2,10 @@
 ComfyUI assigns: every name input is tried as a hostile sender would, through a real server's
 HTTP API with no client-side checks, and nothing outside is read or written.
 
-ComfyUI itself may refuse some attempts first (newer releases check V3 combo values): either
-way the prompt must fail, and when the pack answers, with its one message for names that do
-not resolve, the same whether the path outside exists or not."""
+ComfyUI itself refuses a name that is not in a combo's list (0.3.64 and 0.8.0 alike), so most
+attempts stop there; a link inside a model folder is listed, so only the pack can stop it, and the
+pack's own refusal is also driven directly below. Either way the prompt fails, and the pack's one
+message is the same whether the path outside exists or not."""
 
 import os
 import shutil
@@ -178,6 +179,20 @@ def test_the_pack_refuses_by_itself_where_comfyui_does_not_check(comfy, tmp_path
         messages.add(str(e.value).replace(shown(name), "<name>"))
     assert len(messages) == 1, messages
     assert NOT_ONE_OF in messages.pop()
+
+
+@pytest.mark.comfy
+def test_hub_switch_off_refuses_and_on_reaches_the_checked_fetch(comfy, monkeypatch):
+    from tempo_pack.loaders.files import CheckpointError
+    from tempo_pack.nodes.common import TempoInputError
+    from tempo_pack.nodes.hub import HUB_SWITCH, download_to_models
+
+    monkeypatch.delenv(HUB_SWITCH, raising=False)
+    with pytest.raises(TempoInputError, match="downloads are off on this server"):
+        download_to_models("org/name", "a.safetensors", "checkpoints")
+    monkeypatch.setenv(HUB_SWITCH, "1")
+    with pytest.raises(CheckpointError, match="not a file name inside"):  # validated before any fetch
+        download_to_models("org/name", "../../evil.safetensors", "checkpoints")
 
 
 @pytest.mark.parametrize("name,problem", [("a/b.safetensors", None), ("sub\\dir\\x.pt", None),
