@@ -10,7 +10,7 @@ block index), so a block's result does not depend on how long the video is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 import torch
@@ -78,6 +78,43 @@ def prefill(model, latent: torch.Tensor, ctx_kv, cache, start_frame: int = 0):
     model.forward_frames(latent, t, ctx_kv, start_frame, cache, write=True)
 
 
+# LongLive's re-cache at a prompt switch, as NVlabs/LongLive@9266de9 runs it:
+# pipeline/interactive_causal_inference.py:34-96 (_recache_after_switch), :188-191 (switch at the first
+# block starting at or after the requested frame), wan/modules/causal_model.py:230-300 (which cache
+# slots the pass rewrites), configs/longlive_interactive_inference.yaml:26-27 (global_sink true,
+# context_noise 0). In the cache's terms (sink S, window W, F frames per block; LongLive's
+# local_attn_size is L = S + W + F, as its cache evicts a block only when the next one arrives):
+# before the block starting at frame s, the clean latents of the frames s - n .. s - 1 run once more
+# at t = 0 under the new prompt, n = s with a full cache or while s <= L, else n = L - S; they attend
+# to each other (no causal mask among them: the pass goes through the cache path, :213-352, which
+# takes no mask) and, when n < s, to the S sink frames, whose keys and values stay as they were.
+# Their keys and values replace the cache's; the oldest that no longer fit are evicted as usual.
+def recache_frames(s: int, sink: int, window: Optional[int], frames_per_block: int) -> tuple[int, bool]:
+    """(first frame to recompute, whether the sink frames are kept) for a switch before frame ``s``."""
+    if window is None or s <= sink + window + frames_per_block:
+        return 0, False
+    return s - (window + frames_per_block), True
+
+
+def recache(model, history: dict, ctx_kv, cache, s: int, frames_per_block: int, full: bool):
+    """Re-compute the held frames' keys and values under ``ctx_kv`` (the new prompt)."""
+    first, keep_sinks = recache_frames(s, cache.sink, None if full else cache.window, frames_per_block)
+    cache.restart(keep_sinks)
+    prefill(model, torch.cat([history[f] for f in range(first, s)], dim=2), ctx_kv, cache, first)
+
+
+def strength_sigmas(sigmas, strength: float) -> tuple:
+    """Video-to-video: the input is noised to ``strength`` (a flow sigma, x = (1 - s) x_in + s eps, as
+    StreamDiffusionV2's noise_scale: chenfengxu714/StreamDiffusionV2 streamv2v/inference_wo_batch.py,
+    ``noise * noise_scale + latents * (1 - noise_scale)``) and denoised over the schedule's sigmas below
+    it. Strength 1 is text-to-video: the schedule as it is, the input unused."""
+    if not 0 < strength <= 1:
+        raise TempoError(f"strength {strength} is outside (0, 1]: 1 ignores the input video, lower keeps more of it")
+    if strength == 1:
+        return tuple(sigmas)
+    return (float(strength),) + tuple(s for s in sigmas if s < strength)
+
+
 @dataclass(frozen=True)
 class RolloutSettings:
     """How the blocks are made: frames per block, the denoising sigmas, the seed, how many blocks,
@@ -90,18 +127,62 @@ class RolloutSettings:
     start_frame: int = 0
 
 
+@dataclass
+class Steering:
+    """What changes while the video runs. ``contexts``: block index -> the cross-attention context
+    (``cross_kv``) from that block on; ``recache``: re-compute the held frames under the new prompt
+    at each switch (LongLive) or switch plainly; ``source``: an iterator of clean input latent blocks
+    (model units, [B, C, F, h, w]) for video-to-video, noised to ``sigmas[0]`` (see ``strength_sigmas``)."""
+
+    contexts: dict = field(default_factory=dict)  # block index (> 0) -> ctx_kv
+    recache: bool = True
+    source: Optional[Iterator[torch.Tensor]] = None
+
+
 def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, device=None, dtype=torch.float32,
-            step_callback: Optional[Callable] = None) -> Iterator[Block]:
+            step_callback: Optional[Callable] = None, steering: Optional[Steering] = None,
+            prefix: Optional[torch.Tensor] = None) -> Iterator[Block]:
     """Yield each finished block. ``shape`` is one block's latent shape [B, C, F, H, W]; ``model``
     has ``forward_frames`` (:class:`models.causal_wan.CausalWan`); ``step_callback(block, step)``
-    runs before every network call (progress, interrupts)."""
+    runs before every network call (progress, interrupts); ``prefix``: clean frames written to the
+    cache first (they are frames ``0 .. settings.start_frame - 1``)."""
     b, c, f, h, w = shape
     if f != settings.frames_per_block:
         raise ValueError(f"block shape has {f} frames, expected {settings.frames_per_block}")
+    steering = steering or Steering()
     sigmas = settings.sigmas
+    full = cache is not None and cache.full
+    # clean latents a re-cache may need: all with a full cache, else the sinks and the last L frames
+    history: dict[int, torch.Tensor] = {}
+    keep_last = None if cache is None or full else cache.window + f  # with the sinks: L frames
+    switches = {k: v for k, v in steering.contexts.items() if k > 0}
+
+    def remember(latent, s0):
+        if cache is None or not switches or not steering.recache:
+            return
+        for i in range(latent.shape[2]):
+            history[s0 + i] = latent[:, :, i:i + 1]
+        if keep_last is not None:
+            for old in [k for k in history if cache.sink <= k < s0 + latent.shape[2] - keep_last]:
+                del history[old]
+
+    if prefix is not None:
+        prefill(model, prefix, ctx_kv, cache, 0)
+        remember(prefix, 0)
     for blk in range(settings.num_blocks):
         s0 = settings.start_frame + blk * f
-        x = block_noise(shape, settings.seed, blk).to(device=device, dtype=dtype)
+        if blk in switches:
+            ctx_kv = switches[blk]
+            if steering.recache and cache is not None:
+                recache(model, history, ctx_kv, cache, s0, f, full)
+        noise = block_noise(shape, settings.seed, blk).to(device=device, dtype=dtype)
+        x = noise
+        if steering.source is not None:
+            src = next(steering.source, None)
+            if src is None:
+                raise TempoError(f"the input video ended before block {blk + 1} of {settings.num_blocks}")
+            if sigmas[0] < 1:
+                x = (1 - sigmas[0]) * src.to(device=device, dtype=dtype) + sigmas[0] * noise
         renoise = block_generator(settings.seed, blk, kind=1)
         x0 = x
         for i, sigma in enumerate(sigmas):
@@ -116,6 +197,7 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
         if step_callback is not None:
             step_callback(blk, len(sigmas))
         prefill(model, x0, ctx_kv, cache, s0)
+        remember(x0, s0)
         yield Block(blk, s0, x0)
 
 
@@ -166,30 +248,50 @@ class CausalSession:
         return RollingKVCache.bytes_needed(r.num_layers, 1, r.num_heads, r.head_dim, self.tokens_per_frame,
                                            self.spec.cache_frames(prefix_frames), self.dtype)
 
+    def contexts(self, cond: torch.Tensor, switches: Optional[dict] = None) -> tuple:
+        """(ctx_kv of ``cond``, {block: ctx_kv} of the switches). A switch to the conditioning already
+        playing is no switch (an all-same timeline is the single-prompt video)."""
+        r, dev, dtype = self.runner, self.device, self.dtype
+
+        def kv(c):
+            ctx, img_len = r.embed_context(c.to(dev, dtype))
+            return r.cross_kv(ctx, img_len)
+
+        first, out, playing = kv(cond), {}, cond
+        for blk in sorted(switches or {}):
+            c = switches[blk]
+            if blk <= 0 or (c.shape == playing.shape and torch.equal(c, playing)):
+                continue
+            out[blk], playing = kv(c), c
+        return first, out
+
     def run(self, cond: torch.Tensor, prefix: Optional[torch.Tensor] = None,
-            step_callback: Optional[Callable] = None) -> Iterator[tuple]:
+            step_callback: Optional[Callable] = None, switches: Optional[dict] = None, recache: bool = True,
+            source: Optional[Iterator[torch.Tensor]] = None) -> Iterator[tuple]:
         """Yield ("prefix", prefix) when there is one (it is written to the cache first), then
         ("block", x0) for every block, x0 [1, C, F, h, w] in the model's latent units. ``cond`` is
-        the text embedding [1, L, text_dim]. The cache is freed when the run ends, fails or is
-        abandoned (an interrupt raised by ``step_callback``)."""
+        the text embedding [1, L, text_dim]; ``switches``: block index -> the embedding from that
+        block on, with LongLive's re-cache when ``recache``; ``source``: input latent blocks for
+        video-to-video (the spec's sigmas start at the strength). The cache is freed when the run
+        ends, fails or is abandoned (an interrupt raised by ``step_callback``)."""
         spec, r, dev, dtype = self.spec, self.runner, self.device, self.dtype
         n_prefix = 0 if prefix is None else prefix.shape[2]
         cache = None
         try:
             with torch.no_grad():
-                ctx, img_len = r.embed_context(cond.to(dev, dtype))
-                ctx_kv = r.cross_kv(ctx, img_len)
+                ctx_kv, contexts = self.contexts(cond, switches)
                 full = spec.window is None
                 cache = RollingKVCache(r.num_layers, 1, r.num_heads, r.head_dim, self.tokens_per_frame,
                                        0 if full else spec.sink, max(spec.cache_frames(n_prefix) if full else spec.window, 1),
-                                       device=dev, dtype=dtype)
+                                       device=dev, dtype=dtype, full=full)
                 if prefix is not None:
-                    prefill(r, prefix.to(dev, dtype), ctx_kv, cache, 0)
                     yield "prefix", prefix
                 settings = RolloutSettings(spec.frames_per_block, tuple(spec.sigmas), spec.seed, spec.num_blocks,
                                            n_prefix)
                 shape = (1, spec.channels, spec.frames_per_block, spec.height, spec.width)
-                for blk in rollout(r, shape, ctx_kv, cache, settings, dev, dtype, step_callback):
+                steering = Steering(contexts, recache, source)
+                for blk in rollout(r, shape, ctx_kv, cache, settings, dev, dtype, step_callback, steering,
+                                   None if prefix is None else prefix.to(dev, dtype)):
                     yield "block", blk.latent
         finally:
             if cache is not None:

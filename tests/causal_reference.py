@@ -66,3 +66,123 @@ class RecomputeModel:
         self.net.mask = block_causal_mask([i // self.fpb for i in range(n)], attended, self.tpf, starts)
         tt = torch.cat([torch.zeros(t.shape[0], n - x.shape[2], device=t.device), t], dim=1)
         return self.net.forward_frames(seq, tt, ctx_kv, self.start)[:, :, -x.shape[2]:]
+
+
+# -- LongLive's prompt switch, written out -------------------------------------------------------
+# NVlabs/LongLive@9266de9 (the v1 interactive pipeline, the parent of commit 57f39c1 "LongLive 2.0"):
+# the cache of one layer and the rule that updates it, wan/modules/causal_model.py:213-352 (the
+# kv_cache path of CausalWanSelfAttention.forward; its updates are applied after the last layer,
+# :837-889, which amounts to keeping the temporary cache); the generation loop and the switch,
+# pipeline/interactive_causal_inference.py:117-261, and the re-cache, :34-96, with global_sink true
+# and context_noise 0 (configs/longlive_interactive_inference.yaml:26-27). The cache is sized
+# local_attn_size frames (:146-163); attention covers at most max_attention_size tokens,
+# local_attn_size x 1560 (32760 for -1), :88, i.e. local_attn_size (or 21) frames of 1560 tokens.
+
+class LongLiveState:
+    """LongLive's per-layer caches (k, v, global_end_index, local_end_index), in tokens."""
+
+    def __init__(self, num_layers, heads, head_dim, tokens_per_frame, local_attn_size, sink_size, total_frames):
+        frames = total_frames if local_attn_size == -1 else local_attn_size
+        self.tpf = tokens_per_frame
+        self.local_attn_size = local_attn_size
+        self.sink_tokens = sink_size * tokens_per_frame
+        self.max_attention_size = (21 if local_attn_size == -1 else local_attn_size) * tokens_per_frame
+        self.layers = [{"k": torch.zeros(1, frames * tokens_per_frame, heads, head_dim),
+                        "v": torch.zeros(1, frames * tokens_per_frame, heads, head_dim),
+                        "global_end": 0, "local_end": 0} for _ in range(num_layers)]
+        self.current_start = 0
+        self.sink_recache_after_switch = False
+        self.pending = []
+
+    def apply(self):
+        for layer, k, v, global_end, local_end in self.pending:
+            c = self.layers[layer]
+            c["k"], c["v"], c["global_end"], c["local_end"] = k, v, global_end, local_end
+        self.pending = []
+
+
+class LongLiveWan(CausalWan):
+    """Our network, with self-attention through LongLive's cache rule (``cache`` is a LongLiveState)."""
+
+    def self_attention(self, layer, q, k, v, cache=None, write=False):
+        st, c = cache, cache.layers[layer]
+        current_start = st.current_start
+        n_new = q.shape[1]
+        current_end = current_start + n_new
+        sink, size = st.sink_tokens, c["k"].shape[1]
+        is_recompute = current_end <= c["global_end"] and current_start > 0
+        temp_k, temp_v = c["k"].clone(), c["v"].clone()
+        if st.local_attn_size != -1 and current_end > c["global_end"] and n_new + c["local_end"] > size:
+            evicted = n_new + c["local_end"] - size
+            rolled = c["local_end"] - evicted - sink
+            local_end = c["local_end"] + current_end - c["global_end"] - evicted
+            local_start = local_end - n_new
+            temp_k[:, sink:sink + rolled] = temp_k[:, sink + evicted:sink + evicted + rolled].clone()
+            temp_v[:, sink:sink + rolled] = temp_v[:, sink + evicted:sink + evicted + rolled].clone()
+            write_start = max(local_start, sink) if is_recompute else local_start
+        else:
+            local_end = c["local_end"] + current_end - c["global_end"]
+            local_start = local_end - n_new
+            write_start = max(local_start, sink) if is_recompute else local_start
+            if st.sink_recache_after_switch:
+                write_start = local_start
+        off, n_write = max(0, write_start - local_start), max(0, local_end - write_start)
+        if n_write > 0:
+            temp_k[:, write_start:local_end] = k[:, off:off + n_write]
+            temp_v[:, write_start:local_end] = v[:, off:off + n_write]
+        if sink > 0:
+            budget = st.max_attention_size - sink
+            lo = max(sink, local_end - budget)
+            k_att = torch.cat([temp_k[:, :sink], temp_k[:, lo:local_end]], dim=1) if budget > 0 else temp_k[:, :sink]
+            v_att = torch.cat([temp_v[:, :sink], temp_v[:, lo:local_end]], dim=1) if budget > 0 else temp_v[:, :sink]
+        else:
+            lo = max(0, local_end - st.max_attention_size)
+            k_att, v_att = temp_k[:, lo:local_end], temp_v[:, lo:local_end]
+        st.pending.append((layer, temp_k, temp_v, current_end, local_end))
+        return self._attend(q, k_att, v_att)
+
+
+def longlive_interactive(runner: CausalWan, ctx_kvs: list, switch_frames: list[int], num_blocks: int, fpb: int,
+                         sigmas, block_noise: Callable, renoise: Callable, tokens_per_frame: int,
+                         local_attn_size: int, sink_size: int) -> list[torch.Tensor]:
+    """LongLive's InteractiveCausalInferencePipeline.inference over ``runner``'s weights: one
+    context per segment, ``switch_frames`` (latent frames) where segments 2.. begin. Noise comes
+    from ``block_noise(block)`` and the re-noising from the generator ``renoise(block)``."""
+    net = LongLiveWan(runner.net, runner.attention)
+    st = LongLiveState(runner.num_layers, runner.num_heads, runner.head_dim, tokens_per_frame, local_attn_size,
+                       sink_size, num_blocks * fpb)
+    output: list[torch.Tensor] = []
+
+    def call(x, t_value, ctx_kv, start_frame):
+        st.current_start = start_frame * tokens_per_frame
+        t = torch.full((x.shape[0], x.shape[2]), float(t_value))
+        out = net.forward_frames(x, t, ctx_kv, start_frame, st, write=False)
+        st.apply()
+        return out
+
+    def recache_after_switch(current_start_frame, ctx_kv):  # global_sink true: the cache is not zeroed
+        if current_start_frame == 0:
+            return
+        n = current_start_frame if local_attn_size == -1 else min(local_attn_size, current_start_frame)
+        frames = torch.cat(output, dim=2)[:, :, current_start_frame - n:current_start_frame]
+        st.sink_recache_after_switch = False
+        call(frames, 0, ctx_kv, current_start_frame - n)
+
+    segment, current = 0, 0
+    next_switch = switch_frames[0] if switch_frames else None
+    for blk in range(num_blocks):
+        if next_switch is not None and current >= next_switch:
+            segment += 1
+            recache_after_switch(current, ctx_kvs[segment])
+            next_switch = switch_frames[segment] if segment < len(switch_frames) else None
+        ctx_kv = ctx_kvs[segment]
+        x, gen = block_noise(blk), renoise(blk)
+        for i, sigma in enumerate(sigmas):
+            v = call(x, sigma * 1000.0, ctx_kv, current)
+            x0 = x - sigma * v
+            if i + 1 < len(sigmas):
+                x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * torch.randn(x.shape, generator=gen)
+        output.append(x0)
+        call(x0, 0, ctx_kv, current)
+        current += fpb
+    return output
