@@ -5,6 +5,8 @@ time goes, against recomputing the context every block. Random weights, one proc
     python benchmarks/causal_video.py --scale 1.3b       # GPU: Wan 1.3B shape at 832x480, 81 frames, bf16
 
 First bar on one H100 (Self Forcing's published figures): 17.0 FPS, 0.69 s to the first frame.
+Steering: the cost of a prompt switch with LongLive's re-cache (target: at most one block's time),
+and video-to-video FPS including the streamed Wan VAE encode and decode.
 """
 
 from __future__ import annotations
@@ -74,6 +76,68 @@ def run(model, args, device, dtype, recompute=False, decoder=None):
         return time.perf_counter() - t0, first, session.cache_bytes()
 
 
+def switch_cost(model, args, device, dtype):
+    """(seconds of one re-cache, seconds per block) in a rolling run with LongLive's cache (3 sink
+    frames, local_attn_size 12 = window 6 + one block of 3), switching where the window has rolled."""
+    fpb, h, w = 3, args.height // 8, args.width // 8
+    sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
+    spec = causal.VideoSpec(h, w, args.frames, fpb, tuple(sigmas), seed=0, sink=3, window=6)
+    session = causal.CausalSession(model.causal, spec, device, dtype)
+    cond, other = (torch.randn(1, 512, 4096, device=device, dtype=dtype) for _ in range(2))
+    spent, original = [], causal.recache
+
+    def timed_recache(*a, **k):
+        sync(device)
+        t = time.perf_counter()
+        original(*a, **k)
+        sync(device)
+        spent.append(time.perf_counter() - t)
+
+    causal.recache = timed_recache
+    try:
+        with torch.no_grad():
+            sync(device)
+            t0 = time.perf_counter()
+            for _ in session.run(cond, switches={spec.num_blocks - 2: other}):
+                pass
+            sync(device)
+    finally:
+        causal.recache = original
+    total = time.perf_counter() - t0
+    return spent[0], (total - spent[0]) / spec.num_blocks
+
+
+def v2v_fps(model, args, device, dtype, vae):
+    """Output FPS of streaming video-to-video with encode and decode, and of text-to-video with decode."""
+    from tempo_pack.nodes.wan_models import StreamingWanDecoder, StreamingWanEncoder
+
+    fpb, h, w = 3, args.height // 8, args.width // 8
+    frames_out = 1 + 4 * (args.frames - 1)
+    video = torch.rand(frames_out, args.height, args.width, 3)
+    sigmas = causal.strength_sigmas(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"]), 0.7)
+    out = {}
+    for name in ("t2v", "v2v"):
+        spec = causal.VideoSpec(h, w, args.frames, fpb, tuple(sigmas) if name == "v2v" else
+                                tuple(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])), seed=0)
+        session = causal.CausalSession(model.causal, spec, device, dtype)
+        cond = torch.randn(1, 512, 4096, device=device, dtype=dtype)
+        dec, enc = StreamingWanDecoder(vae), StreamingWanEncoder(vae)
+
+        def source():
+            for b in range(spec.num_blocks):
+                a, e = b * fpb, (b + 1) * fpb
+                yield enc.encode(video[0 if a == 0 else 4 * a - 3:4 * (e - 1) + 1]).to(device, dtype)
+
+        with torch.no_grad():
+            sync(device)
+            t0 = time.perf_counter()
+            for _, latent in session.run(cond, source=source() if name == "v2v" else None):
+                dec.decode(latent)
+            sync(device)
+        out[name] = frames_out / (time.perf_counter() - t0)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", choices=list(SCALES), default=None)
@@ -95,6 +159,9 @@ def main():
           f"cache {cache_bytes / 2**20:.1f} MiB (full), no VAE")
     total_r, first_r, _ = run(model, args, device, dtype, recompute=True)
     print(f"recomputing the context every block: {frames_out / total_r:.2f} FPS ({total_r / total:.1f}x slower)")
+    recache_s, block_s = switch_cost(model, args, device, dtype)
+    print(f"prompt switch with re-cache (9 frames recomputed, LongLive's cache): {recache_s:.3f} s = "
+          f"{recache_s / block_s:.2f} of a block's time ({block_s:.3f} s per block)")
 
     from torch.profiler import ProfilerActivity, profile
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -128,6 +195,9 @@ def main():
         total_v, first_v, _ = run(model, args, device, dtype, decoder=dec.decode)
         print(f"with streaming decode: {frames_out / total_v:.2f} FPS, first decoded frames after {first_v:.2f} s; "
               f"VAE share {100 * (total_v - total) / total_v:.0f}% of the time")
+        fps = v2v_fps(model, args, device, dtype, vae)
+        print(f"video-to-video at strength 0.7 (2 steps + refill), streamed encode + decode: {fps['v2v']:.2f} FPS; "
+              f"text-to-video (4 steps) with decode in the same run: {fps['t2v']:.2f} FPS")
 
 
 if __name__ == "__main__":

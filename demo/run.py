@@ -17,6 +17,7 @@ from ..factory import checkpoints
 DEMO_MODELS = os.path.join(PACK_ROOT, "demo_models")
 DEMO_OUTPUT = os.path.abspath("demo_output")
 EXAMPLE_IMAGE = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_IMAGE)
+EXAMPLE_VIDEO = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_VIDEO)
 
 # (workflow file, overrides) run by the demo, in order. Later capabilities add theirs.
 DEMO_WORKFLOWS = [
@@ -96,6 +97,7 @@ def run_demo(args) -> int:
     try:
         server = client.ComfyServer(url, headers)
         server.upload_image(EXAMPLE_IMAGE, checkpoints.EXAMPLE_IMAGE)
+        server.upload_image(EXAMPLE_VIDEO, checkpoints.EXAMPLE_VIDEO)
         for name, overrides in DEMO_WORKFLOWS:
             api = server.workflow_as_api(os.path.join(PACK_ROOT, "workflows", name))
             if any(v["class_type"] == "CLIPLoader" for v in api.values()):

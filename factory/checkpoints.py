@@ -24,11 +24,14 @@ FACTORY_VERSION = "5"
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
 SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
 EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png; the demo uploads its own
+EXAMPLE_VIDEO = "tempo-example-clip.mp4"  # the video-to-video workflow's input; the demo uploads it
 CAUSAL_MODEL = "tempo-demo-causal-wan.safetensors"
 APT_MODEL = "tempo-demo-apt-wan.safetensors"
 SVD_CKPT = "tempo-demo-svd-xt.safetensors"
 WAN_VAE = "tempo-demo-wan-vae.safetensors"
 WAN_PROMPT = "tempo-demo-wan-prompt.safetensors"  # a saved conditioning standing in for the Wan text encoder
+# two more, so a prompt timeline run through a server really switches
+WAN_PROMPTS_MORE = ["tempo-demo-wan-prompt-2.safetensors", "tempo-demo-wan-prompt-3.safetensors"]
 
 # 64 channels: ComfyUI builds ControlNets of unknown size with 64-channel heads.
 SD15_TINY_UNET = {
@@ -201,6 +204,25 @@ def write_example_image(path: str, size: int = 96) -> str:
     img = np.stack([(np.sin(r * 40) > 0) * 200 + 30, x * 255, ((y > 0.4) & (y < 0.6)) * 220 + 20], -1)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     Image.fromarray(img.clip(0, 255).astype("uint8")).save(path)
+    return path
+
+
+def write_example_video(path: str, frames: int = 33, width: int = 96, height: int = 64, fps: float = 16.0) -> str:
+    """A short H.264 clip (a ring and a bar that move), the input of the video-to-video workflow."""
+    from ..video.mp4 import Mp4Writer
+
+    y, x = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    writer = Mp4Writer(path, width, height, fps)
+    try:
+        for i in range(frames):
+            p = i / max(1, frames - 1)
+            r = torch.hypot(x - 0.2 - 0.6 * p, y - 0.5)
+            bar = ((y > 0.3 + 0.4 * p) & (y < 0.4 + 0.4 * p)).float()
+            img = torch.stack([(torch.sin(r * 30) > 0).float() * 0.8 + 0.1, x, bar * 0.85 + 0.05], -1)
+            writer.write(img[None])
+    finally:
+        writer.close()
     return path
 
 
@@ -410,9 +432,12 @@ DEMO_FILES = [
     ("checkpoints", SD15_CKPT, lambda p: write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0)),
     ("controlnet", SD15_CONTROLNET, lambda p: write_sd_controlnet(p)),
     ("", EXAMPLE_IMAGE, lambda p: write_example_image(p)),
+    ("", EXAMPLE_VIDEO, lambda p: write_example_video(p)),
     ("diffusion_models", CAUSAL_MODEL, lambda p: write_causal_safetensors(p)),
     ("diffusion_models", APT_MODEL, lambda p: write_apt_video(p)),
     ("checkpoints", SVD_CKPT, lambda p: write_svd_checkpoint(p)),
     ("vae", WAN_VAE, lambda p: write_wan_vae(p)),
     ("tempo_conditioning", WAN_PROMPT, lambda p: write_conditioning(p)),
+    ("tempo_conditioning", WAN_PROMPTS_MORE[0], lambda p: write_conditioning(p, seed=18)),
+    ("tempo_conditioning", WAN_PROMPTS_MORE[1], lambda p: write_conditioning(p, seed=19)),
 ]

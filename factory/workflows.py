@@ -12,7 +12,7 @@ import os
 
 from ..client.local import PACK_ROOT
 from ..client.workflow import input_default, input_names, input_spec, spec_type_and_options, widget_names
-from .checkpoints import APT_MODEL, CAUSAL_MODEL, EXAMPLE_IMAGE, SD15_CKPT, SD15_CONTROLNET, SVD_CKPT, WAN_VAE
+from .checkpoints import APT_MODEL, CAUSAL_MODEL, EXAMPLE_IMAGE, EXAMPLE_VIDEO, SD15_CKPT, SD15_CONTROLNET, SVD_CKPT, WAN_VAE
 
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 VIDEO_PROMPT = "a red fox running through fresh snow in a pine forest, tracking shot, golden hour"
@@ -151,6 +151,49 @@ def causal_continue():
     ]
 
 
+TIMELINE_PROMPTS = [
+    (0.0, "a red fox trots through fresh snow in a pine forest, tracking shot, golden hour"),
+    (10.0, "the red fox stops and looks up as snow starts falling, tracking shot, golden hour"),
+    (20.0, "the red fox runs off between the pine trees into the falling snow, tracking shot, golden hour"),
+]
+
+
+def causal_prompt_timeline():
+    nodes = [N(1, "TempoCausalVideoLoader", model_name=CAUSAL_MODEL, weight_dtype="default"),
+             N(2, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
+             N(4, "VAELoader", vae_name=WAN_VAE)]
+    previous = None
+    for i, (start, text) in enumerate(TIMELINE_PROMPTS):
+        nid = 10 + 2 * i
+        nodes.append(N(nid, "CLIPTextEncode", f"Prompt {i + 1}", text=text, clip=(2, 0)))
+        add = dict(conditioning=(nid, 0), start=start, units="seconds", fps=16.0, label=text.split(",")[0])
+        if previous is not None:
+            add["timeline"] = (previous, 0)
+        nodes.append(N(nid + 1, "TempoPromptTimelineAdd", f"Timeline {i + 1}", **add))
+        previous = nid + 1
+    return ("A 30-second rolling causal video that follows three prompts (0 s, 10 s, 20 s); at each switch the cache "
+            "is re-computed under the new prompt (LongLive), so the motion carries on"), nodes + [
+        N(5, "TempoCausalVideoSampler", model=(1, 0), timeline=(previous, 0), switch="re-cache", width=832,
+          height=480, length=489, seed=42, schedule="Self Forcing", frames_per_block="auto", cache="rolling",
+          sink_frames=3, window_frames=18),
+        N(6, "TempoCausalVideoSaveMP4", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_timeline", fps=16.0,
+          crf=19),
+    ]
+
+
+def causal_v2v():
+    return ("Streaming video-to-video: a clip (Load Video) is encoded block by block, noised to the strength and "
+            "restyled by the prompt with the KV cache; the output is as long as the input"), _causal_head() + [
+        N(5, "LoadVideo", file=EXAMPLE_VIDEO),
+        N(6, "GetVideoComponents", video=(5, 0)),
+        N(7, "ImageScale", upscale_method="bilinear", width=832, height=480, crop="center", image=(6, 0)),
+        N(8, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), input_video=(7, 0), strength=0.7, width=832,
+          height=480, length=81, seed=42, schedule="Self Forcing", frames_per_block="auto", cache="rolling",
+          sink_frames=3, window_frames=18),
+        N(9, "TempoCausalVideoSaveMP4", video=(8, 0), vae=(4, 0), filename_prefix="tempo/causal_v2v", fps=16.0, crf=19),
+    ]
+
+
 def apt_t2v_mp4():
     return "APT-style one-step text-to-video: one forward pass of a Wan 2.1 DiT, saved with native CreateVideo + SaveVideo", [
         N(1, "TempoOneStepVideoLoader", model_name=APT_MODEL, weight_dtype="default", timestep=0.0, shift=0.0),
@@ -213,6 +256,8 @@ SPECS = {
     "causal_long_rolling.json": causal_long_rolling,
     "causal_i2v.json": causal_i2v,
     "causal_continue.json": causal_continue,
+    "causal_prompt_timeline.json": causal_prompt_timeline,
+    "causal_v2v.json": causal_v2v,
     "apt_t2v_mp4.json": apt_t2v_mp4,
     "svd_onestep.json": svd_onestep,
     "svd_4step.json": svd_4step,

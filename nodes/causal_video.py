@@ -13,9 +13,9 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 
-from ..samplers import causal
+from ..samplers import causal, timeline as tl
 from ..video.mp4 import Mp4Writer
-from .wan_models import StreamingWanDecoder, causal_info, causal_runner, load_causal_model
+from .wan_models import StreamingWanDecoder, StreamingWanEncoder, causal_info, causal_runner, load_causal_model
 from .compat import io, ui
 from ..loaders.paths import MAX_NAME_CHARS, is_inside, shown
 from .common import WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, output_path, resolve_model_path, \
@@ -25,6 +25,9 @@ SUBCAT = CATEGORY + "/causal video"
 CAUSAL_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
 CONDITIONING_FOLDER = "tempo_conditioning"
 VideoStream = io.Custom("TEMPO_VIDEO_STREAM")
+Timeline = io.Custom("TEMPO_PROMPT_TIMELINE")
+SWITCHES = ("re-cache", "plain")
+DEFAULT_STRENGTH = 0.7  # StreamDiffusionV2's default noise_scale (streamv2v/inference_wo_batch.py, --noise_scale)
 # Defaults of the sampler's optional inputs, written once for the schema and for execute().
 _SF_TIMESTEPS, _SF_SHIFT = causal.SCHEDULES["Self Forcing"]
 DEFAULT_TIMESTEPS = ", ".join(str(t) for t in _SF_TIMESTEPS)
@@ -91,6 +94,11 @@ class CausalVideoPlan:
     prefix: torch.Tensor | None   # clean latent frames to prefill (VAE units)
     keep_prefix: bool             # the prefix is part of the output (start image) or only context (continuation)
     info: dict = field(default_factory=dict)
+    switches: dict = field(default_factory=dict)  # block -> text embedding from that block on
+    recache: bool = True
+    input_frames: torch.Tensor | None = None      # video-to-video: IMAGE [T, H, W, 3], encoded block by block
+    input_latent: torch.Tensor | None = None      # video-to-video: LATENT samples [1, 16, F, h, w] (VAE units)
+    report: list = field(default_factory=list)    # where the timeline's switches landed
 
     @property
     def num_blocks(self) -> int:
@@ -101,16 +109,42 @@ class CausalVideoPlan:
         return causal.CausalSession(causal_runner(self.model), self.spec, self.model.load_device,
                                     base.manual_cast_dtype or base.get_dtype())
 
-    def blocks(self, step_callback=None):
-        """Yield (kind, latent in VAE units): ("prefix", ...) first when there is one, then ("block", ...)."""
+    def input_blocks(self, vae=None):
+        """Video-to-video: the input's latent blocks in VAE units, one per block as the rollout asks;
+        frames are encoded with the Wan VAE's causal cache, so memory does not grow with the input."""
+        fpb = self.spec.frames_per_block
+        if self.input_latent is not None:
+            for b in range(self.num_blocks):
+                yield self.input_latent[:1, :, b * fpb:(b + 1) * fpb]
+            return
+        if vae is None:
+            raise TempoInputError("an input video needs the Wan VAE to be encoded; run this stream with 'Tempo Causal "
+                                  "Video to MP4' or 'Tempo Causal Video Decode' (their vae encodes it)")
+        encoder = StreamingWanEncoder(vae)
+        try:
+            for b in range(self.num_blocks):
+                a, e = b * fpb, (b + 1) * fpb  # latent frames a..e-1 <- pixel frames 0 | 4a-3 .. 4(e-1)
+                yield encoder.encode(self.input_frames[0 if a == 0 else 4 * a - 3:4 * (e - 1) + 1])
+        finally:
+            encoder.close()
+
+    def blocks(self, step_callback=None, vae=None):
+        """Yield (kind, latent in VAE units): ("prefix", ...) first when there is one, then ("block", ...).
+        ``vae`` encodes an input video (video-to-video)."""
         mm.load_models_gpu([self.model])
         lf = self.model.model.latent_format
         session = self.session()
         prefix = None if self.prefix is None else lf.process_in(self.prefix.to(session.device, torch.float32))
+        raw = source = None
+        if self.input_frames is not None or self.input_latent is not None:
+            raw = self.input_blocks(vae)
+            source = (lf.process_in(x.to(session.device, torch.float32)) for x in raw)
         try:
-            for kind, latent in session.run(self.cond, prefix, step_callback):
+            for kind, latent in session.run(self.cond, prefix, step_callback, self.switches, self.recache, source):
                 yield kind, self.prefix if kind == "prefix" else lf.process_out(latent.float()).cpu()
         finally:
+            if raw is not None:
+                raw.close()
             mm.soft_empty_cache()
 
 
@@ -125,8 +159,19 @@ def _valid_lengths(fpb: int, mode: str, near: int) -> str:
     return " or ".join(str(v) for v in sorted(vals[:2]))
 
 
+def block_start_frames(mode: str, fpb: int, num_blocks: int) -> list[int]:
+    """Each block's first frame in the output video (the Wan VAE: latent 0 -> frame 0, latent j -> 4j-3..4j;
+    a continuation's latents give 4 frames each; image-to-video's frame 0 is the start image)."""
+    if mode == "continue":
+        return [4 * b * fpb for b in range(num_blocks)]
+    if mode == "image":
+        return [4 * b * fpb + 1 for b in range(num_blocks)]
+    return [0 if b == 0 else 4 * b * fpb - 3 for b in range(num_blocks)]
+
+
 def plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift, frames_per_block,
-               cache, sink_frames, window_frames, start_latent=None, continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES):
+               cache, sink_frames, window_frames, start_latent=None, continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES,
+               timeline=None, switch="re-cache", input_video=None, input_latent=None, strength=DEFAULT_STRENGTH):
     """Check every input and build the plan; raises TempoInputError naming the input and the fix."""
     info = causal_info(model)
     if width % 16 or height % 16:
@@ -135,6 +180,7 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
     stated = info.get("frames_per_block")
     check_choice(schedule, [*causal.SCHEDULES, "custom"], "schedule")
     check_choice(cache, ("rolling", "full"), "cache")
+    check_choice(switch, SWITCHES, "switch")
     fpb = (stated or 3) if check_choice(frames_per_block, FRAMES_PER_BLOCK, "frames_per_block") == "auto" \
         else int(frames_per_block)
     if stated and fpb != stated:
@@ -142,8 +188,23 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
                               f"per block; set frames_per_block to {stated} (or auto)")
     if start_latent is not None and continue_from is not None:
         raise TempoInputError("connect either start_latent (image-to-video) or continue_from (continuation), not both")
-    mode = "image" if start_latent is not None else "continue" if continue_from is not None else "text"
-    if mode == "continue":
+    if input_video is not None and input_latent is not None:
+        raise TempoInputError("connect either input_video (frames) or input_latent (a Wan latent), not both")
+    v2v = input_video is not None or input_latent is not None
+    if v2v and (start_latent is not None or continue_from is not None):
+        raise TempoInputError("video-to-video (input_video / input_latent) starts from the input's first frame; "
+                              "disconnect start_latent and continue_from")
+    if positive is not None and timeline is not None:
+        raise TempoInputError("connect either positive (one prompt) or timeline (prompts over time), not both")
+    if positive is None and timeline is None:
+        raise TempoInputError("connect positive (CLIP Text Encode with the Wan text encoder) or a prompt timeline "
+                              "('Tempo Prompt Timeline')")
+    mode = "image" if start_latent is not None else "continue" if continue_from is not None else \
+        "video" if v2v else "text"
+    frames = None
+    if mode == "video":
+        latent_frames, frames = _input_latent_frames(input_video, input_latent, width, height, fpb)
+    elif mode == "continue":
         if length % 4 or (length // 4) % fpb:
             raise TempoInputError(f"a continuation adds 4 frames per latent frame in whole blocks of {fpb}: length "
                                   f"{length} does not fit; try {_valid_lengths(fpb, mode, length)}")
@@ -177,18 +238,67 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
         timesteps, shift = causal.SCHEDULES[schedule]
     try:
         sigmas = causal.schedule_sigmas(timesteps, shift)
+        if v2v:
+            sigmas = causal.strength_sigmas(sigmas, strength)
     except ValueError as e:
-        raise TempoInputError(f"custom_timesteps: {e}") from None
+        raise TempoInputError(f"{'strength' if 'strength' in str(e) else 'custom_timesteps'}: {e}") from None
     window = None if cache == "full" else window_frames
     if window is not None and window < fpb:
         raise TempoInputError(f"window_frames {window_frames} is smaller than one block ({fpb}); use at least {fpb}")
-    cond = positive[0][0]
-    if cond.ndim != 3:
-        raise TempoInputError("positive is not text conditioning; use CLIP Text Encode with the Wan text encoder")
+    num_blocks = latent_frames // fpb
+    switches, report = {}, []
+    if timeline is not None:
+        if not isinstance(timeline, tl.PromptTimeline):
+            raise TempoInputError("timeline is not a prompt timeline; connect 'Tempo Prompt Timeline'")
+        starts = block_start_frames(mode, fpb, num_blocks)
+        total_frames = {"image": 1 + 4 * latent_frames, "continue": 4 * latent_frames}.get(mode, 1 + 4 * (latent_frames - 1))
+        try:
+            cond, switches, report = tl.place(timeline, starts, total_frames)
+        except ValueError as e:
+            raise TempoInputError(f"timeline: {e}") from None
+    else:
+        cond = positive[0][0]
+    for c in [cond, *switches.values()]:
+        if c.ndim != 3:
+            raise TempoInputError("the conditioning is not text conditioning; use CLIP Text Encode with the Wan text "
+                                  "encoder")
     spec = causal.VideoSpec(height // 8, width // 8, latent_frames, fpb, tuple(sigmas), seed, sink_frames, window)
-    plan = CausalVideoPlan(model, cond[:1], spec, width, height, prefix, mode == "image", dict(info))
+    plan = CausalVideoPlan(model, cond[:1], spec, width, height, prefix, mode == "image", dict(info),
+                           {b: c[:1] for b, c in switches.items()}, switch == "re-cache", frames,
+                           None if input_latent is None else input_latent["samples"], report)
     check_memory(plan)
     return plan
+
+
+def _input_latent_frames(input_video, input_latent, width, height, fpb) -> tuple:
+    """(latent frames to generate, the IMAGE frames or None) for video-to-video; the output is as long
+    as the input, trimmed to whole blocks."""
+    if input_latent is not None:
+        lat = input_latent.get("samples") if isinstance(input_latent, dict) else None
+        if lat is None or lat.ndim != 5 or lat.shape[1] != 16:
+            raise TempoInputError("input_latent is not a Wan video latent [1, 16, T, h, w]; encode the clip with VAE "
+                                  "Encode and the Wan VAE, or connect its frames to input_video")
+        size, n = (lat.shape[-1] * 8, lat.shape[-2] * 8), lat.shape[2]
+        frames_text = f"{n} latent frame(s)"
+    else:
+        if not isinstance(input_video, torch.Tensor) or input_video.ndim != 4 or input_video.shape[-1] != 3:
+            raise TempoInputError("input_video is not video frames (IMAGE [frames, height, width, 3]); connect the "
+                                  "IMAGE output of Load Video / Get Video Components")
+        size, t = (input_video.shape[2], input_video.shape[1]), input_video.shape[0]
+        n = 1 + (t - 1) // 4
+        frames_text = f"{t} frame(s)"
+    if size != (width, height):
+        raise TempoInputError(f"the input video is {size[0]}x{size[1]} but the output is {width}x{height}; resize the "
+                              f"input (Upscale Image to {width}x{height}) or set width/height to {size[0]}x{size[1]}")
+    if n < fpb:
+        need = f"{1 + 4 * (fpb - 1)} frames" if input_latent is None else f"{fpb} latent frames"
+        raise TempoInputError(f"the input video has {frames_text}, too few for one block of {fpb} latent frames; it "
+                              f"needs at least {need}")
+    latent_frames = n // fpb * fpb
+    if latent_frames < n:
+        logging.info(f"Tempo: the input's last {n - latent_frames} latent frame(s) do not fill a block of {fpb} and "
+                     "are not used")
+    return latent_frames, None if input_latent is not None else input_video
 
 
 def check_memory(plan: CausalVideoPlan):
@@ -217,7 +327,9 @@ class CausalVideoSampler(io.ComfyNode):
                 io.Model.Input("model", tooltip="A causal Wan 2.1 MODEL: from 'Tempo Causal Video Loader' (which reads how "
                                                 "it was trained), or from ComfyUI's own Load Diffusion Model (then "
                                                 "set frames_per_block)."),
-                io.Conditioning.Input("positive", tooltip="Text conditioning from the Wan text encoder (no CFG)."),
+                io.Conditioning.Input("positive", optional=True,
+                                      tooltip="Text conditioning from the Wan text encoder (no CFG). For prompts that "
+                                              "change over time connect timeline instead."),
                 io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Multiple of 16."),
                 io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Multiple of 16."),
                 io.Int.Input("length", default=81, min=1, max=100000, step=4,
@@ -248,17 +360,39 @@ class CausalVideoSampler(io.ComfyNode):
                                 tooltip="Continuation: the LATENT of a previous clip; its last frames prefill the cache."),
                 io.Int.Input("context_frames", default=DEFAULT_CONTEXT_FRAMES, min=1, max=64, optional=True,
                              tooltip="Continuation: how many last latent frames of the previous clip prefill the cache."),
+                Timeline.Input("timeline", optional=True,
+                               tooltip="Prompts over time from 'Tempo Prompt Timeline', in place of positive. Each "
+                                       "switch lands on the first block starting at or after its time."),
+                io.Combo.Input("switch", options=list(SWITCHES), default="re-cache", optional=True,
+                               tooltip="At a prompt switch: re-cache recomputes the cached frames under the new prompt "
+                                       "(LongLive: the motion carries on, the new prompt takes hold at once); plain "
+                                       "only changes the prompt (the cache keeps the old one's keys)."),
+                io.Image.Input("input_video", optional=True,
+                               tooltip="Video-to-video: frames (e.g. Load Video -> Get Video Components), same size as "
+                                       "width x height. Encoded block by block by the VAE of the node that runs the "
+                                       "stream; the output is as long as the input (length is not used)."),
+                io.Latent.Input("input_latent", optional=True,
+                                tooltip="Video-to-video from a Wan video LATENT (VAE Encode) instead of frames."),
+                io.Float.Input("strength", default=DEFAULT_STRENGTH, min=0.01, max=1.0, step=0.01, optional=True,
+                               tooltip="Video-to-video: how far the input is noised (flow sigma). 1 ignores it "
+                                       "(text-to-video); lower keeps more of it. 0.7 is StreamDiffusionV2's default."),
             ],
             outputs=[VideoStream.Output(display_name="video", tooltip="A video stream, generated when consumed.")],
         )
 
     @classmethod
-    def execute(cls, model, positive, width, height, length, seed, schedule, frames_per_block, cache, sink_frames,
-                window_frames, custom_timesteps=DEFAULT_TIMESTEPS, shift=DEFAULT_SHIFT, start_latent=None,
-                continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES) -> io.NodeOutput:
-        return io.NodeOutput(plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps,
-                                        shift, frames_per_block, cache, sink_frames, window_frames, start_latent,
-                                        continue_from, context_frames))
+    def execute(cls, model, width, height, length, seed, schedule, frames_per_block, cache, sink_frames,
+                window_frames, positive=None, custom_timesteps=DEFAULT_TIMESTEPS, shift=DEFAULT_SHIFT, start_latent=None,
+                continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES, timeline=None, switch="re-cache",
+                input_video=None, input_latent=None, strength=DEFAULT_STRENGTH) -> io.NodeOutput:
+        plan = plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift,
+                          frames_per_block, cache, sink_frames, window_frames, start_latent, continue_from,
+                          context_frames, timeline, switch, input_video, input_latent, strength)
+        if not plan.report:
+            return io.NodeOutput(plan)
+        text = f"prompt timeline ({switch}):\n" + "\n".join(plan.report)
+        logging.info("Tempo: " + text.replace("\n", "; "))
+        return io.NodeOutput(plan, ui=ui.PreviewText(text))
 
 
 def run_stream(plan: CausalVideoPlan, vae, on_frames=None):
@@ -275,7 +409,7 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None):
             mm.throw_exception_if_processing_interrupted()
 
     try:
-        for kind, latent in plan.blocks(at_block_start):
+        for kind, latent in plan.blocks(at_block_start, vae):
             frames = decoder.decode(latent)
             if kind == "prefix" and not plan.keep_prefix:
                 continue  # continuation context: warms the decoder's cache, is not output again

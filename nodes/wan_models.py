@@ -19,7 +19,7 @@ import comfy.sd
 
 from ..loaders.wan import read_wan_checkpoint
 from ..models.causal_wan import CausalWan, config_from_state_dict
-from ..video.wan_stream import StreamingDecoder
+from ..video.wan_stream import StreamingDecoder, StreamingEncoder
 from . import compat
 from .common import WEIGHT_DTYPES, TempoInputError, check_choice
 
@@ -87,9 +87,7 @@ class StreamingWanDecoder:
 
     def __init__(self, vae):
         self.vae = vae
-        self.net = vae.first_stage_model
-        if not hasattr(self.net, "decoder") or not hasattr(self.net, "conv2"):
-            raise ValueError("this VAE is not the Wan 2.1 VAE; load wan_2.1_vae with 'Load VAE'")
+        self.net = wan_vae_net(vae)
         self.stream = StreamingDecoder(self.net.decoder, compat.wan_decoder_cache_layers(self.net.decoder))
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
@@ -100,6 +98,35 @@ class StreamingWanDecoder:
             out = self.stream.decode(self.net.conv2(latent.to(dev, dtype))).float()
         out = self.vae.process_output(out).clamp(0, 1)  # [B, 3, T, H, W]
         return out.movedim(1, -1).reshape(-1, out.shape[-2], out.shape[-1], 3).cpu()
+
+    def close(self):
+        self.stream.close()
+
+
+def wan_vae_net(vae):
+    net = vae.first_stage_model
+    if not all(hasattr(net, n) for n in ("encoder", "decoder", "conv1", "conv2")):
+        raise TempoInputError("this VAE is not the Wan 2.1 VAE; load wan_2.1_vae with 'Load VAE'")
+    return net
+
+
+class StreamingWanEncoder:
+    """Encodes video frames piece by piece with the Wan VAE's causal feature cache kept between
+    pieces, so the latents equal VAE Encode of the whole clip (ComfyUI's own encode feeds the first
+    frame alone and then four at a time; so does this)."""
+
+    def __init__(self, vae):
+        self.vae, self.net = vae, wan_vae_net(vae)
+        # ComfyUI's WanVAE.encode sizes the encoder's cache list by the decoder's count; so does this
+        self.stream = StreamingEncoder(self.net.encoder, compat.wan_decoder_cache_layers(self.net.decoder))
+
+    def encode(self, frames: torch.Tensor):
+        """frames [T, H, W, 3] in 0..1 -> latent [1, 16, n, h, w] in VAE units (None until a frame completes one)."""
+        mm.load_models_gpu([self.vae.patcher])
+        x = self.vae.process_input(frames.movedim(-1, 0).unsqueeze(0)).to(self.vae.device, self.vae.vae_dtype)
+        with torch.no_grad():
+            out = self.stream.encode(x)
+            return None if out is None else self.net.conv1(out).chunk(2, dim=1)[0].float()
 
     def close(self):
         self.stream.close()

@@ -105,6 +105,7 @@ def client(server):
 
     c = ComfyServer(server.url)
     c.upload_image(demo_run.EXAMPLE_IMAGE, demo_run.checkpoints.EXAMPLE_IMAGE)
+    c.upload_image(demo_run.EXAMPLE_VIDEO, demo_run.checkpoints.EXAMPLE_VIDEO)
     return c
 
 

@@ -39,6 +39,9 @@ CAUSAL = {
                                   "TempoCausalVideoSampler.window_frames": 3}, [57]),
     "causal_i2v.json": ({"TempoCausalVideoSampler.length": 13, "ImageScale.width": 64, "ImageScale.height": 48}, [13]),
     "causal_continue.json": ({"Clip 1.length": 21, "Clip 2.length": 12}, [21, 12]),
+    "causal_prompt_timeline.json": ({"TempoCausalVideoSampler.length": 45, "Timeline 2.start": 1.0,
+                                     "Timeline 3.start": 2.0}, [45]),
+    "causal_v2v.json": ({"ImageScale.width": 64, "ImageScale.height": 48}, [33]),
     "apt_t2v_mp4.json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
     "svd_onestep.json": (SVD_SMALL, [4]),
     "svd_4step.json": (SVD_SMALL, [4]),
@@ -156,11 +159,15 @@ def test_workflow_converts_to_the_graph_it_describes(client, name):
 def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
     """Shipped as is, except: the Wan text encoder branch becomes a saved conditioning (umT5-XXL does
     not fit this machine), frames are 64x48 and clips shorter."""
-    from tempo_pack.factory.checkpoints import WAN_PROMPT
+    from tempo_pack.factory.checkpoints import WAN_PROMPT, WAN_PROMPTS_MORE
     from checks import read_mp4_info
 
     api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), client.object_info())
     api = specs.use_saved_conditioning(api, WAN_PROMPT)
+    for title, saved in zip(("Prompt 2 (saved)", "Prompt 3 (saved)"), WAN_PROMPTS_MORE):  # a timeline switches
+        for node in api.values():
+            if (node.get("_meta") or {}).get("title") == title:
+                node["inputs"]["name"] = saved
     overrides, frame_counts = CAUSAL[name]
     size = CAUSAL_SIZE if "TempoCausalVideoSampler" in {v["class_type"] for v in api.values()} else {}
     results = batch.run_batch(client, api, [{**size, **overrides}], str(tmp_path), progress=False)
@@ -362,3 +369,23 @@ def test_cli_prompt_and_csv_sweeps_with_an_upload(server, tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(l) for l in (tmp_path / "b" / "manifest.jsonl").read_text().splitlines()]
     assert [l["overrides"]["Positive.text"] for l in lines] == ["a castle", "a boat, at sea"]
+
+
+def test_a_workflow_saved_before_the_timeline_and_v2v_inputs_still_runs(client, tmp_path):
+    """The sampler gained optional inputs (timeline, switch, input_video, input_latent, strength) and
+    positive became optional; a workflow saved before, without them, converts and runs unchanged."""
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json"))
+    new_inputs = {"timeline", "input_video", "input_latent"}
+    for n in ui["nodes"]:
+        if n["type"] == "TempoCausalVideoSampler":
+            n["inputs"] = [i for i in n["inputs"] if i["name"] not in new_inputs]
+            assert n["widgets_values"][-2:] == ["re-cache", 0.7]
+            n["widgets_values"] = n["widgets_values"][:-2]  # what the editor saved then
+    api = specs.use_saved_conditioning(workflow.to_api(ui, client.object_info()), WAN_PROMPT)
+    sampler = next(v for v in api.values() if v["class_type"] == "TempoCausalVideoSampler")
+    assert sampler["inputs"]["switch"] == "re-cache" and isinstance(sampler["inputs"]["positive"], list)  # defaults
+    results = batch.run_batch(client, api, [{**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 21}], str(tmp_path),
+                              progress=False)
+    assert [f for f in results[0].files if f.endswith(".mp4")]

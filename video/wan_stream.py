@@ -1,4 +1,4 @@
-"""Streaming decode for Wan 2.1's causal video VAE: latent frames in, video frames out, the
+"""Streaming encode and decode for Wan 2.1's causal video VAE: latent frames in, video frames out, the
 decoder's per-layer causal feature cache kept between calls, so decoding block by block gives the
 frames of decoding the whole clip at once.
 
@@ -49,3 +49,33 @@ class StreamingDecoder:
 
     def close(self):
         self.cache = None
+
+
+class StreamingEncoder:
+    """The encoder side: ``encode(frames)`` with frames [B, 3, T, H, W] in -1..1, any number at a
+    time, returns the latent frames (before the VAE's own 1x1x1 ``conv1`` and the mean/log-var
+    split, which the caller applies; both act frame by frame) that those frames complete. Frames
+    are fed as the Wan VAE's own encode feeds them, the first alone and then four at a time, with
+    the encoder's causal cache kept between calls, so encoding a clip piece by piece gives the
+    latents of encoding it whole, in memory flat in its length."""
+
+    def __init__(self, encoder: torch.nn.Module, cache_layers: int):
+        self.encoder = encoder
+        self.cache: list | None = [None] * cache_layers
+        self.pending: torch.Tensor | None = None
+        self.started = False
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor | None:
+        if self.cache is None:
+            raise RuntimeError("this stream was closed")
+        x = frames if self.pending is None else torch.cat([self.pending, frames], dim=2)
+        outs = []
+        while x.shape[2] >= (4 if self.started else 1):
+            n = 4 if self.started else 1
+            outs.append(_as_tensor(self.encoder(x[:, :, :n], feat_cache=self.cache, feat_idx=[0])))
+            x, self.started = x[:, :, n:], True
+        self.pending = x if x.shape[2] else None
+        return torch.cat(outs, dim=2) if outs else None
+
+    def close(self):
+        self.cache = self.pending = None

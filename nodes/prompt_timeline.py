@@ -1,0 +1,121 @@
+"""Prompt timeline nodes: prompts over time for the causal sampler, from text with the native text
+encoder, or from CONDITIONING (CLIP Text Encode, Tempo Load Conditioning) chained node by node."""
+
+from __future__ import annotations
+
+from ..samplers import timeline as tl
+from .causal_video import SUBCAT, Timeline
+from .common import TempoInputError, check_choice
+from .compat import io, ui
+
+DEFAULT_FPS = 16.0  # Wan 2.1's frame rate
+
+_UNITS_TIP = "seconds (at fps) or frames of the output video."
+_FPS_TIP = "The video's frame rate, to turn seconds into frames (Wan 2.1: 16). Use the fps of the MP4 node."
+
+
+def _cond_tensor(conditioning, what: str):
+    try:
+        c = conditioning[0][0]
+        ok = c.ndim == 3
+    except (TypeError, IndexError, AttributeError):
+        ok = False
+    if not ok:
+        raise TempoInputError(f"{what} is not text conditioning; connect CLIP Text Encode (Wan text encoder) or "
+                              "Tempo Load Conditioning")
+    return c[:1]
+
+
+def _base(timeline, fps):
+    if timeline is None:
+        return tl.PromptTimeline((), fps)
+    if not isinstance(timeline, tl.PromptTimeline):
+        raise TempoInputError("timeline is not a prompt timeline; connect 'Tempo Prompt Timeline'")
+    if timeline.fps != fps:
+        raise TempoInputError(f"fps {fps:g} differs from the timeline's ({timeline.fps:g}); use the same fps in every "
+                              "timeline node")
+    return timeline
+
+
+def _summary(t: tl.PromptTimeline) -> str:
+    return "\n".join(f"{e.asked}: {tl.short(e.label, 60)}" for e in t.entries)
+
+
+class PromptTimeline(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoPromptTimeline",
+            display_name="Tempo Prompt Timeline",
+            category=SUBCAT,
+            description="Prompts over time for 'Tempo Causal Video Sampler' (its timeline input): one 'time: prompt' "
+                        "line per prompt, the first at 0, encoded with the native text encoder. At each switch the "
+                        "sampler re-caches (LongLive), so the motion carries on under the new prompt.",
+            inputs=[
+                io.Clip.Input("clip", tooltip="The Wan text encoder (Load CLIP, type wan)."),
+                io.String.Input("text", multiline=True,
+                                default="0: a red fox trots through fresh snow in a pine forest\n"
+                                        "10: the fox stops and looks up at falling snow\n"
+                                        "20: the fox runs off between the trees, golden hour",
+                                tooltip="One line per prompt: 'start: prompt', in time order, the first at 0. Blank "
+                                        "lines and lines starting with # are skipped."),
+                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip=_UNITS_TIP),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip=_FPS_TIP),
+                Timeline.Input("timeline", optional=True,
+                               tooltip="An earlier timeline to continue (its prompts come first)."),
+            ],
+            outputs=[Timeline.Output(display_name="timeline", tooltip="Into the causal sampler's timeline input.")],
+        )
+
+    @classmethod
+    def execute(cls, clip, text, units, fps, timeline=None) -> io.NodeOutput:
+        check_choice(units, tl.UNITS, "units")
+        if clip is None:
+            raise TempoInputError("clip is empty; connect the Wan text encoder (Load CLIP, type wan)")
+        t = _base(timeline, fps)
+        try:
+            for n, value, prompt in tl.parse_lines(text):
+                cond = clip.encode_from_tokens_scheduled(clip.tokenize(prompt))
+                t = t.add(tl.Entry(tl.to_frame(value, units, fps), _cond_tensor(cond, f"line {n}"), prompt,
+                                   f"{value:g} {'s' if units == 'seconds' else 'frames'}"))
+        except ValueError as e:
+            raise TempoInputError(f"text: {e}") from None
+        return io.NodeOutput(t, ui=ui.PreviewText(_summary(t)))
+
+
+class PromptTimelineAdd(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoPromptTimelineAdd",
+            display_name="Tempo Prompt Timeline Add",
+            category=SUBCAT,
+            description="Adds one CONDITIONING (CLIP Text Encode, Tempo Load Conditioning...) to a prompt timeline at a "
+                        "start time; chain one per prompt. Without a timeline input it starts one (start must be 0).",
+            inputs=[
+                io.Conditioning.Input("conditioning", tooltip="Text conditioning from the Wan text encoder, or saved."),
+                io.Float.Input("start", default=0.0, min=0.0, max=1e6, step=0.1,
+                               tooltip="When this prompt starts; the first prompt of a timeline starts at 0."),
+                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip=_UNITS_TIP),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip=_FPS_TIP),
+                Timeline.Input("timeline", optional=True, tooltip="The timeline so far (its prompts come first)."),
+                io.String.Input("label", default="", optional=True,
+                                tooltip="A name for this prompt in messages (the prompt's text, or anything)."),
+            ],
+            outputs=[Timeline.Output(display_name="timeline", tooltip="Into the next Add or the causal sampler.")],
+        )
+
+    @classmethod
+    def execute(cls, conditioning, start, units, fps, timeline=None, label="") -> io.NodeOutput:
+        check_choice(units, tl.UNITS, "units")
+        t = _base(timeline, fps)
+        name = label.strip() or f"prompt {len(t.entries) + 1}"
+        try:
+            t = t.add(tl.Entry(tl.to_frame(start, units, fps), _cond_tensor(conditioning, "conditioning"), name,
+                               f"{start:g} {'s' if units == 'seconds' else 'frames'}"))
+        except ValueError as e:
+            raise TempoInputError(f"start: {e}") from None
+        return io.NodeOutput(t, ui=ui.PreviewText(_summary(t)))
+
+
+NODES = [PromptTimeline, PromptTimelineAdd]
