@@ -86,3 +86,20 @@ def read_mp4_info(path: str) -> dict:
     n = sum(1 for _ in reader)
     w, h = meta["size"]
     return {"frames": n, "width": w, "height": h, "fps": meta.get("fps"), "codec": meta.get("codec")}
+
+
+def mp4_boxes(path: str) -> list[str]:
+    """The top-level box types of an mp4, in file order (a browser can stream it when moov precedes mdat)."""
+    import struct
+
+    boxes = []
+    with open(path, "rb") as f:
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return boxes
+            size, kind = struct.unpack(">I4s", head)
+            if size == 1:
+                size = struct.unpack(">Q", f.read(8))[0] - 8
+            boxes.append(kind.decode("latin-1"))
+            f.seek(size - 8, 1)

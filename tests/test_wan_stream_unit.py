@@ -46,3 +46,16 @@ def test_streamed_blocks_equal_the_whole_clip_decode():
             stream.close()
             assert parts[0].shape[2] == 1 + 4 * (blocks[0] - 1)
             torch.testing.assert_close(torch.cat(parts, 2), whole, rtol=0, atol=1e-6)
+
+
+def test_mp4_has_its_index_first_so_a_browser_streams_it(tmp_path):
+    from checks import mp4_boxes, read_mp4_info
+
+    from tempo_pack.video.mp4 import Mp4Writer
+
+    path = str(tmp_path / "clip.mp4")
+    with Mp4Writer(path, 32, 16, 16.0) as w:
+        w.write(torch.rand(9, 16, 32, 3))
+    boxes = mp4_boxes(path)
+    assert boxes.index("moov") < boxes.index("mdat"), boxes  # faststart
+    assert read_mp4_info(path)["frames"] == 9

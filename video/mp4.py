@@ -1,6 +1,8 @@
 """Incremental H.264 mp4 writing through imageio-ffmpeg (plain Python + torch).
 
-Frames go to ffmpeg as they are made, so a long video never sits in memory whole.
+Frames go to ffmpeg as they are made, so a long video never sits in memory whole. The index
+(moov atom) is moved to the front when the file is finished (``-movflags +faststart``), so a
+browser can start playing it before the download ends.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ class Mp4Writer:
         self.path, self.width, self.height, self.frames = path, width, height, 0
         self._gen = imageio_ffmpeg.write_frames(path, (width, height), fps=fps, codec="libx264", pix_fmt_in="rgb24",
                                                 pix_fmt_out="yuv420p", quality=None,
-                                                output_params=["-crf", str(crf)], macro_block_size=1)
+                                                output_params=["-crf", str(crf), "-movflags", "+faststart"],
+                                                macro_block_size=1)
         self._gen.send(None)
 
     def write(self, frames: torch.Tensor):
