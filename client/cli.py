@@ -42,6 +42,9 @@ def add_commands(sub):
                      help="upload a local picture to the server's input folder first (for LoadImage; repeatable)")
     run.add_argument("--keep-going", action="store_true", help="run the remaining jobs when one fails")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--live", action="store_true",
+                     help="print the server's live page (causal videos play there while they are made)")
+    run.add_argument("--open", action="store_true", help="with --live: open the live page in a browser")
 
     conv = sub.add_parser("convert", help="print a UI-format workflow in the API format")
     conv.add_argument("workflow")
@@ -67,6 +70,14 @@ def cmd_run(args) -> int:
                       prompts=read_prompts(args.prompts) if args.prompts else None,
                       prompt_targets=args.prompt_input,
                       rows=read_csv_jobs(args.csv) if args.csv else None)
+    if args.live or args.open:
+        page = live_page_url(server.url)
+        print(f"watch live: {page} (every causal video on this server is listed there while it is made)",
+              file=sys.stderr)
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(page)
     print(f"queueing {len(jobs)} job(s) on {server.url}", file=sys.stderr)
     results = run_batch(server, api, jobs, args.output, keep_going=args.keep_going, progress=not args.quiet,
                         log=lambda m: print(m, file=sys.stderr))
@@ -74,6 +85,11 @@ def cmd_run(args) -> int:
     print(f"{len(results)} job(s) done, {n_files} file(s) in {os.path.abspath(args.output)} "
           f"(manifest: {os.path.join(os.path.abspath(args.output), 'manifest.jsonl')})")
     return 0
+
+
+def live_page_url(server_url: str) -> str:
+    """The pack's live page on a server (routes registered by the pack under /tempo/live)."""
+    return server_url.rstrip("/") + "/tempo/live/"
 
 
 def cmd_convert(args) -> int:

@@ -10,4 +10,7 @@ ALL_NODES: list[type[io.ComfyNode]] = [*onestep_image.NODES, *onestep.NODES, *on
 
 class TempoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        from .live_routes import register_on_server
+
+        register_on_server()  # the live page's routes (once; ComfyUI asks for the node list once, at load)
         return ALL_NODES

@@ -17,6 +17,7 @@ from ..samplers import causal, timeline as tl
 from ..video.mp4 import Mp4Writer
 from .wan_models import StreamingWanDecoder, StreamingWanEncoder, causal_info, causal_runner, load_causal_model
 from .compat import io, ui
+from . import live as live_page
 from ..loaders.paths import MAX_NAME_CHARS, is_inside, shown
 from .common import WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, output_path, resolve_model_path, \
     check_choice
@@ -99,6 +100,7 @@ class CausalVideoPlan:
     input_frames: torch.Tensor | None = None      # video-to-video: IMAGE [T, H, W, 3], encoded block by block
     input_latent: torch.Tensor | None = None      # video-to-video: LATENT samples [1, 16, F, h, w] (VAE units)
     report: list = field(default_factory=list)    # where the timeline's switches landed
+    clip: object = None                           # a text encoder for prompts sent from the live page
 
     @property
     def num_blocks(self) -> int:
@@ -128,9 +130,10 @@ class CausalVideoPlan:
         finally:
             encoder.close()
 
-    def blocks(self, step_callback=None, vae=None):
+    def blocks(self, step_callback=None, vae=None, live=None):
         """Yield (kind, latent in VAE units): ("prefix", ...) first when there is one, then ("block", ...).
-        ``vae`` encodes an input video (video-to-video)."""
+        ``vae`` encodes an input video (video-to-video); ``live(block)`` may return a text embedding to
+        switch to from that block (the live page)."""
         mm.load_models_gpu([self.model])
         lf = self.model.model.latent_format
         session = self.session()
@@ -140,7 +143,8 @@ class CausalVideoPlan:
             raw = self.input_blocks(vae)
             source = (lf.process_in(x.to(session.device, torch.float32)) for x in raw)
         try:
-            for kind, latent in session.run(self.cond, prefix, step_callback, self.switches, self.recache, source):
+            for kind, latent in session.run(self.cond, prefix, step_callback, self.switches, self.recache, source,
+                                            live):
                 yield kind, self.prefix if kind == "prefix" else lf.process_out(latent.float()).cpu()
         finally:
             if raw is not None:
@@ -171,7 +175,8 @@ def block_start_frames(mode: str, fpb: int, num_blocks: int) -> list[int]:
 
 def plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift, frames_per_block,
                cache, sink_frames, window_frames, start_latent=None, continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES,
-               timeline=None, switch="re-cache", input_video=None, input_latent=None, strength=DEFAULT_STRENGTH):
+               timeline=None, switch="re-cache", input_video=None, input_latent=None, strength=DEFAULT_STRENGTH,
+               clip=None):
     """Check every input and build the plan; raises TempoInputError naming the input and the fix."""
     info = causal_info(model)
     if width % 16 or height % 16:
@@ -265,7 +270,8 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
     spec = causal.VideoSpec(height // 8, width // 8, latent_frames, fpb, tuple(sigmas), seed, sink_frames, window)
     plan = CausalVideoPlan(model, cond[:1], spec, width, height, prefix, mode == "image", dict(info),
                            {b: c[:1] for b, c in switches.items()}, switch == "re-cache", frames,
-                           None if input_latent is None else input_latent["samples"], report)
+                           None if input_latent is None else input_latent["samples"], report,
+                           clip if clip is not None else getattr(timeline, "encoder", None))
     check_memory(plan)
     return plan
 
@@ -376,6 +382,10 @@ class CausalVideoSampler(io.ComfyNode):
                 io.Float.Input("strength", default=DEFAULT_STRENGTH, min=0.01, max=1.0, step=0.01, optional=True,
                                tooltip="Video-to-video: how far the input is noised (flow sigma). 1 ignores it "
                                        "(text-to-video); lower keeps more of it. 0.7 is StreamDiffusionV2's default."),
+                io.Clip.Input("clip", optional=True,
+                              tooltip="The Wan text encoder, so prompts typed on the live page (/tempo/live) can "
+                                      "steer this video while it plays. Without it the page offers saved "
+                                      "conditionings (a text timeline's encoder is used too)."),
             ],
             outputs=[VideoStream.Output(display_name="video", tooltip="A video stream, generated when consumed.")],
         )
@@ -384,10 +394,10 @@ class CausalVideoSampler(io.ComfyNode):
     def execute(cls, model, width, height, length, seed, schedule, frames_per_block, cache, sink_frames,
                 window_frames, positive=None, custom_timesteps=DEFAULT_TIMESTEPS, shift=DEFAULT_SHIFT, start_latent=None,
                 continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES, timeline=None, switch="re-cache",
-                input_video=None, input_latent=None, strength=DEFAULT_STRENGTH) -> io.NodeOutput:
+                input_video=None, input_latent=None, strength=DEFAULT_STRENGTH, clip=None) -> io.NodeOutput:
         plan = plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift,
                           frames_per_block, cache, sink_frames, window_frames, start_latent, continue_from,
-                          context_frames, timeline, switch, input_video, input_latent, strength)
+                          context_frames, timeline, switch, input_video, input_latent, strength, clip)
         if not plan.report:
             return io.NodeOutput(plan)
         text = f"prompt timeline ({switch}):\n" + "\n".join(plan.report)
@@ -395,11 +405,18 @@ class CausalVideoSampler(io.ComfyNode):
         return io.NodeOutput(plan, ui=ui.PreviewText(text))
 
 
-def run_stream(plan: CausalVideoPlan, vae, on_frames=None):
+class StopRequested(Exception):
+    """The live page asked to stop: the video ends after the block being made."""
+
+
+def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None):
     """Generate, decode each block as it finishes, hand frames on; return the LATENT of the clip.
 
     Progress and previews per block; an interrupt stops at the next block boundary, and the
-    KV cache is freed either way."""
+    KV cache is freed either way. ``live`` (a live.hub.LiveStream) gets each block's frames while
+    someone watches, and may stop the video or change its prompt between blocks."""
+    from . import live as live_page
+
     decoder = StreamingWanDecoder(vae)
     pbar = comfy.utils.ProgressBar(plan.num_blocks)
     latents, done = [], 0
@@ -407,9 +424,14 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None):
     def at_block_start(block, step):
         if step == 0:
             mm.throw_exception_if_processing_interrupted()
+            if live is not None:
+                if block > 0 and live.stop_requested:
+                    raise StopRequested()
+                live.block_started()
 
     try:
-        for kind, latent in plan.blocks(at_block_start, vae):
+        for kind, latent in plan.blocks(at_block_start, vae,
+                                        None if live is None else live_page.prompt_source(live, plan)):
             frames = decoder.decode(latent)
             if kind == "prefix" and not plan.keep_prefix:
                 continue  # continuation context: warms the decoder's cache, is not output again
@@ -418,10 +440,16 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None):
                 on_frames(frames)
             if kind == "block":
                 done += 1
+                if live is not None:
+                    live.publish(done - 1, frames.shape[0], live_page.jpegs(frames) if live.watching() else None)
                 from PIL import Image
 
                 preview = Image.fromarray((frames[-1].numpy() * 255).astype("uint8"))
                 pbar.update_absolute(done, plan.num_blocks, ("JPEG", preview, 512))
+    except StopRequested:
+        logging.info(f"Tempo: stopped from the live page after {done} of {plan.num_blocks} blocks")
+        if live is not None:
+            live.event(f"stopped after block {done}")
     finally:
         decoder.close()
     return {"samples": torch.cat(latents, dim=2)}
@@ -445,6 +473,7 @@ class CausalVideoToMP4(io.ComfyNode):
                 io.Int.Input("crf", default=19, min=0, max=51, tooltip="H.264 quality: lower is better and larger."),
             ],
             outputs=[io.Latent.Output(tooltip="The clip's latent video (feed continue_from of the next job).")],
+            hidden=[io.Hidden.unique_id],
             is_output_node=True,
         )
 
@@ -455,14 +484,17 @@ class CausalVideoToMP4(io.ComfyNode):
         name = f"{filename}_{counter:05}_.mp4"
         path = os.path.join(full_dir, name)
         writer = Mp4Writer(path, video.width, video.height, fps, crf)
+        stream = live_page.open_stream(video, f"{subfolder}/{name}".lstrip("/"), fps, getattr(cls.hidden, "unique_id", None))
         try:
-            latent = run_stream(video, vae, writer.write)
-        except BaseException:
+            latent = run_stream(video, vae, writer.write, stream)
+        except BaseException as e:
             writer.close()
             if os.path.exists(path) and writer.frames == 0:
                 os.remove(path)
+            stream.finish("failed", str(e) or type(e).__name__, path if os.path.exists(path) else None)
             raise
         writer.close()
+        stream.finish("stopped" if stream.stop_requested else "finished", video=path)
         result = {"filename": name, "subfolder": subfolder, "type": "output", "format": "video/h264-mp4",
                   "frame_count": writer.frames}
         return io.NodeOutput(latent, ui=ui.PreviewVideo([result]))
@@ -480,12 +512,19 @@ class CausalVideoDecode(io.ComfyNode):
             inputs=[VideoStream.Input("video", tooltip="From 'Tempo Causal Video Sampler'."),
                     io.Vae.Input("vae", tooltip="The Wan 2.1 VAE.")],
             outputs=[io.Image.Output(tooltip="All frames, in memory."), io.Latent.Output()],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
     def execute(cls, video, vae) -> io.NodeOutput:
         frames = []
-        latent = run_stream(video, vae, frames.append)
+        stream = live_page.open_stream(video, "frames in memory", 16.0, getattr(cls.hidden, "unique_id", None))
+        try:
+            latent = run_stream(video, vae, frames.append, stream)
+        except BaseException as e:
+            stream.finish("failed", str(e) or type(e).__name__)
+            raise
+        stream.finish("stopped" if stream.stop_requested else "finished")
         return io.NodeOutput(torch.cat(frames, 0), latent)
 
 

@@ -73,6 +73,7 @@ class PromptTimeline(io.ComfyNode):
         if clip is None:
             raise TempoInputError("clip is empty; connect the Wan text encoder (Load CLIP, type wan)")
         t = _base(timeline, fps)
+        t = tl.PromptTimeline(t.entries, t.fps, clip)
         try:
             for n, value, prompt in tl.parse_lines(text):
                 cond = clip.encode_from_tokens_scheduled(clip.tokenize(prompt))

@@ -137,6 +137,7 @@ class Steering:
     contexts: dict = field(default_factory=dict)  # block index (> 0) -> ctx_kv
     recache: bool = True
     source: Optional[Iterator[torch.Tensor]] = None
+    live: Optional[Callable[[int], Optional[list]]] = None  # at each block > 0: a new ctx_kv from now on, or None
 
 
 def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, device=None, dtype=torch.float32,
@@ -158,7 +159,7 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
     switches = {k: v for k, v in steering.contexts.items() if k > 0}
 
     def remember(latent, s0):
-        if cache is None or not switches or not steering.recache:
+        if cache is None or not (switches or steering.live) or not steering.recache:
             return
         for i in range(latent.shape[2]):
             history[s0 + i] = latent[:, :, i:i + 1]
@@ -171,8 +172,11 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
         remember(prefix, 0)
     for blk in range(settings.num_blocks):
         s0 = settings.start_frame + blk * f
-        if blk in switches:
-            ctx_kv = switches[blk]
+        new = switches.get(blk)
+        if steering.live is not None and blk > 0:
+            new = steering.live(blk) or new
+        if new is not None:
+            ctx_kv = new
             if steering.recache and cache is not None:
                 recache(model, history, ctx_kv, cache, s0, f, full)
         noise = block_noise(shape, settings.seed, blk).to(device=device, dtype=dtype)
@@ -267,13 +271,16 @@ class CausalSession:
 
     def run(self, cond: torch.Tensor, prefix: Optional[torch.Tensor] = None,
             step_callback: Optional[Callable] = None, switches: Optional[dict] = None, recache: bool = True,
-            source: Optional[Iterator[torch.Tensor]] = None) -> Iterator[tuple]:
+            source: Optional[Iterator[torch.Tensor]] = None,
+            live: Optional[Callable[[int], Optional[torch.Tensor]]] = None) -> Iterator[tuple]:
         """Yield ("prefix", prefix) when there is one (it is written to the cache first), then
         ("block", x0) for every block, x0 [1, C, F, h, w] in the model's latent units. ``cond`` is
         the text embedding [1, L, text_dim]; ``switches``: block index -> the embedding from that
         block on, with LongLive's re-cache when ``recache``; ``source``: input latent blocks for
-        video-to-video (the spec's sigmas start at the strength). The cache is freed when the run
-        ends, fails or is abandoned (an interrupt raised by ``step_callback``)."""
+        video-to-video (the spec's sigmas start at the strength); ``live(block)``: asked before every
+        block after the first, a text embedding to switch to from that block (or None), as a timeline
+        switch would. The cache is freed when the run ends, fails or is abandoned (an interrupt
+        raised by ``step_callback``)."""
         spec, r, dev, dtype = self.spec, self.runner, self.device, self.dtype
         n_prefix = 0 if prefix is None else prefix.shape[2]
         cache = None
@@ -289,7 +296,14 @@ class CausalSession:
                 settings = RolloutSettings(spec.frames_per_block, tuple(spec.sigmas), spec.seed, spec.num_blocks,
                                            n_prefix)
                 shape = (1, spec.channels, spec.frames_per_block, spec.height, spec.width)
-                steering = Steering(contexts, recache, source)
+                def live_kv(blk):
+                    c = live(blk)
+                    if c is None:
+                        return None
+                    ctx, img_len = r.embed_context(c.to(dev, dtype))
+                    return r.cross_kv(ctx, img_len)
+
+                steering = Steering(contexts, recache, source, live_kv if live is not None else None)
                 for blk in rollout(r, shape, ctx_kv, cache, settings, dev, dtype, step_callback, steering,
                                    None if prefix is None else prefix.to(dev, dtype)):
                     yield "block", blk.latent

@@ -29,6 +29,7 @@ class Entry:
 class PromptTimeline:
     entries: tuple
     fps: float
+    encoder: object = None  # the text encoder that made it, when one did (the live page encodes with it)
 
     def add(self, entry: Entry) -> "PromptTimeline":
         if self.entries and entry.frame <= self.entries[-1].frame:
@@ -39,7 +40,7 @@ class PromptTimeline:
         if not self.entries and entry.frame != 0:
             raise TempoError(f"the timeline's first prompt starts at {entry.asked}; the first prompt must start at 0 "
                              "(it plays from the first frame)")
-        return PromptTimeline(self.entries + (entry,), self.fps)
+        return PromptTimeline(self.entries + (entry,), self.fps, self.encoder)
 
 
 def short(text: str, n: int = 40) -> str:

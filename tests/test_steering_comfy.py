@@ -242,3 +242,63 @@ def test_an_interrupt_during_v2v_closes_the_encoder_and_frees_the_cache(model, v
         for _ in p.blocks(stop, vae):
             pass
     assert len(closed) == 1 and caches and caches[0].k is None  # encoder closed, cache released
+
+
+# -- the live page's requests, as run_stream takes them ------------------------------------------
+
+def test_a_saved_conditioning_sent_from_the_live_page_equals_a_timeline_switch(model, vae, tmp_path,
+                                                                               add_model_folder):
+    from safetensors.torch import load_file
+
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.live.hub import LiveHub
+    from tempo_pack.nodes.causal_video import CONDITIONING_FOLDER, run_stream
+
+    add_model_folder(CONDITIONING_FOLDER, tmp_path)
+    factory.write_conditioning(str(tmp_path / "other.safetensors"), seed=5)
+    saved = load_file(str(tmp_path / "other.safetensors"))["cond.0"]
+    p = plan(model, positive=cond(1))
+    stream = LiveHub().open(title="t", width=64, height=48, fps=16.0, total_blocks=p.num_blocks,
+                            saved=["other.safetensors"])
+    stream.request_prompt("saved", "other.safetensors")  # taken before block 2, the first it can steer
+    live = run_stream(p, vae, live=stream)["samples"]
+    from tempo_pack.nodes.prompt_timeline import PromptTimelineAdd
+
+    t = PromptTimelineAdd.execute(cond(1), 0.0, "frames", 16.0).args[0]
+    t = PromptTimelineAdd.execute([[saved, {}]], 9.0, "frames", 16.0, t).args[0]  # block 2 starts at frame 9
+    ref = run_stream(plan(model, timeline=t), vae)["samples"]
+    torch.testing.assert_close(live, ref, rtol=0, atol=0)
+    assert [e["text"] for e in stream.info()["events"]] == ["from block 2: 'other.safetensors'"]
+
+
+def test_a_live_prompt_that_cannot_be_used_is_told_and_the_video_goes_on(model, vae, files):
+    from tempo_pack.live.hub import LiveHub
+    from tempo_pack.nodes.causal_video import run_stream
+    from tempo_pack.nodes.unet_models import load_image_model
+
+    sd15_clip = load_image_model(files["sd15"], "fp32")[1]  # a real CLIP, but not the Wan text encoder
+    p = plan(model, positive=cond(1), clip=sd15_clip)
+    stream = LiveHub().open(title="t", width=64, height=48, fps=16.0, total_blocks=p.num_blocks, can_encode=True)
+    stream.request_prompt("text", "a fox")
+    out = run_stream(p, vae, live=stream)["samples"]
+    ref = run_stream(plan(model, positive=cond(1)), vae)["samples"]
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    events = [e["text"] for e in stream.info()["events"]]
+    assert len(events) == 1 and "could not use 'a fox': it is not Wan text conditioning" in events[0]
+
+
+def test_stop_from_the_live_page_ends_after_the_block_and_keeps_what_was_made(model, vae):
+    from tempo_pack.live.hub import LiveHub
+    from tempo_pack.nodes.causal_video import run_stream
+
+    p = plan(model, positive=cond(1))
+    stream = LiveHub().open(title="t", width=64, height=48, fps=16.0, total_blocks=p.num_blocks)
+    frames = []
+
+    def on_frames(f):
+        frames.append(f)
+        stream.request_stop()
+
+    out = run_stream(p, vae, on_frames, live=stream)["samples"]
+    assert out.shape[2] == 3 and sum(f.shape[0] for f in frames) == 9  # one block of 3 latent frames, 9 frames
+    assert stream.info()["events"][-1]["text"] == "stopped after block 1"

@@ -201,3 +201,20 @@ def test_v2v_with_a_prompt_switch_runs_and_the_input_running_out_is_an_error():
 def test_strength_outside_range_is_refused(bad):
     with pytest.raises(TempoError, match="outside \\(0, 1\\]"):
         causal.strength_sigmas(SIGMAS, bad)
+
+
+def test_a_live_prompt_at_a_block_equals_a_timeline_switch_there():
+    """What the live page does (a new prompt asked for before block k) is a timeline switch at k."""
+    model = tiny_model()
+    timeline = run(model, 5, 3, prompt(9), {3: prompt(10)}, sink=3, window=6)
+    asked = []
+
+    def live(blk):
+        asked.append(blk)
+        return prompt(10) if blk == 3 else None
+
+    s = session(model, 5, 3, sink=3, window=6)
+    got = [x for kind, x in s.run(prompt(9), live=live) if kind == "block"]
+    assert asked == [1, 2, 3, 4]
+    for a, b in zip(got, timeline):
+        assert torch.equal(a, b)

@@ -1,0 +1,141 @@
+"""The live page on a real ComfyUI server: its routes, refusals, and a real browser watching and
+steering a causal video while it is made (headless Chromium from the system, driven by playwright)."""
+
+import os
+import shutil
+import time
+
+import pytest
+import requests
+
+from tempo_pack.client import workflow
+from tempo_pack.client.local import PACK_ROOT
+from tempo_pack.factory import workflows as specs
+
+pytestmark = pytest.mark.server
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def queue_causal(client, length):
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")),
+                          client.object_info())
+    api = specs.use_saved_conditioning(api, WAN_PROMPT)
+    for node in api.values():
+        if node["class_type"] == "TempoCausalVideoSampler":
+            node["inputs"].update(width=64, height=48, length=length, cache="rolling", sink_frames=3, window_frames=6)
+        if node["class_type"] == "TempoCausalVideoSaveMP4":
+            node["inputs"]["filename_prefix"] = f"tempo/live_{time.time_ns()}"
+    return client.queue_prompt(api)
+
+
+def wait(predicate, timeout=120.0, every=0.2, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def newest_stream(server_url, after_ids):
+    streams = requests.get(server_url + "/tempo/live/streams", timeout=10).json()["streams"]
+    return next((s for s in streams if s["id"] not in after_ids), None)
+
+
+def finished(client, prompt_id):
+    h = client.history(prompt_id)
+    return h if h and h.get("status", {}).get("completed") is not None else None
+
+
+def test_routes_serve_the_page_and_refuse_what_is_not_theirs(server, client):
+    url = server.url
+    page = requests.get(url + "/tempo/live/", timeout=10)
+    assert page.status_code == 200 and "Tempo live" in page.text
+    assert requests.get(url + "/api/tempo/live/streams", timeout=10).status_code == 200  # ComfyUI's /api mirror
+    for path in ("/tempo/live/streams/nope", "/tempo/live/streams/nope/video", "/tempo/live/streams/..%2F..%2Fx/video"):
+        r = requests.get(url + path, timeout=10)
+        assert r.status_code == 404, path
+    assert requests.post(url + "/tempo/live/streams/nope/stop", timeout=10).status_code == 404
+
+
+def test_a_stream_is_listed_steered_by_saved_conditioning_stopped_and_its_mp4_served(server, client):
+    from checks import mp4_boxes
+
+    from tempo_pack.factory.checkpoints import WAN_PROMPTS_MORE
+
+    before = {s["id"] for s in requests.get(server.url + "/tempo/live/streams", timeout=10).json()["streams"]}
+    prompt_id = queue_causal(client, 477)  # 40 blocks: long enough to steer
+    s = wait(lambda: newest_stream(server.url, before), what="the stream to be listed")
+    api = f"{server.url}/tempo/live/streams/{s['id']}"
+    assert s["total_blocks"] == 40 and s["state"] == "running" and s["can_encode"] is False
+    for body, message in ((b"not json", "not JSON"), (b'{"text": "a fox"}', "no text encoder"),
+                          (b'{"saved": "../../x.safetensors"}', "unknown saved conditioning")):
+        r = requests.post(api + "/prompt", data=body, timeout=10)
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+    assert requests.post(api + "/prompt", json={"saved": WAN_PROMPTS_MORE[0]}, timeout=10).status_code == 200
+    wait(lambda: any("from block" in e["text"] for e in requests.get(api, timeout=10).json()["events"]),
+         what="the switch to be made")
+    assert requests.post(api + "/stop", timeout=10).json()["state"] in ("stopping", "stopped")
+    info = wait(lambda: (lambda i: i if i["state"] == "stopped" else None)(requests.get(api, timeout=10).json()),
+                what="the stream to stop")
+    assert 1 <= info["blocks_done"] < 40
+    wait(lambda: finished(client, prompt_id), what="the job to end")
+    video = requests.get(api + "/video", timeout=30)
+    assert video.status_code == 200 and video.headers["Content-Type"] == "video/mp4"
+    path = os.path.join(str(server.base), "clip.mp4")
+    with open(path, "wb") as f:
+        f.write(video.content)
+    boxes = mp4_boxes(path)
+    assert boxes.index("moov") < boxes.index("mdat")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (apt-get install -y chromium): the live page's "
+                                            "browser test cannot run")
+def test_a_browser_plays_the_stream_live_and_two_viewers_watch_at_once(server, client, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev requirement) is not installed")
+    before = {s["id"] for s in requests.get(server.url + "/tempo/live/streams", timeout=10).json()["streams"]}
+    prompt_id = queue_causal(client, 477)
+    shots = os.environ.get("TEMPO_SCREENSHOTS", str(tmp_path))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(server.url + "/tempo/live/")
+            page.wait_for_selector("a:has-text('watch')", timeout=120_000)  # the list finds the new stream
+            s = wait(lambda: newest_stream(server.url, before), what="the stream")
+            page.goto(f"{server.url}/tempo/live/?stream={s['id']}")
+            second = browser.new_page()
+            second.goto(f"{server.url}/tempo/live/?stream={s['id']}")
+            shown = "() => parseInt(document.getElementById('playback').textContent) || 0"
+            page.wait_for_function(f"({shown})() >= 6", timeout=180_000)
+            second.wait_for_function(f"({shown})() >= 1", timeout=180_000)
+            assert page.evaluate("document.getElementById('viewers').textContent") == "2"
+            assert page.evaluate("document.getElementById('view').naturalWidth") == 64  # a decoded JPEG frame
+            page.screenshot(path=os.path.join(shots, "live_playing.png"))
+            page.click("#stop")
+            page.wait_for_function("document.getElementById('state').textContent.startsWith('stopped')",
+                                   timeout=120_000)
+            page.wait_for_function("document.getElementById('finished').src.endsWith('/video')", timeout=60_000)
+            page.wait_for_function("document.getElementById('finished').readyState >= 1", timeout=60_000)
+            page.screenshot(path=os.path.join(shots, "live_finished.png"))
+        finally:
+            browser.close()
+    wait(lambda: finished(client, prompt_id), what="the job to end")
+
+
+def test_run_with_live_prints_the_page_and_the_page_answers(server, tmp_path):
+    import subprocess
+    import sys
+
+    tempo = os.path.join(PACK_ROOT, "tempo.py")
+    proc = subprocess.run([sys.executable, tempo, "run", os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json"),
+                           "--server", server.url, "--set", "EmptyLatentImage.width=64", "--set",
+                           "EmptyLatentImage.height=64", "-o", str(tmp_path / "out"), "--quiet", "--live"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    link = f"{server.url}/tempo/live/"
+    assert f"watch live: {link}" in proc.stderr
+    assert requests.get(link, timeout=10).status_code == 200
