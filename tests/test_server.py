@@ -372,12 +372,12 @@ def test_cli_prompt_and_csv_sweeps_with_an_upload(server, tmp_path):
 
 
 def test_a_workflow_saved_before_the_timeline_and_v2v_inputs_still_runs(client, tmp_path):
-    """The sampler gained optional inputs (timeline, switch, input_video, input_latent, strength) and
+    """The sampler gained optional inputs (timeline, switch, input_video, input_latent, strength, clip) and
     positive became optional; a workflow saved before, without them, converts and runs unchanged."""
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
     ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json"))
-    new_inputs = {"timeline", "input_video", "input_latent"}
+    new_inputs = {"timeline", "input_video", "input_latent", "clip"}
     for n in ui["nodes"]:
         if n["type"] == "TempoCausalVideoSampler":
             n["inputs"] = [i for i in n["inputs"] if i["name"] not in new_inputs]
