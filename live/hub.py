@@ -27,6 +27,8 @@ class Block:
     seq: int
     index: int                 # 0-based block of the video
     frames: list               # JPEG bytes, one per frame
+    published: float = 0.0     # wall-clock time the block's latents were done (the page measures latency from it)
+    ready: float = 0.0         # wall-clock time its frames were ready to send (decoded, JPEG-encoded)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class LiveStream:
         self.last_block_s = None
         self.first_block_s = None
         self.viewers = 0
+        self.encode_seconds = 0.0       # spent by the generating thread on frames for viewers
         self.stop_requested = False
         self.prompts: collections.deque = collections.deque(maxlen=1)  # the newest request wins
         self.events: collections.deque = collections.deque(maxlen=KEEP_EVENTS)
@@ -62,8 +65,11 @@ class LiveStream:
     def block_started(self):
         self._block_started = time.monotonic()
 
-    def publish(self, index: int, n_frames: int, frames=None):
-        """A block is done: ``n_frames`` frames, and their JPEG bytes when someone watches."""
+    def publish(self, index: int, n_frames: int, frames=None, finished_at: float | None = None,
+                encode_seconds: float = 0.0):
+        """A block is done: ``n_frames`` frames, and their JPEG bytes when someone watches;
+        ``finished_at``: the wall-clock time its latents were done (before decoding);
+        ``encode_seconds``: what preparing the frames for viewers took the generating thread."""
         now = time.monotonic()
         with self.lock:
             self.last_block_s = now - self._block_started
@@ -71,9 +77,10 @@ class LiveStream:
                 self.first_block_s = now - self.started
             self.blocks_done += 1
             self.frames_done += n_frames
+            self.encode_seconds += encode_seconds
             if frames is not None:
                 self.seq += 1
-                self.blocks.append(Block(self.seq, index, list(frames)))
+                self.blocks.append(Block(self.seq, index, list(frames), finished_at or time.time(), time.time()))
 
     def take_prompt(self):
         with self.lock:
@@ -120,6 +127,7 @@ class LiveStream:
                 "block_seconds": None if self.last_block_s is None else round(self.last_block_s, 3),
                 "first_block_seconds": None if self.first_block_s is None else round(self.first_block_s, 3),
                 "viewers": self.viewers, "saved": list(self.saved), "can_encode": self.can_encode,
+                "streaming_share": round(self.encode_seconds / elapsed, 4) if elapsed > 0 else 0.0,
                 "events": list(self.events), "video": self.video is not None,
             }
 

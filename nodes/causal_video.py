@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -432,6 +433,7 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None):
     try:
         for kind, latent in plan.blocks(at_block_start, vae,
                                         None if live is None else live_page.prompt_source(live, plan)):
+            made_at = time.time()
             frames = decoder.decode(latent)
             if kind == "prefix" and not plan.keep_prefix:
                 continue  # continuation context: warms the decoder's cache, is not output again
@@ -441,7 +443,9 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None):
             if kind == "block":
                 done += 1
                 if live is not None:
-                    live.publish(done - 1, frames.shape[0], live_page.jpegs(frames) if live.watching() else None)
+                    t0 = time.perf_counter()
+                    pictures = live_page.jpegs(frames) if live.watching() else None
+                    live.publish(done - 1, frames.shape[0], pictures, made_at, time.perf_counter() - t0)
                 from PIL import Image
 
                 preview = Image.fromarray((frames[-1].numpy() * 255).astype("uint8"))

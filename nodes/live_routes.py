@@ -112,7 +112,8 @@ async def websocket(request):
                 if info["state"] not in ("running", "stopping") and not s.since(seq):
                     break
             for block in s.since(seq):
-                await ws.send_json({"type": "block", "index": block.index, "frames": len(block.frames)})
+                await ws.send_json({"type": "block", "index": block.index, "frames": len(block.frames),
+                                    "published": block.published, "ready": block.ready})
                 for frame in block.frames:
                     await ws.send_bytes(frame)
                 seq = block.seq

@@ -92,13 +92,65 @@ def test_a_stream_is_listed_steered_by_saved_conditioning_stopped_and_its_mp4_se
     assert boxes.index("moov") < boxes.index("mdat")
 
 
+def timeline_job(client, blocks, switch_block, saved_from):
+    """The same video as queue_causal's, as long as ``blocks`` blocks, its prompt switched at
+    ``switch_block`` (0-based) by a timeline to the saved conditioning ``saved_from``."""
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")),
+                          client.object_info())
+    api = specs.use_saved_conditioning(api, WAN_PROMPT)
+    sampler = next(k for k, v in api.items() if v["class_type"] == "TempoCausalVideoSampler")
+    first = api[sampler]["inputs"].pop("positive")
+    api["900"] = {"class_type": "TempoLoadConditioning", "inputs": {"name": saved_from}}
+    api["901"] = {"class_type": "TempoPromptTimelineAdd",
+                  "inputs": {"conditioning": first, "start": 0.0, "units": "frames", "fps": 16.0}}
+    api["902"] = {"class_type": "TempoPromptTimelineAdd",
+                  "inputs": {"conditioning": ["900", 0], "start": float(12 * switch_block - 3), "units": "frames",
+                             "fps": 16.0, "timeline": ["901", 0]}}
+    api[sampler]["inputs"].update(timeline=["902", 0], width=64, height=48, length=1 + 4 * (3 * blocks - 1),
+                                  cache="rolling", sink_frames=3, window_frames=6)
+    for node in api.values():
+        if node["class_type"] == "TempoCausalVideoSaveMP4":
+            node["inputs"]["filename_prefix"] = f"tempo/timeline_{time.time_ns()}"
+    return client.queue_prompt(api)
+
+
+def mp4_frames(client, prompt_id):
+    import imageio_ffmpeg
+    import numpy as np
+
+    h = wait(lambda: finished(client, prompt_id), what="the job to end")
+    (video,) = [v for out in h["outputs"].values() for v in out.get("images", []) + out.get("videos", [])
+                if v["filename"].endswith(".mp4")] or [None]
+    assert video is not None, h["outputs"]
+    data = client.view(video["filename"], video.get("subfolder", ""))
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tempo_{time.time_ns()}.mp4")
+    with open(path, "wb") as f:
+        f.write(data)
+    reader = imageio_ffmpeg.read_frames(path)
+    meta = next(reader)
+    w, hh = meta["size"]
+    frames = np.stack([np.frombuffer(fr, np.uint8).reshape(hh, w, 3) for fr in reader])
+    os.remove(path)
+    return frames
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (apt-get install -y chromium): the live page's "
                                             "browser test cannot run")
-def test_a_browser_plays_the_stream_live_and_two_viewers_watch_at_once(server, client, tmp_path):
+def test_a_browser_watches_steers_and_stops_a_stream(server, client):
+    """Two pages: one from the start (it receives every block), one that joins late (it starts at the
+    newest block). A saved conditioning picked on the page changes the following blocks exactly as a
+    timeline switching at the same block does; Stop ends the job; the finished mp4 plays in the page."""
+    import numpy as np
+
+    from tempo_pack.factory.checkpoints import WAN_PROMPTS_MORE
+
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev requirement) is not installed")
+    shots = os.environ.get("TEMPO_SCREENSHOTS") or os.path.join(PACK_ROOT, "test_artifacts")
+    os.makedirs(shots, exist_ok=True)
     before = {s["id"] for s in requests.get(server.url + "/tempo/live/streams", timeout=10).json()["streams"]}
     prompt_id = queue_causal(client, 477)
-    shots = os.environ.get("TEMPO_SCREENSHOTS", str(tmp_path))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
@@ -106,24 +158,49 @@ def test_a_browser_plays_the_stream_live_and_two_viewers_watch_at_once(server, c
             page.goto(server.url + "/tempo/live/")
             page.wait_for_selector("a:has-text('watch')", timeout=120_000)  # the list finds the new stream
             s = wait(lambda: newest_stream(server.url, before), what="the stream")
-            page.goto(f"{server.url}/tempo/live/?stream={s['id']}")
-            second = browser.new_page()
-            second.goto(f"{server.url}/tempo/live/?stream={s['id']}")
-            shown = "() => parseInt(document.getElementById('playback').textContent) || 0"
-            page.wait_for_function(f"({shown})() >= 6", timeout=180_000)
-            second.wait_for_function(f"({shown})() >= 1", timeout=180_000)
-            assert page.evaluate("document.getElementById('viewers').textContent") == "2"
+            page.click("a:has-text('watch')")
+            shown = "(parseInt(document.getElementById('playback').textContent) || 0)"
+            page.wait_for_function(f"{shown} >= 6 && window.tempoLive.blocks.length >= 2", timeout=180_000)
+            late = browser.new_page()
+            late.goto(f"{server.url}/tempo/live/?stream={s['id']}")
+            late.wait_for_function(f"{shown} >= 1", timeout=180_000)
+            page.wait_for_function("document.getElementById('viewers').textContent === '2'", timeout=10_000)
+            assert late.evaluate("window.tempoLive.blocks[0]") > 0  # joined at the newest block, not the first
             assert page.evaluate("document.getElementById('view').naturalWidth") == 64  # a decoded JPEG frame
+            page.select_option("#saved", WAN_PROMPTS_MORE[1])
+            page.click("#use")
+            page.wait_for_function("document.getElementById('events').textContent.includes('from block')",
+                                   timeout=120_000)
             page.screenshot(path=os.path.join(shots, "live_playing.png"))
+            switched = int(page.evaluate(
+                "document.getElementById('events').textContent.match(/from block (\\d+)/)[1]")) - 1
+            page.wait_for_function(f"window.tempoLive.blocks.includes({switched + 1})", timeout=120_000)
             page.click("#stop")
             page.wait_for_function("document.getElementById('state').textContent.startsWith('stopped')",
                                    timeout=120_000)
+            info = requests.get(f"{server.url}/tempo/live/streams/{s['id']}", timeout=10).json()
+            received = page.evaluate("window.tempoLive.blocks")
+            assert received == list(range(info["blocks_done"])), received  # every block, in order
+            latencies = page.evaluate("window.tempoLive.latencies")
+            assert latencies and all(0 <= t < 60 for t in latencies)
             page.wait_for_function("document.getElementById('finished').src.endsWith('/video')", timeout=60_000)
-            page.wait_for_function("document.getElementById('finished').readyState >= 1", timeout=60_000)
+            page.evaluate("() => { const v = document.getElementById('finished'); v.muted = true; v.play(); }")
+            page.wait_for_function("document.getElementById('finished').currentTime > 0", timeout=60_000)
             page.screenshot(path=os.path.join(shots, "live_finished.png"))
         finally:
             browser.close()
-    wait(lambda: finished(client, prompt_id), what="the job to end")
+    live_frames = mp4_frames(client, prompt_id)
+    blocks = info["blocks_done"]
+    assert len(live_frames) == 1 + 4 * (3 * blocks - 1)
+    ref = mp4_frames(client, timeline_job(client, blocks, switched, WAN_PROMPTS_MORE[1]))
+    assert np.array_equal(live_frames, ref), "the page's prompt switch is not the timeline's"
+    untouched = mp4_frames(client, queue_causal_blocks(client, blocks))
+    assert np.array_equal(live_frames[:12 * switched - 3], untouched[:12 * switched - 3])  # before: the same
+    assert not np.array_equal(live_frames[-12:], untouched[-12:])  # the switch changed the blocks after it
+
+
+def queue_causal_blocks(client, blocks):
+    return queue_causal(client, 1 + 4 * (3 * blocks - 1))
 
 
 def test_run_with_live_prints_the_page_and_the_page_answers(server, tmp_path):
