@@ -38,7 +38,9 @@ pipi -r requirements.txt -r requirements-dev.txt
 # The live page's browser test drives the system Chromium (browser downloads are not possible here).
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; elif sudo -n true 2>/dev/null; then apt_get="sudo -n apt-get"; else apt_get=""; fi
-  if [ -n "$apt_get" ] && $apt_get install -y -q chromium >/dev/null 2>&1; then echo "install_dev: installed chromium"
+  if [ -n "$apt_get" ] && { $apt_get install -y -q chromium >/dev/null 2>&1 ||
+       { $apt_get update -q >/dev/null 2>&1 && $apt_get install -y -q chromium >/dev/null 2>&1; }; }; then
+    echo "install_dev: installed chromium"
   else echo "install_dev: !!! no chromium (apt-get install -y chromium failed or needs root): the browser test will skip"; fi
 fi
 "$py" - <<'PY'
