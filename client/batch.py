@@ -138,7 +138,17 @@ def _execution_error_text(api: dict | None, data: dict) -> str:
     nid = str(data.get("node_id", "?"))
     title = ((api or {}).get(nid, {}).get("_meta") or {}).get("title")
     return (f"node #{nid}{f' {title!r}' if title else ''} ({data.get('node_type', '')}) raised "
-            f"{data.get('exception_type', 'an error')}: {str(data.get('exception_message', '')).strip()}")
+            f"{exception_name(data.get('exception_type'))}: {str(data.get('exception_message', '')).strip()}")
+
+
+def exception_name(type_name: str | None) -> str:
+    """An exception's type as ComfyUI reports it, without the filesystem path a custom node's
+    module name carries (``/x/custom_nodes/Pack.mod.Error`` -> ``Error``)."""
+    if not type_name:
+        return "an error"
+    if "/" in type_name or "\\" in type_name:
+        return type_name.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+    return type_name
 
 
 def run_batch(server, api: dict, jobs: list[dict], out_dir: str, keep_going: bool = False,

@@ -17,8 +17,8 @@ import folder_paths
 from ..samplers import causal, timeline as tl
 from ..video.mp4 import Mp4Writer
 from .wan_models import StreamingWanDecoder, StreamingWanEncoder, causal_info, causal_runner, load_causal_model
+from . import compat, live as live_page
 from .compat import io, ui
-from . import live as live_page
 from ..loaders.paths import MAX_NAME_CHARS, is_inside, shown
 from .common import WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, output_path, resolve_model_path, \
     check_choice
@@ -308,15 +308,48 @@ def _input_latent_frames(input_video, input_latent, width, height, fpb) -> tuple
     return latent_frames, None if input_latent is not None else input_video
 
 
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
 def check_memory(plan: CausalVideoPlan):
+    """Refuse, before anything is allocated, a video whose KV cache and working memory cannot fit the
+    device even after ComfyUI offloads what it holds there."""
     prefix_frames = 0 if plan.prefix is None else plan.prefix.shape[2]
-    need = plan.session().cache_bytes(prefix_frames)
-    free = mm.get_free_memory(plan.model.load_device)
-    if need > 0.8 * free:
+    session = plan.session()
+    spec = plan.spec
+    cache = session.cache_bytes(prefix_frames)
+    per_pass = spec.frames_per_block
+    if plan.switches and plan.recache:  # a re-cache passes the held frames at once
+        per_pass = spec.cache_frames(prefix_frames) + spec.frames_per_block
+    work = session.activation_bytes(per_pass, prefix_frames)
+    device = plan.model.load_device
+    free = mm.get_free_memory(device) + compat.reclaimable_bytes(device)
+    if cache + work > 0.8 * free:
         raise TempoInputError(
-            f"the KV cache for this video needs {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB are free; set "
-            f"cache to 'rolling' with a smaller window_frames (now "
-            f"{plan.spec.window or plan.spec.cache_frames(prefix_frames)}), or lower the resolution")
+            f"this video needs about {_gib(cache + work)} ({_gib(cache)} of KV cache, {_gib(work)} working memory "
+            f"for {plan.width}x{plan.height}) but only {_gib(free)} can be had on {device}; lower the resolution, or "
+            f"set cache to 'rolling' with a smaller window_frames (now "
+            f"{spec.window or spec.cache_frames(prefix_frames)})")
+
+
+def check_vae_memory(plan: CausalVideoPlan, vae):
+    """The streamed Wan VAE decode (and encode, for video-to-video) of one latent frame at this size,
+    by ComfyUI's own estimates for the Wan VAE, against its device."""
+    h, w = plan.height // 8, plan.width // 8
+    need = vae.memory_used_decode((1, 16, 1, h, w), vae.vae_dtype)
+    if plan.input_frames is not None:
+        need = max(need, vae.memory_used_encode((1, 3, 4, plan.height, plan.width), vae.vae_dtype))
+    # ComfyUI's Wan VAE estimates are generous (made to choose tiling); a GPU that runs short raises an
+    # out-of-memory error the server survives, the CPU's RAM running out kills it: so on a GPU only a
+    # decode larger than the whole device is refused, on the CPU one larger than the free RAM.
+    cpu = getattr(vae.device, "type", "cpu") == "cpu"
+    have = mm.get_free_memory(vae.device) if cpu else mm.get_total_memory(vae.device)
+    if need > 0.8 * have:
+        raise TempoInputError(
+            f"decoding this video with the Wan VAE needs about {_gib(need)} per frame at {plan.width}x{plan.height} "
+            f"but {vae.device} has {_gib(have)} {'free' if cpu else 'in all'}; lower the resolution (and upscale the "
+            "frames afterwards)")
 
 
 class CausalVideoSampler(io.ComfyNode):
@@ -418,6 +451,7 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None):
     someone watches, and may stop the video or change its prompt between blocks."""
     from . import live as live_page
 
+    check_vae_memory(plan, vae)
     decoder = StreamingWanDecoder(vae)
     pbar = comfy.utils.ProgressBar(plan.num_blocks)
     latents, done = [], 0

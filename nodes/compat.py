@@ -57,3 +57,14 @@ def wan_decoder_cache_layers(decoder) -> int:
         api = "count_conv3d (0.3.64 .. 0.8.0: tensors)"
     logging.debug(f"Tempo: Wan VAE cache API {api}")
     return count(decoder)
+
+
+def reclaimable_bytes(device) -> int:
+    """Memory ComfyUI could free on ``device`` by offloading the models it holds there (0 on the CPU,
+    where offloaded weights stay in the same memory). ``LoadedModel.model_loaded_memory``: 0.3.64 .. 0.8.0."""
+    import comfy.model_management as mm
+
+    if getattr(device, "type", "cpu") == "cpu":
+        return 0
+    return sum(m.model_loaded_memory() for m in mm.current_loaded_models
+               if getattr(m, "device", None) == device and hasattr(m, "model_loaded_memory"))

@@ -269,6 +269,18 @@ class CausalSession:
             out[blk], playing = kv(c), c
         return first, out
 
+    def activation_bytes(self, frames_per_pass: Optional[int] = None, prefix_frames: int = 0) -> int:
+        """Peak working memory of one network pass over ``frames_per_pass`` frames (one block by
+        default; a re-cache passes more) beside the weights and the cache: the block's hidden states,
+        q/k/v with RoPE in float32, the cached keys/values joined with the block's, the FFN's inner
+        layer. Attention itself is taken as memory-efficient (O(tokens))."""
+        r, spec = self.runner, self.spec
+        size = torch.empty((), dtype=self.dtype).element_size()
+        ffn = r.net.blocks[0].ffn[0].weight.shape[0]
+        lq = (frames_per_pass or spec.frames_per_block) * self.tokens_per_frame
+        lk = spec.cache_frames(prefix_frames) * self.tokens_per_frame + lq
+        return size * (lq * (8 * r.dim + 2 * ffn) + 2 * lk * r.dim) + 4 * 3 * lq * r.dim
+
     def run(self, cond: torch.Tensor, prefix: Optional[torch.Tensor] = None,
             step_callback: Optional[Callable] = None, switches: Optional[dict] = None, recache: bool = True,
             source: Optional[Iterator[torch.Tensor]] = None,

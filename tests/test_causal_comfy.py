@@ -204,9 +204,40 @@ def test_sampler_refuses_bad_settings(chunkwise, over, message):
 
 
 def test_cache_too_big_for_memory_names_the_setting(chunkwise):
-    with pytest.raises(ValueError, match="KV cache for this video needs .* GiB but only .* free; set cache to "
-                                         "'rolling' with a smaller window_frames"):
+    with pytest.raises(ValueError, match="this video needs about .* GiB \\(.* GiB of KV cache, .* working memory for "
+                                         "4096x4096\\) but only .* can be had on cpu; lower the resolution, or set "
+                                         "cache to 'rolling' with a smaller window_frames \\(now 600\\)"):
         _plan(chunkwise, width=4096, height=4096, cache="full", length=12 * 200 - 3)
+
+
+def test_working_memory_counts_even_with_a_small_cache(chunkwise, monkeypatch):
+    """The block's activations at a large size are refused too, not only a large cache."""
+    import comfy.model_management as mm
+
+    ok = _plan(chunkwise, width=1024, height=1024)
+    need = ok.session().activation_bytes() + ok.session().cache_bytes()
+    monkeypatch.setattr(mm, "get_free_memory", lambda *a, **k: need)  # fits, but not within the 80% margin
+    with pytest.raises(ValueError, match="working memory for 1024x1024"):
+        _plan(chunkwise, width=1024, height=1024)
+
+
+def test_the_largest_allowed_size_is_refused_at_once_not_attempted(files, chunkwise):
+    """4096x4096 with the rolling cache: the plan fits this tiny model, the Wan VAE's decode of one
+    frame at that size does not; the job is refused before its first block, in well under a minute."""
+    import time
+
+    import comfy.sd
+    import comfy.utils
+
+    from tempo_pack.nodes.causal_video import run_stream
+
+    vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(files["vae"]))
+    start = time.monotonic()
+    plan = _plan(chunkwise, width=4096, height=4096, length=21)
+    with pytest.raises(ValueError, match="decoding this video with the Wan VAE needs about .* GiB per frame at "
+                                         "4096x4096 but cpu has .* GiB free; lower the resolution"):
+        run_stream(plan, vae)
+    assert time.monotonic() - start < 30
 
 
 def test_start_image_of_another_size(chunkwise):

@@ -3,6 +3,7 @@ batch client does what its README says (sweeps, downloads, manifest, errors, Ctr
 
 import glob
 import json
+import re
 import os
 import signal
 import subprocess
@@ -389,3 +390,23 @@ def test_a_workflow_saved_before_the_timeline_and_v2v_inputs_still_runs(client, 
     results = batch.run_batch(client, api, [{**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 21}], str(tmp_path),
                               progress=False)
     assert [f for f in results[0].files if f.endswith(".mp4")]
+
+
+def test_the_largest_allowed_causal_video_is_refused_and_the_server_lives(client, tmp_path):
+    """4096x4096 (the schema's maximum) with the rolling cache: refused with the fix before the first
+    block, and the server answers afterwards."""
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")),
+                          client.object_info())
+    api = specs.use_saved_conditioning(api, WAN_PROMPT)
+    start = time.monotonic()
+    with pytest.raises(JobFailed):
+        batch.run_batch(client, api, [{"TempoCausalVideoSampler.width": 4096, "TempoCausalVideoSampler.height": 4096,
+                                       "TempoCausalVideoSampler.length": 21, "TempoCausalVideoSampler.cache": "rolling"}],
+                        str(tmp_path), progress=False)
+    assert time.monotonic() - start < 120
+    line = json.loads(open(tmp_path / "manifest.jsonl").read().splitlines()[0])
+    assert re.search(r"needs about [\d.]+ GiB per frame at 4096x4096 .*lower the resolution", line["error"]), line
+    assert "raised tempo.TempoInputError:" in line["error"], "the error's type shows a filesystem path"
+    assert "TempoCausalVideoSampler" in client.object_info()  # still serving
