@@ -7,7 +7,8 @@ any machine that can reach a ComfyUI server.
 from .errors import ClientError, ServerUnreachable, WorkflowError, ValidationFailed, JobFailed
 from .workflow import load_workflow, to_api, apply_overrides, parse_assignment
 from .server import ComfyServer, parse_headers
-from .batch import build_jobs, run_batch
+from .batch import build_jobs
+from .runner import run_batch
 
 __all__ = [
     "ClientError", "ServerUnreachable", "WorkflowError", "ValidationFailed", "JobFailed",

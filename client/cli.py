@@ -6,18 +6,30 @@ import json
 import os
 import sys
 
-from .batch import build_jobs, parse_seed_range, read_csv_jobs, read_prompts, run_batch
-from .errors import ClientError
+from .batch import build_jobs, parse_seed_range, read_csv_jobs, read_prompts
+from .runner import run_batch
+from .errors import ClientError, ServerUnreachable
 from .server import ComfyServer, parse_headers
-from .workflow import parse_assignment, split_target
+from .workflow import check_api_types, load_workflow, parse_assignment, split_target, workflow_format
 
 EPILOG = """exit codes: 0 all jobs succeeded; 1 a job failed; 2 bad input (workflow, override,
-refused prompt); 3 server unreachable; 130 interrupted with Ctrl-C."""
+refused prompt, an output folder that holds another batch); 3 server unreachable (every server,
+for a batch on several); 130 interrupted with Ctrl-C."""
 
 
-def add_server_args(p):
-    p.add_argument("--server", default=os.environ.get("COMFY_URL", "http://127.0.0.1:8188"),
-                   help="ComfyUI server URL (default: $COMFY_URL or http://127.0.0.1:8188)")
+DEFAULT_SERVER = "http://127.0.0.1:8188"
+
+
+def add_server_args(p, several: bool = False):
+    if several:
+        p.add_argument("--server", action="append", default=[],
+                       help="ComfyUI server URL; repeat it to spread the batch over several servers (one GPU "
+                            f"each) (default: $COMFY_URL or {DEFAULT_SERVER})")
+        p.add_argument("--servers", metavar="FILE",
+                       help="a file of server URLs, one per line ('#' starts a comment); adds to --server")
+    else:
+        p.add_argument("--server", default=os.environ.get("COMFY_URL", DEFAULT_SERVER),
+                       help=f"ComfyUI server URL (default: $COMFY_URL or {DEFAULT_SERVER})")
     p.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                    help="extra HTTP header, e.g. an auth token (repeatable; $COMFY_AUTH sets Authorization)")
 
@@ -27,7 +39,7 @@ def add_commands(sub):
     run = sub.add_parser("run", help="queue a workflow (UI or API format) in a batch and download its outputs",
                          epilog=EPILOG)
     run.add_argument("workflow", help="workflow .json, as saved by the editor or exported in API format")
-    add_server_args(run)
+    add_server_args(run, several=True)
     run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
                      help="override an input; NODE is a node id, title or type (repeatable)")
     run.add_argument("--seeds", help="seed sweep: 1-8, 100x8 (start and count) or 1,5,9")
@@ -41,6 +53,13 @@ def add_commands(sub):
     run.add_argument("--upload", action="append", default=[], metavar="FILE",
                      help="upload a local picture to the server's input folder first (for LoadImage; repeatable)")
     run.add_argument("--keep-going", action="store_true", help="run the remaining jobs when one fails")
+    run.add_argument("--retries", type=int, default=0, metavar="N",
+                     help="try a job that fails on its own merits N more times (default 0: a failure is "
+                          "reported, not retried blindly); a job whose server stops answering always moves to "
+                          "another server")
+    run.add_argument("--resume", action="store_true",
+                     help="finish the batch in --output: skip the jobs whose outputs are complete there and run "
+                          "the rest (without it, a folder that already holds a batch is refused)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--live", action="store_true",
                      help="print the server's live page (causal videos play there while they are made)")
@@ -54,11 +73,53 @@ def add_commands(sub):
     conv.set_defaults(func=cmd_convert)
 
 
+def server_urls(args) -> list[str]:
+    """--server (repeated) and the URLs in --servers FILE, in order, without repeats."""
+    urls = list(args.server)
+    if args.servers:
+        try:
+            with open(args.servers, encoding="utf-8") as f:
+                urls += [line.split("#", 1)[0].strip() for line in f if line.split("#", 1)[0].strip()]
+        except OSError as e:
+            raise ClientError(f"cannot read the server list {args.servers}: {e.strerror}") from None
+    if not urls:
+        urls = [os.environ.get("COMFY_URL", DEFAULT_SERVER)]
+    return list(dict.fromkeys(u.rstrip("/") for u in urls))
+
+
+def connect(urls: list[str], headers: dict, log) -> list[ComfyServer]:
+    """A client per server. A server that cannot be reached at the start is left out (and said);
+    every other one must offer the node types the first one offers for this workflow."""
+    servers, unreachable = [], []
+    for url in urls:
+        server = ComfyServer(url, headers)
+        try:
+            server.object_info()
+        except ServerUnreachable as e:
+            unreachable.append(e)
+            continue
+        servers.append(server)
+    if not servers:
+        raise unreachable[0] if len(unreachable) == 1 else ServerUnreachable(
+            "cannot reach any of the servers: " + "; ".join(str(e) for e in unreachable))
+    for e in unreachable:
+        log(f"left out: {e}")
+    return servers
+
+
 def cmd_run(args) -> int:
-    server = ComfyServer(args.server, parse_headers(args.header))
-    api = server.workflow_as_api(args.workflow)
+    def log(m):
+        print(m, file=sys.stderr)
+
+    servers = connect(server_urls(args), parse_headers(args.header), log)
+    first = servers[0]
+    ui = load_workflow(args.workflow)
+    api = first.workflow_as_api(args.workflow)
+    for other in servers[1:]:
+        check_api_types(api, other.object_info(), other.url)
     for path in args.upload:
-        print(f"uploaded {path} as {server.upload_image(path)}", file=sys.stderr)
+        for server in servers:  # any server may run any job
+            print(f"uploaded {path} to {server.url} as {server.upload_image(path)}", file=sys.stderr)
     sets = {}
     for s in args.set:
         node, name, value = parse_assignment(s)
@@ -70,17 +131,21 @@ def cmd_run(args) -> int:
                       prompts=read_prompts(args.prompts) if args.prompts else None,
                       prompt_targets=args.prompt_input,
                       rows=read_csv_jobs(args.csv) if args.csv else None)
+    if args.retries < 0:
+        raise ClientError(f"--retries {args.retries}: give 0 or more")
     if args.live or args.open:
-        page = live_page_url(server.url)
-        print(f"watch live: {page} (every causal video on this server is listed there while it is made)",
-              file=sys.stderr)
+        for server in servers:
+            page = live_page_url(server.url)
+            print(f"watch live: {page} (every causal video on this server is listed there while it is made)",
+                  file=sys.stderr)
         if args.open:
             import webbrowser
 
-            webbrowser.open(page)
-    print(f"queueing {len(jobs)} job(s) on {server.url}", file=sys.stderr)
-    results = run_batch(server, api, jobs, args.output, keep_going=args.keep_going, progress=not args.quiet,
-                        log=lambda m: print(m, file=sys.stderr))
+            webbrowser.open(live_page_url(first.url))
+    print(f"queueing {len(jobs)} job(s) on {', '.join(s.url for s in servers)}", file=sys.stderr)
+    results = run_batch(servers, api, jobs, args.output, keep_going=args.keep_going, progress=not args.quiet,
+                        log=log, retries=args.retries, existing="resume" if args.resume else "refuse",
+                        ui=ui if workflow_format(ui, args.workflow) == "ui" else None)
     n_files = sum(len(r.files) for r in results)
     print(f"{len(results)} job(s) done, {n_files} file(s) in {os.path.abspath(args.output)} "
           f"(manifest: {os.path.join(os.path.abspath(args.output), 'manifest.jsonl')})")

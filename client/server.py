@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
-from typing import Iterator
 from urllib.parse import urlencode, urlparse
 
 import requests
@@ -231,18 +231,21 @@ class ComfyServer:
         except (OSError, websocket.WebSocketException) as e:
             raise ServerUnreachable(f"cannot open the websocket {ws_url}: {e}") from None
 
-    def messages(self, ws, timeout: float = 1.0) -> Iterator[dict | None]:
-        """Yield the websocket's JSON messages (None after each quiet ``timeout``)."""
+    def next_message(self, ws, timeout: float = 1.0) -> dict | None:
+        """The websocket's next JSON message, or None after a quiet ``timeout`` (binary preview
+        frames are skipped). ServerUnreachable when the connection is gone."""
         import websocket
 
         ws.settimeout(timeout)
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 msg = ws.recv()
             except websocket.WebSocketTimeoutException:
-                yield None
-                continue
+                return None
             except (websocket.WebSocketConnectionClosedException, OSError):
                 raise ServerUnreachable(f"the connection to {self.url} was lost") from None
             if isinstance(msg, str):
-                yield json.loads(msg)
+                return json.loads(msg)
+            if time.monotonic() > deadline:
+                return None

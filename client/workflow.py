@@ -132,18 +132,25 @@ def map_widget_values(node: dict, info: dict) -> dict:
 
 def _saved_widget_values(node: dict, info: dict) -> dict:
     values = node.get("widgets_values")
-    if values is None:
+    if isinstance(values, dict):  # some nodes save a name -> value mapping
+        return {n: values[n] for n, _ in widget_names(info) if n in values}
+    return {name: values[i] for name, i in widget_slots(node, info).items()}
+
+
+def widget_slots(node: dict, info: dict) -> dict[str, int]:
+    """Where each widget's value sits in a node's saved ``widgets_values`` list (widgets the file
+    predates have no slot)."""
+    values = node.get("widgets_values")
+    if not isinstance(values, list):
         return {}
     names = widget_names(info)
-    if isinstance(values, dict):  # some nodes save a name -> value mapping
-        return {n: values[n] for n, _ in names if n in values}
     result, i = {}, 0
     for k, (name, extra) in enumerate(names):
         if i >= len(values):
             break
         if _absent_from_file(info, name, values[i], names[k + 1:]):
             continue  # a widget added to the node after the file was saved: it keeps its default
-        result[name] = values[i]
+        result[name] = i
         i += 1
         # Skip the editor-only value after it. The seed control widget always holds a slot (the
         # editor restores values by position; old files keep a boolean there); an upload button
@@ -196,6 +203,37 @@ def links_by_id(ui: dict) -> dict:
 def node_label(node: dict) -> str:
     title = node.get("title") or node.get("type")
     return f"#{node.get('id')} '{title}'"
+
+
+def apply_to_ui(ui: dict, api: dict, job_api: dict, object_info: dict) -> dict:
+    """The editor-format workflow with the values a job changed (``job_api`` against ``api``, both
+    converted from ``ui``) written into the widgets that hold them, so the workflow a saved image
+    or video carries is the one that made it. A value that comes from a primitive node is written
+    there. The input is not changed."""
+    ui = copy.deepcopy(ui)
+    nodes = {str(n["id"]): n for n in ui.get("nodes") or []}
+    links = links_by_id(ui)
+    for nid, node in job_api.items():
+        before = (api.get(nid) or {}).get("inputs") or {}
+        target = nodes.get(nid)
+        if target is None:
+            continue
+        for name, value in node["inputs"].items():
+            if isinstance(value, list) or (name in before and before[name] == value):
+                continue
+            link = next((inp.get("link") for inp in target.get("inputs") or []
+                         if inp.get("name") == name and inp.get("link") is not None), None)
+            origin = nodes.get(str(links[link][0])) if link in links else None
+            if origin is not None and origin.get("type") == "PrimitiveNode" and origin.get("widgets_values"):
+                origin["widgets_values"][0] = value
+                continue
+            info = object_info.get(target.get("type"), {})
+            values = target.get("widgets_values")
+            if isinstance(values, dict):
+                values[name] = value
+            elif isinstance(values, list) and name in (slots := widget_slots(target, info)):
+                values[slots[name]] = value
+    return ui
 
 
 def to_api(ui: dict, object_info: dict, server_name: str = "the server") -> dict:

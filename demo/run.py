@@ -108,7 +108,7 @@ def run_demo(args) -> int:
                 api = use_saved_conditioning(api, checkpoints.WAN_PROMPT)
             out_dir = os.path.join(out_root, os.path.splitext(name)[0])
             jobs = client.build_jobs(api, sets=overrides)
-            results = client.run_batch(server, api, jobs, out_dir, progress=True,
+            results = client.run_batch(server, api, jobs, out_dir, progress=True, existing="replace",
                                        log=lambda m: print(m, file=sys.stderr))
             files = [os.path.join(out_dir, f) for r in results for f in r.files]
             print(f"{name}: {len(files)} file(s) in {out_dir}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import struct
 
 import torch
@@ -48,17 +49,27 @@ def _read_safetensors(path: str) -> tuple[dict, dict]:
     return sd, dict(header.get("__metadata__") or {})
 
 
+def _not_a_checkpoint(path: str, e: BaseException) -> CheckpointError:
+    detail = next((line.strip() for line in str(e).splitlines()
+                   if line.strip() and not line.startswith("Weights only load failed")), type(e).__name__)
+    return CheckpointError(f"{path} is not a torch checkpoint: its bytes do not read as one (corrupt, cut short or "
+                           f"of another format; {detail[:160]}); download it again")
+
+
 def _read_pickle(path: str) -> tuple[dict, dict]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))  # torch names the class or function it refused
+        if found is None:  # bytes that are no pickle at all (random data, another format, a cut file)
+            raise _not_a_checkpoint(path, e) from None
         raise CheckpointError(
-            f"{path} holds Python objects beyond tensors, and Tempo loads pickles with weights_only=True so no "
-            f"code from a checkpoint ever runs ({str(e).splitlines()[0][:160]}). Use a safetensors version of "
-            "this model, or convert it on a trusted machine") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable torch checkpoint ({str(e).splitlines()[0][:200]}); "
-                              "it may be truncated or of another format: download it again") from None
+            f"{path} holds Python objects beyond tensors ({found.group(1)}), and Tempo loads pickles with "
+            "weights_only=True so no code from a checkpoint ever runs. Use a safetensors version of this model, "
+            "or convert it on a trusted machine") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError,
+            struct.error, UnicodeDecodeError, OverflowError) as e:  # random bytes fail in the unpickler anywhere
+        raise _not_a_checkpoint(path, e) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors")
     return obj, {}

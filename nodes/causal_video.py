@@ -153,15 +153,20 @@ class CausalVideoPlan:
             mm.soft_empty_cache()
 
 
+MAX_LENGTH = 100000  # the length input's maximum
+
+
 def _valid_lengths(fpb: int, mode: str, near: int) -> str:
-    if mode == "continue":
-        vals = [4 * fpb * n for n in range(1, 400)]
-    elif mode == "image":
-        vals = [1 + 4 * fpb * n for n in range(1, 400)]
-    else:
-        vals = [4 * fpb * n - 3 for n in range(1, 400)]
-    vals.sort(key=lambda v: abs(v - near))
-    return " or ".join(str(v) for v in sorted(vals[:2]))
+    """The two valid lengths nearest ``near`` (any length up to the input's maximum): whole blocks of
+    ``fpb`` latent frames are base + step * n frames, n >= 1."""
+    step = 4 * fpb
+    base = {"continue": 0, "image": 1}.get(mode, -3)
+    top = (MAX_LENGTH - base) // step
+    n = (near - base) / step
+    picks = sorted({min(max(k, 1), top) for k in (int(n // 1), int(n // 1) + 1)})
+    if len(picks) == 1:
+        picks.append(min(max(picks[0] + (1 if picks[0] < top else -1), 1), top))
+    return " or ".join(str(base + step * k) for k in sorted(set(picks)))
 
 
 def block_start_frames(mode: str, fpb: int, num_blocks: int) -> list[int]:
@@ -372,7 +377,7 @@ class CausalVideoSampler(io.ComfyNode):
                                               "change over time connect timeline instead."),
                 io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Multiple of 16."),
                 io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Multiple of 16."),
-                io.Int.Input("length", default=81, min=1, max=100000, step=4,
+                io.Int.Input("length", default=81, min=1, max=MAX_LENGTH, step=4,
                              tooltip="Frames: 1 + 4k whose latent frames fill whole blocks (81 = 21 latent frames = "
                                      "7 blocks of 3). For a continuation: new frames, a multiple of 4 x frames per block."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
@@ -511,7 +516,7 @@ class CausalVideoToMP4(io.ComfyNode):
                 io.Int.Input("crf", default=19, min=0, max=51, tooltip="H.264 quality: lower is better and larger."),
             ],
             outputs=[io.Latent.Output(tooltip="The clip's latent video (feed continue_from of the next job).")],
-            hidden=[io.Hidden.unique_id],
+            hidden=[io.Hidden.unique_id, io.Hidden.prompt, io.Hidden.extra_pnginfo],
             is_output_node=True,
         )
 
@@ -521,7 +526,9 @@ class CausalVideoToMP4(io.ComfyNode):
         os.makedirs(full_dir, exist_ok=True)
         name = f"{filename}_{counter:05}_.mp4"
         path = os.path.join(full_dir, name)
-        writer = Mp4Writer(path, video.width, video.height, fps, crf)
+        # the workflow goes into the file as ComfyUI's Save Video writes it, so it drags back into the editor
+        metadata = compat.saved_metadata(getattr(cls.hidden, "prompt", None), getattr(cls.hidden, "extra_pnginfo", None))
+        writer = Mp4Writer(path, video.width, video.height, fps, crf, metadata)
         stream = live_page.open_stream(video, f"{subfolder}/{name}".lstrip("/"), fps, getattr(cls.hidden, "unique_id", None))
         try:
             latent = run_stream(video, vae, writer.write, stream)

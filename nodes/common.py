@@ -43,6 +43,18 @@ def _diffusers_dirs() -> list[str]:
     return names
 
 
+def _incomplete_diffusers_dir(name: str) -> bool:
+    """True when ``name`` (a plain folder name, nothing more) is a folder directly in a diffusers
+    model folder that lacks the unet/ or transformer/ a model needs (a partial download)."""
+    if name_problem(name) is not None or any(c in name for c in "/\\") or name in (".", ".."):
+        return False
+    try:
+        roots = folder_paths.get_folder_paths("diffusers")
+    except KeyError:
+        return False
+    return any(os.path.isdir(os.path.join(root, name)) for root in roots)
+
+
 def model_file_list(folders=IMAGE_MODEL_FOLDERS) -> list[str]:
     names = []
     for folder in folders:
@@ -86,6 +98,12 @@ def resolve_model_path(name: str, folders=IMAGE_MODEL_FOLDERS, input_name: str =
     the running ComfyUI may not check V3 combos) and resolve, symlinks included, inside the folders
     ComfyUI assigns to models."""
     if name_problem(name) is not None or name not in model_file_list(folders):
+        incomplete = _incomplete_diffusers_dir(name) if "diffusers" in folders else None
+        if incomplete:
+            raise TempoInputError(f"{input_name} '{shown(name)}' is a folder in models/diffusers/ without unet/ or "
+                                  "transformer/ inside, so it is not a whole diffusers model: download the "
+                                  "repository with its unet/ (or transformer/) subfolder, or use a single-file "
+                                  "checkpoint in models/checkpoints/")
         raise refuse_name(name, folders, input_name)
     for folder in folders:
         if folder == "diffusers":

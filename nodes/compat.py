@@ -68,3 +68,20 @@ def reclaimable_bytes(device) -> int:
         return 0
     return sum(m.model_loaded_memory() for m in mm.current_loaded_models
                if getattr(m, "device", None) == device and hasattr(m, "model_loaded_memory"))
+
+
+def saved_metadata(prompt, extra_pnginfo) -> dict[str, str] | None:
+    """What ComfyUI's own save nodes write into a file: the API prompt and the editor's workflow
+    (``extra_pnginfo``), JSON text by key; None when the server runs with --disable-metadata."""
+    from comfy.cli_args import args
+
+    if args.disable_metadata:
+        return None
+    import json
+
+    meta = {}
+    if prompt is not None:
+        meta["prompt"] = json.dumps(prompt)
+    for key, value in (extra_pnginfo or {}).items():
+        meta[key] = json.dumps(value)
+    return meta or None

@@ -194,7 +194,9 @@ def chunkwise(files):
     ({"frames_per_block": "7"}, "frames_per_block '7' is not one of auto"),
     ({"width": 70}, "multiples of 16.*got 70x48: try 64x48"),
     ({"length": 20}, "length 20 is not 1 \\+ 4k.*try 9 or 21"),
-    ({"length": 17}, "gives 5 latent frame\\(s\\) to generate, not whole blocks of 3; try"),
+    ({"length": 17}, "gives 5 latent frame\\(s\\) to generate, not whole blocks of 3; try 9 or 21"),
+    ({"length": 4801}, "gives 1201 latent frame\\(s\\) .* try 4797 or 4809"),  # past 399 blocks too
+    ({"length": 99997}, "gives 25000 latent .* try 99981 or 99993"),  # the largest allowed is one of them
     ({"schedule": "custom", "custom_timesteps": "250, 500"}, "must run from high to low"),
     ({"window_frames": 2}, "window_frames 2 is smaller than one block"),
 ])

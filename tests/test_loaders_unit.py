@@ -79,7 +79,7 @@ def test_truncated_pickle(tmp_path):
     torch.save(_sd(), p)
     with open(p, "r+b") as f:
         f.truncate(200)
-    with pytest.raises(files.CheckpointError, match="not a readable torch checkpoint"):
+    with pytest.raises(files.CheckpointError, match="is not a torch checkpoint: its bytes do not read as one .*download it again"):
         files.read_checkpoint(p)
 
 
@@ -129,3 +129,21 @@ def test_causal_families_from_names(name, family):
 
 def test_metadata_preset_wins():
     assert classify.detect_preset("sd_turbo.safetensors", {"tempo.preset": "DMD2"}) == ("DMD2", "metadata tempo.preset")
+
+
+def test_random_bytes_are_called_corrupt_not_unsafe(tmp_path):
+    """A .ckpt of random bytes is a broken download, not a file with Python objects in it."""
+    p = tmp_path / "m.ckpt"
+    p.write_bytes(os.urandom(4096))
+    with pytest.raises(files.CheckpointError, match="is not a torch checkpoint: .*corrupt.*download it again") as e:
+        files.read_checkpoint(str(p))
+    assert "beyond tensors" not in str(e.value)
+
+
+def test_a_pickled_object_is_named(tmp_path):
+    import argparse
+
+    p = str(tmp_path / "m.ckpt")
+    torch.save({"state_dict": _sd(), "args": argparse.Namespace(lr=1)}, p)
+    with pytest.raises(files.CheckpointError, match=r"beyond tensors \(argparse.Namespace\).*weights_only=True"):
+        files.read_checkpoint(p)

@@ -32,7 +32,9 @@ def ckpts(comfy, tmp_path_factory):
             return (os.system, ("touch /tmp/tempo_pwned_node",))
 
     torch.save({"state_dict": {"input_blocks.0.0.weight": z}, "x": Evil()}, str(root / "evil.ckpt"))
-    with model_folder("checkpoints", root):
+    (root / "random.ckpt").write_bytes(os.urandom(4096))
+    os.makedirs(root / "diffusers" / "half_pipe" / "vae")  # a partial download: no unet/
+    with model_folder("checkpoints", root), model_folder("diffusers", root / "diffusers"):
         yield root
 
 
@@ -48,6 +50,8 @@ def _load(name, preset="auto"):
     ("clip_l.safetensors", "clip_l.safetensors is a text encoder"),
     ("broken.safetensors", "truncated.*download it again"),
     ("evil.ckpt", "weights_only=True so no code from a checkpoint ever runs"),
+    ("random.ckpt", "is not a torch checkpoint: its bytes do not read as one .*download it again"),
+    ("half_pipe", "'half_pipe' is a folder in models/diffusers/ without unet/ or transformer/"),
     ("missing.safetensors", "is not one of the files in models/checkpoints/"),
     ("plain_unet.safetensors", "could not tell which one-step family.*Pick it in the loader's 'preset' input"),
 ])

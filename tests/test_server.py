@@ -14,7 +14,7 @@ import checks
 import pytest
 from PIL import Image
 
-from tempo_pack.client import batch, workflow
+from tempo_pack.client import runner, workflow
 from tempo_pack.client.errors import JobFailed, ValidationFailed
 from tempo_pack.client.local import PACK_LINK_NAME, PACK_ROOT, free_port
 from tempo_pack.factory import workflows as specs
@@ -171,7 +171,7 @@ def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
                 node["inputs"]["name"] = saved
     overrides, frame_counts = CAUSAL[name]
     size = CAUSAL_SIZE if "TempoCausalVideoSampler" in {v["class_type"] for v in api.values()} else {}
-    results = batch.run_batch(client, api, [{**size, **overrides}], str(tmp_path), progress=False)
+    results = runner.run_batch(client, api, [{**size, **overrides}], str(tmp_path), progress=False)
     videos = sorted((f for f in results[0].files if f.endswith(".mp4")), key=lambda f: f.split("_", 1)[0])
     assert len(videos) == len(frame_counts), results[0].files
     for f, n in zip(videos, frame_counts):
@@ -184,7 +184,7 @@ def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
 def test_every_workflow_runs(client, path, tmp_path):
     api = workflow.to_api(workflow.load_workflow(path), client.object_info())
     overrides, count, size = SMALL[os.path.basename(path)]
-    results = batch.run_batch(client, api, [overrides], str(tmp_path), progress=False)
+    results = runner.run_batch(client, api, [overrides], str(tmp_path), progress=False)
     images = [f for f in results[0].files if f.endswith(".png")]
     assert len(images) == count, results[0].files
     for f in images:
@@ -277,7 +277,7 @@ def _failing_jobs():
 def test_failed_job_stops_the_batch(client, tmp_path):
     api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
     with pytest.raises(JobFailed):
-        batch.run_batch(client, api, _failing_jobs(), str(tmp_path), progress=False)
+        runner.run_batch(client, api, _failing_jobs(), str(tmp_path), progress=False)
     lines = [json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()]
     status = {l["job"]: l for l in lines}
     assert status[0]["status"] == "success"
@@ -289,7 +289,7 @@ def test_failed_job_stops_the_batch(client, tmp_path):
 def test_keep_going_runs_the_rest(client, tmp_path):
     api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
     with pytest.raises(JobFailed, match="1 of 3 jobs did not succeed"):
-        batch.run_batch(client, api, _failing_jobs(), str(tmp_path), keep_going=True, progress=False)
+        runner.run_batch(client, api, _failing_jobs(), str(tmp_path), keep_going=True, progress=False)
     lines = sorted((json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()),
                    key=lambda l: l["job"])
     assert [l["status"] for l in lines] == ["success", "error", "success"]
@@ -330,7 +330,7 @@ def test_ctrl_c_interrupts_and_removes_queued_jobs(server, client, tmp_path):
     while time.monotonic() < deadline and (client.queue()["queue_running"] or client.queue()["queue_pending"]):
         time.sleep(0.2)
     q = client.queue()
-    assert not q["queue_pending"] and not q["queue_running"]
+    assert not q["queue_pending"] and not q["queue_running"], (err, server.log_tail(30))
     lines = [json.loads(l) for l in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(lines) == 4 and sum(l["status"] == "cancelled" for l in lines) >= 3
 
@@ -387,7 +387,7 @@ def test_a_workflow_saved_before_the_timeline_and_v2v_inputs_still_runs(client, 
     api = specs.use_saved_conditioning(workflow.to_api(ui, client.object_info()), WAN_PROMPT)
     sampler = next(v for v in api.values() if v["class_type"] == "TempoCausalVideoSampler")
     assert sampler["inputs"]["switch"] == "re-cache" and isinstance(sampler["inputs"]["positive"], list)  # defaults
-    results = batch.run_batch(client, api, [{**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 21}], str(tmp_path),
+    results = runner.run_batch(client, api, [{**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 21}], str(tmp_path),
                               progress=False)
     assert [f for f in results[0].files if f.endswith(".mp4")]
 
@@ -402,7 +402,7 @@ def test_the_largest_allowed_causal_video_is_refused_and_the_server_lives(client
     api = specs.use_saved_conditioning(api, WAN_PROMPT)
     start = time.monotonic()
     with pytest.raises(JobFailed):
-        batch.run_batch(client, api, [{"TempoCausalVideoSampler.width": 4096, "TempoCausalVideoSampler.height": 4096,
+        runner.run_batch(client, api, [{"TempoCausalVideoSampler.width": 4096, "TempoCausalVideoSampler.height": 4096,
                                        "TempoCausalVideoSampler.length": 21, "TempoCausalVideoSampler.cache": "rolling"}],
                         str(tmp_path), progress=False)
     assert time.monotonic() - start < 120
@@ -410,3 +410,68 @@ def test_the_largest_allowed_causal_video_is_refused_and_the_server_lives(client
     assert re.search(r"needs about [\d.]+ GiB per frame at 4096x4096 .*lower the resolution", line["error"]), line
     assert "raised tempo.TempoInputError:" in line["error"], "the error's type shows a filesystem path"
     assert "TempoCausalVideoSampler" in client.object_info()  # still serving
+
+
+def test_a_png_made_through_the_client_carries_its_workflow(client, tmp_path):
+    """As from the editor: SaveImage embeds the workflow, with the job's own seed in it."""
+    ui = workflow.load_workflow(TXT2IMG)
+    info = client.object_info()
+    api = workflow.to_api(ui, info)
+    results = runner.run_batch(client, api, [{**SMALL_LATENT, "7.noise_seed": 1234}], str(tmp_path), progress=False,
+                               ui=ui)
+    with Image.open(tmp_path / results[0].files[0]) as im:
+        carried, prompt = json.loads(im.info["workflow"]), json.loads(im.info["prompt"])
+    assert workflow.workflow_format(carried) == "ui"
+    again = workflow.to_api(carried, info)
+    assert again["7"]["inputs"]["noise_seed"] == 1234 and again["4"]["inputs"]["width"] == 64
+    assert prompt["7"]["inputs"]["noise_seed"] == 1234
+    assert ui["nodes"] == workflow.load_workflow(TXT2IMG)["nodes"], "the file's workflow is not changed"
+
+
+def test_an_mp4_made_through_the_client_carries_its_workflow(client, tmp_path):
+    """The pack's mp4 node writes 'workflow' and 'prompt' as ComfyUI's Save Video does (mp4 tags)."""
+    import av
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json"))
+    info = client.object_info()
+    api = specs.use_saved_conditioning(workflow.to_api(ui, info), WAN_PROMPT)
+    job = {**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 9, "TempoCausalVideoSampler.seed": 4321}
+    results = runner.run_batch(client, api, [job], str(tmp_path), progress=False, ui=ui)
+    mp4 = next(f for f in results[0].files if f.endswith(".mp4"))
+    with av.open(str(tmp_path / mp4)) as c:
+        meta = dict(c.metadata)
+    carried = json.loads(meta["workflow"])
+    sampler = next(k for k, v in api.items() if v["class_type"] == "TempoCausalVideoSampler")
+    assert workflow.to_api(carried, info)[sampler]["inputs"]["seed"] == 4321
+    assert json.loads(meta["prompt"])[sampler]["inputs"]["seed"] == 4321
+
+
+def test_an_output_folder_is_never_mixed_and_resume_runs_only_what_is_missing(server, tmp_path):
+    out = tmp_path / "out"
+    cmd = ["run", TXT2IMG, "--server", server.url, "--set", "EmptyLatentImage.width=64",
+           "--set", "EmptyLatentImage.height=64", "--seeds", "1-3", "-o", str(out), "--quiet"]
+    assert _cli(*cmd, timeout=300).returncode == 0
+    first = {l["job"]: l for l in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    again = _cli(*cmd)
+    assert again.returncode == 2 and "already holds a batch" in again.stderr and "--resume" in again.stderr
+    os.remove(out / first[1]["files"][0])  # job 1's output is gone
+    resumed = _cli(*cmd, "--resume", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming: 2 of 3 job(s) are complete" in resumed.stderr
+    now = {l["job"]: l for l in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    assert sorted(now) == [0, 1, 2] and len((out / "manifest.jsonl").read_text().splitlines()) == 3
+    assert now[0]["prompt_id"] == first[0]["prompt_id"] and now[2]["prompt_id"] == first[2]["prompt_id"]
+    assert now[1]["prompt_id"] != first[1]["prompt_id"] and os.path.getsize(out / now[1]["files"][0]) > 0
+    other = _cli(*cmd[:-5], "--seeds", "1-4", "-o", str(out), "--resume")
+    assert other.returncode == 2 and "other jobs" in other.stderr
+
+
+def test_retries_try_a_failing_job_again_only_when_asked(client, tmp_path):
+    api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
+    with pytest.raises(JobFailed, match="1 of 3 jobs did not succeed"):
+        runner.run_batch(client, api, _failing_jobs(), str(tmp_path), keep_going=True, progress=False, retries=1)
+    lines = {l["job"]: l for l in map(json.loads, (tmp_path / "manifest.jsonl").read_text().splitlines())}
+    assert lines[1]["status"] == "error" and [t["status"] for t in lines[1]["tries"]] == ["error"]
+    assert "SDXL-Turbo preset is for SDXL" in lines[1]["tries"][0]["error"]
+    assert lines[0]["tries"] == [] and lines[0]["server"] == client.url
