@@ -94,6 +94,14 @@ class ComfyServer:
         ComfyUI validates combo values of its classic nodes itself, but not of V3 nodes, which
         would then fail only while running; this gives both the same early, clear message."""
         info = self.object_info()
+        dangling = [f"node #{nid} '{(node.get('_meta') or {}).get('title') or node.get('class_type')}', input '{name}' "
+                    f"is linked to node #{value[0]}, which is not in the workflow"
+                    for nid, node in prompt.items() for name, value in (node.get("inputs") or {}).items()
+                    if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
+                    and str(value[0]) not in prompt]
+        if dangling:  # ComfyUI itself says only "Exception when validating inner node"
+            raise ValidationFailed("\n".join(dangling) + "\nreconnect the input in the editor (or fix the link in the "
+                                   "API file: [\"NODE_ID\", OUTPUT_INDEX] of a node that exists) and save again")
         node_errors = {}
         for nid, node in prompt.items():
             node_info = info.get(node.get("class_type"), {})

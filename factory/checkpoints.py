@@ -18,7 +18,7 @@ import sys
 import torch
 
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
-FACTORY_VERSION = "5"
+FACTORY_VERSION = "6"
 
 # The demo's files, named once: the shipped workflows name them, the demo writes them (DEMO_FILES).
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
@@ -41,6 +41,11 @@ SD15_TINY_UNET = {
     "use_linear_in_transformer": False, "context_dim": 768, "num_heads": 8, "num_head_channels": -1,
     "transformer_depth_output": [1, 1, 0, 0], "use_temporal_attention": False, "use_temporal_resblock": False,
 }
+# The demo's SD 1.5 file: one level of SD 1.5's own width (320 channels, 768-wide context), which
+# is what ComfyUI's detection matches (comfy/supported_models.py, SD15.unet_config: model_channels
+# 320, context_dim 768), so ComfyUI's own Load Checkpoint takes the file as SD 1.5 too.
+SD15_DEMO_UNET = {**SD15_TINY_UNET, "model_channels": 320, "num_res_blocks": [1], "transformer_depth": [1],
+                  "channel_mult": [1], "transformer_depth_output": [1, 1]}
 MODELSPEC = {"SD15": "stable-diffusion-v1", "SD21": "stable-diffusion-v2-1-base", "SDXL": "stable-diffusion-xl-v1-base"}
 
 
@@ -429,8 +434,9 @@ def write_svd_checkpoint(path: str, seed: int = 31, dtype=torch.float16) -> str:
 
 # (models/ subfolder or "" for the models root, file name, writer) of every demo file.
 DEMO_FILES = [
-    ("checkpoints", SD15_CKPT, lambda p: write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0)),
-    ("controlnet", SD15_CONTROLNET, lambda p: write_sd_controlnet(p)),
+    ("checkpoints", SD15_CKPT, lambda p: write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0,
+                                                             unet_config=SD15_DEMO_UNET)),
+    ("controlnet", SD15_CONTROLNET, lambda p: write_sd_controlnet(p, unet_config=SD15_DEMO_UNET)),
     ("", EXAMPLE_IMAGE, lambda p: write_example_image(p)),
     ("", EXAMPLE_VIDEO, lambda p: write_example_video(p)),
     ("diffusion_models", CAUSAL_MODEL, lambda p: write_causal_safetensors(p)),

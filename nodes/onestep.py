@@ -120,6 +120,23 @@ class OneStepKSampler(compat.KSAMPLER):
         return False
 
 
+def check_sampling_memory(base_model, x: torch.Tensor, device):
+    """Refuse, before the first step, a latent whose one forward pass cannot fit: ComfyUI's own
+    estimate (``memory_required``, what it loads and splits batches by) against the free memory of
+    the device (RAM on the CPU, where nothing else would stop it)."""
+    import comfy.model_management as mm
+
+    need = base_model.memory_required(list(x.shape))
+    free = mm.get_free_memory(device)
+    if need > free:
+        h, w = x.shape[-2] * 8, x.shape[-1] * 8
+        size = f"{w}x{h}" + (f", {(x.shape[2] - 1) * 4 + 1} frames" if x.ndim == 5 else "") \
+            + (f", batch {x.shape[0]}" if x.shape[0] > 1 else "")
+        raise TempoInputError(f"sampling this latent ({size}) needs about {need / 2**30:.1f} GiB by ComfyUI's own "
+                              f"estimate but {device} has {free / 2**30:.1f} GiB free; lower the resolution"
+                              + (" or the length" if x.ndim == 5 else "") + (" or the batch size" if x.shape[0] > 1 else ""))
+
+
 def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
     if renoise not in ("auto",) + RENOISE_MODES:
         raise TempoInputError(f"renoise '{renoise}' is not one of auto, {', '.join(RENOISE_MODES)}")
@@ -128,6 +145,7 @@ def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
         extra_args = {} if extra_args is None else extra_args
         guider = model.inner_model
         model_sampling = guider.inner_model.model_sampling
+        check_sampling_memory(guider.inner_model, x, guider.model_patcher.load_device)
         preset = get_preset(guider.model_patcher)
         mode = renoise
         if mode == "auto":

@@ -52,9 +52,13 @@ def schedule_sigmas(timesteps: list[float], shift: float) -> list[float]:
 
 def parse_timesteps(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.replace(",", " ").split()]
+        values = [float(v) for v in str(text).replace(",", " ").split()]
     except ValueError:
-        raise TempoError(f"'{text}' is not a list of timesteps such as '1000, 750, 500, 250'") from None
+        raise TempoError(f"custom_timesteps '{text}' is not a list of timesteps such as '1000, 750, 500, 250'") from None
+    if not values:
+        raise TempoError("custom_timesteps is empty, so the schedule would run no step; write the timesteps to "
+                         "visit from high to low, e.g. '1000, 750, 500, 250' (Self Forcing's), or pick a schedule")
+    return values
 
 
 @dataclass

@@ -198,6 +198,7 @@ def chunkwise(files):
     ({"length": 4801}, "gives 1201 latent frame\\(s\\) .* try 4797 or 4809"),  # past 399 blocks too
     ({"length": 99997}, "gives 25000 latent .* try 99981 or 99993"),  # the largest allowed is one of them
     ({"schedule": "custom", "custom_timesteps": "250, 500"}, "must run from high to low"),
+    ({"schedule": "custom", "custom_timesteps": " , "}, "custom_timesteps is empty, so the schedule would run no step"),
     ({"window_frames": 2}, "window_frames 2 is smaller than one block"),
 ])
 def test_sampler_refuses_bad_settings(chunkwise, over, message):

@@ -475,3 +475,68 @@ def test_retries_try_a_failing_job_again_only_when_asked(client, tmp_path):
     assert lines[1]["status"] == "error" and [t["status"] for t in lines[1]["tries"]] == ["error"]
     assert "SDXL-Turbo preset is for SDXL" in lines[1]["tries"][0]["error"]
     assert lines[0]["tries"] == [] and lines[0]["server"] == client.url
+
+
+def test_a_link_to_a_node_that_is_not_there_is_named(client):
+    """ComfyUI's own answer is 'Exception when validating inner node'; the client names the input."""
+    api = workflow.to_api(workflow.load_workflow(TXT2IMG), client.object_info())
+    decode = next(k for k, v in api.items() if v["class_type"] == "VAEDecode")
+    api[decode]["inputs"]["samples"] = ["99", 0]
+    with pytest.raises(ValidationFailed, match=f"node #{decode} '.*', input 'samples' is linked to node #99, which "
+                                               "is not in the workflow\nreconnect the input"):
+        client.queue_prompt(api)
+
+
+def test_a_refused_job_is_reported_once(server, tmp_path):
+    proc = _cli("run", TXT2IMG, "--server", server.url, "--set", "EmptyLatentImage.width=3", "-o", str(tmp_path / "o"),
+                "--quiet")
+    assert proc.returncode == 2
+    assert proc.stderr.count("input 'width': Value 3 smaller than min of 16") == 1, proc.stderr
+    failing = _cli("run", TXT2IMG, "--server", server.url, "--set", "1.preset=SDXL-Turbo", *sum(
+        (["--set", f"{k}={v}"] for k, v in SMALL_LATENT.items()), []), "-o", str(tmp_path / "p"), "--quiet")
+    assert failing.returncode == 1
+    assert failing.stderr.count("preset is for SDXL") == 1 and "custom_nodes" not in failing.stderr, failing.stderr
+
+
+def test_comfyuis_own_checkpoint_loader_takes_the_demo_checkpoint(client, tmp_path):
+    """The default graph of ComfyUI's editor (Load Checkpoint -> KSampler -> Save Image), nothing of
+    the pack in it, runs on the demo's SD 1.5 file: ComfyUI's detection takes it as SD 1.5."""
+    from tempo_pack.factory.checkpoints import SD15_CKPT
+
+    api = {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": SD15_CKPT}},
+           "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox in snow", "clip": ["4", 1]}},
+           "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+           "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+           "3": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 1, "cfg": 1.0, "sampler_name": "euler",
+                                                      "scheduler": "normal", "denoise": 1.0, "model": ["4", 0],
+                                                      "positive": ["6", 0], "negative": ["7", 0],
+                                                      "latent_image": ["5", 0]}},
+           "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+           "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "native", "images": ["8", 0]}}}
+    results = runner.run_batch(client, api, [{}], str(tmp_path), progress=False)
+    with Image.open(tmp_path / results[0].files[0]) as im:
+        assert im.size == (64, 64)
+
+
+@pytest.mark.parametrize("name,size", [
+    ("onestep_txt2img.json", {"EmptyLatentImage.width": 16384, "EmptyLatentImage.height": 16384}),
+    ("apt_t2v_mp4.json", {"EmptyHunyuanLatentVideo.width": 16384, "EmptyHunyuanLatentVideo.height": 16384,
+                          "EmptyHunyuanLatentVideo.length": 9}),
+])
+def test_the_largest_allowed_one_step_latent_is_refused_and_the_server_lives(client, tmp_path, name, size):
+    """ComfyUI's largest latent (16384x16384) through the pack's one-step sampler: refused by ComfyUI's
+    own memory estimate before the first step, in seconds, and the server serves the next job."""
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), client.object_info())
+    if any(v["class_type"] == "CLIPLoader" for v in api.values()):
+        api = specs.use_saved_conditioning(api, WAN_PROMPT)  # the Wan text encoder (5.7B) is not in the tests
+    start = time.monotonic()
+    with pytest.raises(JobFailed):
+        runner.run_batch(client, api, [size], str(tmp_path / "big"), progress=False)
+    assert time.monotonic() - start < 120
+    line = json.loads((tmp_path / "big" / "manifest.jsonl").read_text().splitlines()[0])
+    assert re.search(r"sampling this latent \(16384x16384.*\) needs about [\d.]+ GiB by ComfyUI's own estimate but "
+                     r"cpu has [\d.]+ GiB free; lower the resolution", line["error"]), line
+    small = SMALL_LATENT if name.startswith("onestep") else {**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}
+    assert runner.run_batch(client, api, [small], str(tmp_path / "small"), progress=False)[0].status == "success"
