@@ -51,7 +51,7 @@ def add_commands(sub):
     run.add_argument("--csv", metavar="FILE", help="one job per row; column headers are NODE.INPUT targets")
     run.add_argument("--output", "-o", default="tempo_output", help="folder for outputs and manifest.jsonl")
     run.add_argument("--upload", action="append", default=[], metavar="FILE",
-                     help="upload a local picture to the server's input folder first (for LoadImage; repeatable)")
+                     help="upload a local picture to every server's input folder first (for LoadImage; repeatable)")
     run.add_argument("--keep-going", action="store_true", help="run the remaining jobs when one fails")
     run.add_argument("--retries", type=int, default=0, metavar="N",
                      help="try a job that fails on its own merits N more times (default 0: a failure is "
