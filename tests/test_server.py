@@ -125,6 +125,19 @@ def test_every_node_is_documented_under_one_prefix_and_category(client):
                 assert opts.get("tooltip"), f"{node_id}.{name} has no tooltip"
 
 
+def test_every_node_a_message_names_exists(client):
+    """A message that sends the user to 'Tempo Something' names a node the server really has."""
+    shown = {info["display_name"] for info in _tempo_nodes(client.object_info()).values()}
+    named = {}
+    for folder in ("nodes", "samplers", "loaders", "client", "live", "video"):
+        for path in glob.glob(os.path.join(PACK_ROOT, folder, "**", "*.*"), recursive=True):
+            if path.endswith((".py", ".html")):
+                for name in re.findall(r"'(Tempo (?:[A-Z0-9][\w-]*)(?: [A-Z0-9][\w-]*)*)'", open(path).read()):
+                    named.setdefault(name, os.path.relpath(path, PACK_ROOT))
+    assert named, "the scan found no node names at all"
+    assert {n: f for n, f in named.items() if n not in shown} == {}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
 def test_workflow_is_valid_against_the_server(client, path):
     ui = workflow.load_workflow(path)
