@@ -17,6 +17,7 @@ import collections
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -263,7 +264,6 @@ class ServerWorker(threading.Thread):
         super().__init__(daemon=True, name=f"tempo-batch {server.url}")
         self.server, self.batch, self.window = server, batch, window
         self.held: dict[str, JobResult] = {}  # prompt id -> job, on this server
-        self.done = 0
         self.ended = threading.Event()  # waited on instead of join(), which Ctrl-C can cut short
         self.bar = None
         if batch.progress:
@@ -350,7 +350,6 @@ class ServerWorker(threading.Thread):
         self.held.pop(job.prompt_id, None)
         self.batch.end(job, status, error, files)
         if status == "success":
-            self.done += 1
             if self.bar is not None:
                 self.bar.update(1)
 
@@ -418,8 +417,6 @@ class ServerWorker(threading.Thread):
 # -- helpers ----------------------------------------------------------------------------------
 
 def _safe(name: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "file"
 
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tempo_pack.client.local import PACK_ROOT, LocalComfyUI
+from tempo_pack.client.local import PACK_ROOT, LocalComfyUI, free_port
 
 pytestmark = pytest.mark.server
 TEMPO = os.path.join(PACK_ROOT, "tempo.py")
@@ -40,7 +40,8 @@ def test_three_servers_one_killed_mid_batch_every_job_done_once(fleet, tmp_path)
     a, b, c = fleet
     out, n = tmp_path / "out", 6
     servers_file = tmp_path / "servers.txt"
-    servers_file.write_text(f"# the studio's GPUs\n{b.url}\n{c.url}  # the one that dies\n")
+    down = f"http://127.0.0.1:{free_port()}"  # a GPU box that is off: left out at the start, with a line
+    servers_file.write_text(f"# the studio's GPUs\n{b.url}\n{c.url}  # the one that dies\n{down}\n")
     proc = subprocess.Popen([sys.executable, TEMPO, "run", TXT2IMG, "--server", a.url, "--servers", str(servers_file),
                              "--upload", demo_run.EXAMPLE_IMAGE, "--seeds", f"1-{n}",
                              "--set", "EmptyLatentImage.width=256", "--set", "EmptyLatentImage.height=256",
@@ -67,6 +68,7 @@ def test_three_servers_one_killed_mid_batch_every_job_done_once(fleet, tmp_path)
     assert all(t["server"] == c.url and t["status"] == "lost" for l in moved for t in l["tries"])
     assert all(l["server"] in (a.url, b.url) for l in moved)
     assert f"{c.url} stopped answering" in stderr
+    assert f"left out: cannot reach ComfyUI at {down}" in stderr
     for s in (a, b):  # exactly once: each survivor ran the jobs the manifest gives it, and no other
         history = requests.get(s.url + "/history", params={"max_items": 1000}, timeout=30).json()
         assert set(history) == {l["prompt_id"] for l in lines if l["server"] == s.url}
