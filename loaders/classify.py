@@ -94,11 +94,13 @@ FAMILY_HINTS = [
     (r"causal[-_ ]?forcing", "Causal Forcing"),
     (r"animate[-_ ]?lcm", "AnimateLCM-SVD"),
     (r"lightning.*1[-_ ]?step|1[-_ ]?step.*lightning", "SDXL-Lightning-1step"),
+    (r"lightning", "SDXL-Lightning"),
     (r"hyper.?sd.*1[-_ ]?step|hyper.*1step", "Hyper-SD-1step"),
     (r"dmd2?", "DMD2"),
     (r"instaflow|rectified[-_ ]?flow|2_rectified", "InstaFlow"),
     (r"swiftbrush", "SwiftBrush"),
     (r"ufogen", "UFOGen"),
+    (r"(^|[^a-z])lcm([^a-z]|$)", "LCM"),
     (r"sd_?xl[-_ ]?turbo|sdxl.?turbo", "SDXL-Turbo"),
     (r"sd[-_ ]?turbo|sd2.?1.?turbo", "SD-Turbo"),
 ]

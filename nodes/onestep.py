@@ -14,7 +14,8 @@ import comfy.sample
 import comfy.utils
 import latent_preview
 
-from ..samplers.onestep import RENOISE_MODES, Preset, preset_timesteps, sample_onestep
+from ..samplers.onestep import (IMG2IMG_RULES, RENOISE_MODES, Preset, batch_generators, final_timestep,
+                                preset_timesteps, sample_onestep)
 from . import compat
 from .common import CATEGORY, TempoInputError
 from .compat import io
@@ -68,7 +69,7 @@ def apply_preset(model, preset: Preset):
 
 def get_preset(model) -> Preset | None:
     d = model.model_options.get("tempo_preset")
-    return Preset(**{**d, "bases": tuple(d.get("bases", ()))}) if d else None
+    return Preset.from_dict(d) if d else None
 
 
 def model_preset(model) -> Preset:
@@ -80,12 +81,22 @@ def model_preset(model) -> Preset:
     return preset
 
 
-def onestep_sigmas(model, steps: int, strength: float) -> torch.Tensor:
+def onestep_sigmas(model, steps: int, strength: float, rule: str = "run steps") -> torch.Tensor:
+    """SIGMAS of the preset's published timesteps (then 0, or the table's sigma at t = 0 where the
+    family's scheduler ends there: DDIM with set_alpha_to_one false)."""
     preset = model_preset(model)
-    ts = preset_timesteps(preset, steps, strength)
+    ts = preset_timesteps(preset, steps, strength, rule)
     ms = model.get_model_object("model_sampling")
     sigmas = [float(ms.sigma(torch.tensor(t, dtype=torch.float32))) for t in ts]
-    return torch.tensor(sigmas + [0.0], dtype=torch.float32)
+    last = final_timestep(preset)
+    sigmas.append(0.0 if last is None else float(ms.sigma(torch.tensor(last, dtype=torch.float32))))
+    return torch.tensor(sigmas, dtype=torch.float32)
+
+
+IMG2IMG_RULE_TOOLTIP = ("How steps and strength combine for img2img. 'run steps': 'steps' steps are run from the "
+                        "strength's timestep down. 'diffusers': as diffusers' img2img pipelines and the model cards "
+                        "read them: the schedule of 'steps' steps, of which the last int(steps x strength) run "
+                        "(SD-Turbo's card: steps 2, strength 0.5 = one step at t = 499). Same at strength 1.")
 
 
 class OneStepSigmas(io.ComfyNode):
@@ -95,21 +106,26 @@ class OneStepSigmas(io.ComfyNode):
             node_id="TempoOneStepSigmas",
             display_name="Tempo One-Step Schedule",
             category=SUBCAT,
-            description="SIGMAS for a one-step model: one step at its trained timestep; img2img strength moves "
-                        "the start down; several steps divide the span evenly (trailing), as the family does.",
+            description="SIGMAS for a one-step model: one step at its trained timestep; several steps at the "
+                        "timesteps its authors published for that count (DMD2 4-step: 999, 749, 499, 249); img2img "
+                        "strength moves the start down.",
             inputs=[
                 io.Model.Input("model", tooltip="A MODEL from a Tempo loader (it carries its family preset)."),
                 io.Int.Input("steps", default=1, min=1, max=16,
-                             tooltip="1 for one-step generation; more refine with the family's re-noising rule."),
+                             tooltip="1 for one-step generation; more refine with the family's update rule. Families "
+                                     "published for fixed counts (DMD2 1 or 4, SDXL-Lightning / Hyper-SD 2, 4, 8) "
+                                     "take only those."),
                 io.Float.Input("strength", default=1.0, min=0.01, max=1.0, step=0.01,
                                tooltip="1.0 generates from noise; lower keeps more of the input latent (img2img)."),
+                io.Combo.Input("img2img_rule", options=list(IMG2IMG_RULES), default="run steps", optional=True,
+                               tooltip=IMG2IMG_RULE_TOOLTIP),
             ],
             outputs=[io.Sigmas.Output()],
         )
 
     @classmethod
-    def execute(cls, model, steps, strength) -> io.NodeOutput:
-        return io.NodeOutput(onestep_sigmas(model, steps, strength))
+    def execute(cls, model, steps, strength, img2img_rule="run steps") -> io.NodeOutput:
+        return io.NodeOutput(onestep_sigmas(model, steps, strength, img2img_rule))
 
 
 class OneStepKSampler(compat.KSAMPLER):
@@ -137,7 +153,10 @@ def check_sampling_memory(base_model, x: torch.Tensor, device):
                               + (" or the length" if x.ndim == 5 else "") + (" or the batch size" if x.shape[0] > 1 else ""))
 
 
-def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
+def make_onestep_sampler(renoise: str = "auto", eta: float | None = None, batch_index=None) -> OneStepKSampler:
+    """The one-step SAMPLER: ``renoise`` "auto" takes the model's preset rule (fresh, deterministic, lcm,
+    tcd, ancestral); ``eta`` (TCD) defaults to the preset's; ``batch_index``: the images' indices in
+    their batch (a latent's batch_index), for the per-image noise streams (default 0 .. B - 1)."""
     if renoise not in ("auto",) + RENOISE_MODES:
         raise TempoInputError(f"renoise '{renoise}' is not one of auto, {', '.join(RENOISE_MODES)}")
 
@@ -150,14 +169,21 @@ def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
         mode = renoise
         if mode == "auto":
             mode = preset.renoise if preset is not None else "fresh"
+        discrete = isinstance(model_sampling, compat.model_sampling.ModelSamplingDiscrete) and \
+            not isinstance(model_sampling, compat.model_sampling.ModelSamplingDiscreteFlow)
+        if mode in ("lcm", "tcd", "ancestral") and not discrete:
+            raise TempoInputError(f"the '{mode}' update is defined on a DDPM timestep table (SD 1.5 / 2.1 / SDXL); "
+                                  "this model samples a flow or EDM schedule: use renoise 'deterministic' or 'fresh'")
         latent = getattr(model, "latent_image", None)
         if preset is not None and preset.start == "pure" and latent is not None \
                 and torch.count_nonzero(latent) == 0 and getattr(model, "noise", None) is not None:
-            # Text-to-image in an LCM/TCD-style family: x_t is pure noise, sqrt(1 + sigma^2) * eps here.
+            # Text-to-image in an LCM/TCD/DDIM-style family: x_t is pure noise, sqrt(1 + sigma^2) * eps here.
             x = model_sampling.noise_scaling(sigmas[0], model.noise.to(x), latent.to(x), max_denoise=True)
         seed = extra_args.get("seed")
-        # the re-noising stream: its own seed, seed + 1, wrapped so every seed the input allows works
-        generator = torch.Generator(device="cpu").manual_seed(((seed if seed is not None else 0) + 1) % 2**64)
+        indices = list(range(x.shape[0])) if batch_index is None else list(batch_index)[:x.shape[0]]
+        if len(indices) < x.shape[0]:
+            indices += list(range(len(indices), x.shape[0]))
+        generators = batch_generators(seed if seed is not None else 0, indices)
         s_in = x.new_ones([x.shape[0]])
 
         def denoise(x_, sigma):
@@ -166,11 +192,19 @@ def make_onestep_sampler(renoise: str = "auto") -> OneStepKSampler:
         def renoise_fn(sigma, noise, x0):
             return model_sampling.noise_scaling(sigma, noise, x0)
 
+        def timestep(sigma):
+            return float(model_sampling.timestep(torch.as_tensor(sigma, dtype=torch.float32).reshape(1)))
+
+        def sigma_at(t):
+            return float(model_sampling.sigma(torch.tensor([float(t)], dtype=torch.float32)))
+
         cb = None
         if callback is not None:
             def cb(i, x0, x_):
                 callback({"x": x_, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0})
-        return sample_onestep(denoise, x, sigmas, renoise_fn, mode, generator, cb)
+        step_eta = eta if eta is not None else (preset.eta if preset is not None else 0.3)
+        return sample_onestep(denoise, x, sigmas, renoise_fn, mode, generators, cb, step_eta,
+                              timestep if discrete else None, sigma_at if discrete else None)
 
     return OneStepKSampler(sample)
 
@@ -183,10 +217,12 @@ class OneStepSampler(io.ComfyNode):
             display_name="Tempo One-Step Sampler",
             category=SUBCAT,
             description="SAMPLER for SamplerCustom / SamplerCustomAdvanced: predicts x0 at each sigma and, between "
-                        "steps, re-noises with fresh noise (UFOGen, DMD2) or deterministically (Euler, as APT).",
+                        "steps, moves on by the family's published rule: fresh noise (UFOGen), deterministic (Euler, "
+                        "DDIM: SDXL-Lightning, Hyper-SD, APT), LCM (DMD2, LCM-LoRA), TCD, Euler ancestral (SDXL-Turbo).",
             inputs=[
                 io.Combo.Input("renoise", options=["auto", *RENOISE_MODES], default="auto",
-                               tooltip="'auto' uses the model's family rule; only matters with more than one step."),
+                               tooltip="'auto' uses the model's family rule (the scheduler its card names); only "
+                                       "matters with more than one step. lcm / tcd / ancestral: SD-family models."),
             ],
             outputs=[io.Sampler.Output()],
         )
@@ -194,6 +230,31 @@ class OneStepSampler(io.ComfyNode):
     @classmethod
     def execute(cls, renoise) -> io.NodeOutput:
         return io.NodeOutput(make_onestep_sampler(renoise))
+
+
+class TCDSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoTCDSampler",
+            display_name="Tempo TCD Sampler",
+            category=SUBCAT,
+            description="SAMPLER with the step of diffusers' TCDScheduler (Trajectory Consistency Distillation): each "
+                        "step goes deterministically to s = floor((1 - eta) t') and adds fresh noise up to the next "
+                        "timestep t'. For TCD LoRAs and Hyper-SD's unified 1-step LoRA (eta 1.0 on its card); use it "
+                        "in SamplerCustom with any SIGMAS (Tempo One-Step Schedule, or ComfyUI's schedulers).",
+            inputs=[
+                io.Float.Input("eta", default=0.3, min=0.0, max=1.0, step=0.05,
+                               tooltip="Stochasticity ('gamma' in the TCD paper): 0 is deterministic (DDIM), 1 fully "
+                                       "fresh noise. 0.3 is TCDScheduler's default; Hyper-SD's 1-step LoRA card "
+                                       "uses 1.0, lower for more steps."),
+            ],
+            outputs=[io.Sampler.Output()],
+        )
+
+    @classmethod
+    def execute(cls, eta) -> io.NodeOutput:
+        return io.NodeOutput(make_onestep_sampler("tcd", eta))
 
 
 def check_latent(model, samples: torch.Tensor, positive=None, what: str = "latent"):
@@ -226,7 +287,7 @@ def check_latent(model, samples: torch.Tensor, positive=None, what: str = "laten
 
 
 def generate(model, positive, negative, latent: dict, seed: int, steps: int, strength: float, cfg: float,
-             renoise: str = "auto") -> dict:
+             renoise: str = "auto", rule: str = "run steps") -> dict:
     """One-step generation through ComfyUI's custom-sampling path (same as SamplerCustom)."""
     samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
     check_latent(model, samples, positive)
@@ -235,11 +296,12 @@ def generate(model, positive, negative, latent: dict, seed: int, steps: int, str
             raise TempoInputError(f"cfg is {cfg:g} but no negative conditioning is connected; connect one, "
                                   "or set cfg to 1 (one-step models are distilled for cfg 1)")
         negative = positive
-    sigmas = onestep_sigmas(model, steps, strength)
+    sigmas = onestep_sigmas(model, steps, strength, rule)
     noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
     x0_output = {}
     callback = latent_preview.prepare_callback(model, len(sigmas) - 1, x0_output)
-    out = comfy.sample.sample_custom(model, noise, cfg, make_onestep_sampler(renoise), sigmas, positive, negative,
+    sampler = make_onestep_sampler(renoise, batch_index=latent.get("batch_index"))
+    out = comfy.sample.sample_custom(model, noise, cfg, sampler, sigmas, positive, negative,
                                      samples, noise_mask=latent.get("noise_mask"), callback=callback,
                                      disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
     result = latent.copy()
@@ -271,13 +333,15 @@ class OneStepGenerate(io.ComfyNode):
                                 tooltip="Start latent: Empty Latent Image for txt2img, or an encoded image."),
                 io.Image.Input("image", optional=True, tooltip="Start image for img2img (needs 'vae')."),
                 io.Vae.Input("vae", optional=True, tooltip="VAE to encode 'image'."),
+                io.Combo.Input("img2img_rule", options=list(IMG2IMG_RULES), default="run steps", optional=True,
+                               tooltip=IMG2IMG_RULE_TOOLTIP),
             ],
             outputs=[io.Latent.Output()],
         )
 
     @classmethod
     def execute(cls, model, positive, seed, steps, strength, cfg, negative=None, latent=None, image=None,
-                vae=None) -> io.NodeOutput:
+                vae=None, img2img_rule="run steps") -> io.NodeOutput:
         if image is not None:
             if vae is None:
                 raise TempoInputError("an 'image' is connected but no 'vae' to encode it; connect the model's VAE")
@@ -288,7 +352,7 @@ class OneStepGenerate(io.ComfyNode):
             latent = {"samples": vae.encode(image[:, :, :, :3])}
         elif latent is None:
             raise TempoInputError("connect a 'latent' (Empty Latent Image for txt2img) or an 'image' and 'vae'")
-        return io.NodeOutput(generate(model, positive, negative, latent, seed, steps, strength, cfg))
+        return io.NodeOutput(generate(model, positive, negative, latent, seed, steps, strength, cfg, rule=img2img_rule))
 
 
-NODES = [OneStepSigmas, OneStepSampler, OneStepGenerate]
+NODES = [OneStepSigmas, OneStepSampler, TCDSampler, OneStepGenerate]

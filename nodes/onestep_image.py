@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 from ..loaders.classify import detect_preset
-from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, PRESETS, Preset, custom_preset)
+from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, Preset, custom_preset, preset_for)
 from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path, check_choice
 from .hub import download_to_models
 from .compat import io, ui
@@ -17,21 +17,24 @@ SUBCAT = CATEGORY + "/one-step image"
 # Defaults of the loader's optional 'custom' inputs, written once for the schema and for execute().
 DEFAULT_CUSTOM_TIMESTEP = 999
 DEFAULT_CUSTOM_PREDICTION = "eps"
+CUSTOM_STARTS = ("scaled", "pure")
+DEFAULT_CUSTOM_START = "scaled"
 
 
 def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: float,
-                  custom_pred: str) -> tuple[Preset, str]:
+                  custom_pred: str, custom_start: str = DEFAULT_CUSTOM_START) -> tuple[Preset, str]:
     """The preset to sample with and a line saying why (shown on the node)."""
     if name == "custom":
-        return custom_preset(custom_t, custom_pred), "set by the user (custom)"
+        check_choice(custom_start, CUSTOM_STARTS, "custom_start")
+        return custom_preset(custom_t, custom_pred, start=custom_start), "set by the user (custom)"
     if name == "auto":
         detected, why = detect_preset(path, metadata, base)
         if detected is None:
             raise TempoInputError(f"could not tell which one-step family this checkpoint is: {why}. "
                                   f"Pick it in the loader's 'preset' input ({', '.join(IMAGE_PRESET_NAMES)})")
-        preset, reason = PRESETS[detected], f"auto: {why}"
+        preset, reason = preset_for(detected, base), f"auto: {why}"
     else:
-        preset, reason = PRESETS[check_choice(name, IMAGE_PRESET_NAMES, "preset")], "chosen by the user"
+        preset, reason = preset_for(check_choice(name, IMAGE_PRESET_NAMES, "preset"), base), "chosen by the user"
     if base not in preset.bases:
         raise TempoInputError(f"the checkpoint is a {base} UNet but the {preset.name} preset is for "
                               f"{'/'.join(preset.bases)} models; pick the matching preset, or 'custom'")
@@ -39,8 +42,13 @@ def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: flo
 
 
 def preset_info(preset: Preset, base: str, reason: str) -> str:
+    steps = "; ".join(f"{n} steps at {', '.join(f'{t:g}' for t in ts)}" for n, ts in preset.published[:4]) \
+        if preset.published else {"lcm": "any steps on the LCM/TCD schedule", "trailing": "any steps, trailing"}.get(
+            preset.steps_rule, "")
+    update = f"{preset.renoise} (eta {preset.eta:g})" if preset.renoise == "tcd" else preset.renoise
     return (f"{preset.name} on {base}: one step at t = {preset.timestep:g}, predicts {preset.prediction}, "
-            f"multi-step re-noise {preset.renoise}, cfg {preset.cfg:g} [{reason}]")
+            f"{preset.start} noise start, update {update}, cfg {preset.cfg:g}" + (f"; {steps}" if steps else "")
+            + f" [{reason}]")
 
 
 class OneStepImageLoader(io.ComfyNode):
@@ -58,8 +66,10 @@ class OneStepImageLoader(io.ComfyNode):
                                tooltip="File in models/checkpoints or models/diffusion_models, or a diffusers "
                                        "folder in models/diffusers."),
                 io.Combo.Input("preset", options=["auto"] + IMAGE_PRESET_NAMES, default="auto",
-                               tooltip="One-step family: decides the timestep and what the network predicts. "
-                                       "'auto' reads the file's metadata and name and says what it chose."),
+                               tooltip="One-step family: its published timesteps per step count, what the network "
+                                       "predicts and the update between steps (README: published settings). 'auto' "
+                                       "reads the file's metadata and name and says what it chose. For a LoRA (LCM, "
+                                       "Hyper-SD, DMD2 4-step) load the base here and pick the LoRA's preset."),
                 io.Combo.Input("weight_dtype", options=IMAGE_WEIGHT_DTYPES, default="default",
                                tooltip="Precision of the UNet weights; 'default' lets ComfyUI choose for the device."),
                 io.Int.Input("custom_timestep", default=DEFAULT_CUSTOM_TIMESTEP, min=1, max=1000, optional=True,
@@ -72,6 +82,9 @@ class OneStepImageLoader(io.ComfyNode):
                                         "(TEMPO_ALLOW_HUB_DOWNLOADS=1). Leave empty to use ckpt_name."),
                 io.String.Input("hf_filename", default="", optional=True,
                                 tooltip="File inside hf_repo to download (e.g. sd_turbo.safetensors)."),
+                io.Combo.Input("custom_start", options=list(CUSTOM_STARTS), default=DEFAULT_CUSTOM_START, optional=True,
+                               tooltip="Only for preset 'custom': how text-to-image starts. scaled: x = sigma * noise "
+                                       "(Euler pipelines); pure: pure noise as x_t (LCM, TCD, DDIM pipelines)."),
             ],
             outputs=[
                 io.Model.Output(tooltip="Native MODEL, set to sample as the preset says."),
@@ -84,13 +97,13 @@ class OneStepImageLoader(io.ComfyNode):
     @classmethod
     def execute(cls, ckpt_name, preset, weight_dtype, custom_timestep=DEFAULT_CUSTOM_TIMESTEP,
                 custom_prediction=DEFAULT_CUSTOM_PREDICTION,
-                hf_repo="", hf_filename="") -> io.NodeOutput:
+                hf_repo="", hf_filename="", custom_start=DEFAULT_CUSTOM_START) -> io.NodeOutput:
         if hf_repo.strip():
             path = download_to_models(hf_repo.strip(), hf_filename.strip(), "checkpoints")
         else:
             path = resolve_model_path(ckpt_name, IMAGE_MODEL_FOLDERS)
         model, clip, vae, base, metadata = load_image_model(path, weight_dtype)
-        chosen, reason = choose_preset(preset, path, metadata, base, custom_timestep, custom_prediction)
+        chosen, reason = choose_preset(preset, path, metadata, base, custom_timestep, custom_prediction, custom_start)
         info = preset_info(chosen, base, reason)
         return io.NodeOutput(apply_preset(model, chosen), clip, vae, info, ui=ui.PreviewText(info))
 

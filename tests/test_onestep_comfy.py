@@ -58,15 +58,16 @@ def test_every_file_format_gives_the_same_unet(tiny):
         torch.testing.assert_close(out, outs["unet"], rtol=0, atol=0, msg=name)
 
 
-def _ours(model, preset, steps=1, strength=1.0, latent=None, renoise="auto"):
+def _ours(model, preset, steps=1, strength=1.0, latent=None, renoise="auto", rule="run steps", batch_index=None):
     from tempo_pack.nodes.onestep import apply_preset
     from tempo_pack.nodes.onestep import generate
     from tempo_pack.samplers.onestep import PRESETS
 
     m = apply_preset(model, PRESETS[preset] if isinstance(preset, str) else preset)
     latent = torch.zeros(LATENT) if latent is None else latent
-    cond = [[_ctx(), {}]]
-    out = generate(m, cond, None, {"samples": latent}, SEED, steps, strength, 1.0, renoise)
+    cond = [[_ctx().expand(latent.shape[0], -1, -1), {}]]
+    samples = {"samples": latent} if batch_index is None else {"samples": latent, "batch_index": batch_index}
+    out = generate(m, cond, None, samples, SEED, steps, strength, 1.0, renoise, rule)
     return _latent_in(model, out["samples"])
 
 
@@ -182,11 +183,11 @@ def test_dmd2_equals_diffusers_lcm_scheduler_at_399(unet_model, diffusers_unet):
     torch.testing.assert_close(_ours(unet_model, "DMD2"), theirs, rtol=1e-4, atol=1e-5)
 
 
-def test_sd_turbo_equals_diffusers_euler_ancestral_trailing(unet_model, diffusers_unet):
-    from diffusers import EulerAncestralDiscreteScheduler
+def test_sd_turbo_one_step_equals_diffusers_euler_trailing(unet_model, diffusers_unet):
+    from diffusers import EulerDiscreteScheduler
 
-    sched = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                            timestep_spacing="trailing")
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                   timestep_spacing="trailing")
     sched.set_timesteps(1)
     eps = _noise()
     theirs = _diffusers_loop(diffusers_unet, sched, eps * sched.init_noise_sigma)
@@ -311,5 +312,150 @@ def test_every_seed_the_input_allows_works(unet_model):
 
     m = apply_preset(unet_model, PRESETS["DMD2"])
     for seed in (0xFFFFFFFFFFFFFFFF, 0):
-        out = generate(m, [[_ctx(), {}]], None, {"samples": torch.zeros(LATENT)}, seed, 2, 1.0, 1.0)
+        out = generate(m, [[_ctx(), {}]], None, {"samples": torch.zeros(LATENT)}, seed, 4, 1.0, 1.0)
         assert torch.isfinite(out["samples"]).all()
+
+
+# -- every published row against the diffusers scheduler its card names -------------------------
+# The same tiny weights (the diffusers folder) and the same noise: the start noise is ComfyUI's
+# (prepare_noise), the noise between steps comes from one generator seeded as the Tempo sampler
+# seeds image 0's stream (seed + 1), drawn by the scheduler's own step in its own order.
+
+def _scheduler(name, **kw):
+    import diffusers
+
+    if name == "DDIMScheduler":  # as SD 1.5's and SDXL's scheduler_config.json set it
+        kw.update(set_alpha_to_one=False, clip_sample=False)
+    return getattr(diffusers, name)(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", **kw)
+
+
+def _card_loop(unet, sched, latents, step_kw=None, timesteps=None):
+    """The denoising loop of diffusers' SD pipelines (scale_model_input, the UNet, scheduler.step), one
+    generator across steps; returns what the pipeline decodes (LCM's last step returns its denoised)."""
+    ctx, gen = _ctx(), torch.Generator().manual_seed(SEED + 1)
+    out = None
+    for t in (sched.timesteps if timesteps is None else timesteps):
+        with torch.no_grad():
+            pred = unet(sched.scale_model_input(latents, t), t, encoder_hidden_states=ctx).sample
+        out = sched.step(pred, t, latents, generator=gen, **(step_kw or {}))
+        latents = out.prev_sample
+    return latents
+
+
+# (preset, base, steps, scheduler, set_timesteps kwargs, step kwargs, the pipeline's output is VP at t = 0)
+CARD_ROWS = [
+    ("SD-Turbo", "SD21", 2, "EulerDiscreteScheduler", dict(timestep_spacing="trailing"), {}, False),
+    ("SD-Turbo", "SD21", 4, "EulerDiscreteScheduler", dict(timestep_spacing="trailing"), {}, False),
+    ("SDXL-Turbo", "SDXL", 1, "EulerAncestralDiscreteScheduler", dict(timestep_spacing="trailing"), {}, False),
+    ("SDXL-Turbo", "SDXL", 4, "EulerAncestralDiscreteScheduler", dict(timestep_spacing="trailing"), {}, False),
+    ("SDXL-Lightning", "SDXL", 2, "EulerDiscreteScheduler", dict(timestep_spacing="trailing"), {}, False),
+    ("SDXL-Lightning", "SDXL", 4, "EulerDiscreteScheduler", dict(timestep_spacing="trailing"), {}, False),
+    ("SDXL-Lightning", "SDXL", 8, "EulerDiscreteScheduler", dict(timestep_spacing="trailing"), {}, False),
+    ("Hyper-SD-1step", "SDXL", 1, "LCMScheduler", dict(timesteps=[800]), {}, False),
+    ("Hyper-SD", "SDXL", 2, "DDIMScheduler", dict(timestep_spacing="trailing"), {}, True),
+    ("Hyper-SD", "SD15", 4, "DDIMScheduler", dict(timestep_spacing="trailing"), {}, True),
+    ("Hyper-SD", "SDXL", 8, "DDIMScheduler", dict(timestep_spacing="trailing"), {}, True),
+    ("Hyper-SD-TCD", "SDXL", 1, "TCDScheduler", {}, dict(eta=1.0), True),
+    ("Hyper-SD-TCD", "SDXL", 4, "TCDScheduler", {}, dict(eta=1.0), True),
+    ("DMD2", "SDXL", 1, "LCMScheduler", dict(timesteps=[399]), {}, False),
+    ("DMD2", "SDXL", 4, "LCMScheduler", dict(timesteps=[999, 749, 499, 249]), {}, False),
+    ("DMD2", "SD15", 1, "LCMScheduler", dict(timesteps=[999]), {}, False),
+    ("LCM", "SD15", 2, "LCMScheduler", {}, {}, False),
+    ("LCM", "SDXL", 4, "LCMScheduler", {}, {}, False),
+    ("LCM", "SD15", 8, "LCMScheduler", {}, {}, False),
+]
+
+
+@pytest.mark.parametrize("preset,base,steps,scheduler,set_kw,step_kw,vp_t0", CARD_ROWS,
+                         ids=[f"{r[0]}-{r[1]}-{r[2]}" for r in CARD_ROWS])
+def test_published_row_equals_its_diffusers_scheduler(unet_model, diffusers_unet, preset, base, steps, scheduler,
+                                                      set_kw, step_kw, vp_t0):
+    from tempo_pack.samplers.onestep import full_strength_timesteps, preset_for
+
+    row = preset_for(preset, base)
+    sched = _scheduler(scheduler, **{k: v for k, v in set_kw.items() if k == "timestep_spacing"})
+    if "timesteps" in set_kw:
+        sched.set_timesteps(timesteps=set_kw["timesteps"])
+    else:
+        sched.set_timesteps(steps)
+    assert [int(t) for t in sched.timesteps] == [int(t) for t in full_strength_timesteps(row, steps)], \
+        "the preset's timesteps are the scheduler's"
+    theirs = _card_loop(diffusers_unet, sched, _noise() * sched.init_noise_sigma, step_kw)
+    ours = _ours(unet_model, row, steps)
+    if vp_t0:  # DDIM / TCD end on the table's t = 0: diffusers returns sqrt(abar_0) x there, ComfyUI x itself
+        ours = ours * _abar(0) ** 0.5
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("eta,steps", [(0.3, 4), (0.0, 2), (0.5, 8)])
+def test_tcd_sampler_node_equals_diffusers_tcd_scheduler(unet_model, diffusers_unet, eta, steps):
+    """Tempo TCD Sampler in native SamplerCustom, on the TCD preset's SIGMAS, against TCDScheduler.step(eta)."""
+    import comfy.sample
+
+    from tempo_pack.nodes.onestep import TCDSampler, apply_preset, onestep_sigmas
+    from tempo_pack.samplers.onestep import PRESETS
+
+    sched = _scheduler("TCDScheduler")
+    sched.set_timesteps(steps)
+    theirs = _card_loop(diffusers_unet, sched, _noise() * sched.init_noise_sigma, dict(eta=eta))
+    m = apply_preset(unet_model, PRESETS["Hyper-SD-TCD"])
+    sampler = TCDSampler.execute(eta=eta).args[0]
+    latent = torch.zeros(LATENT)
+    out = comfy.sample.sample_custom(m, comfy.sample.prepare_noise(latent, SEED), 1.0, sampler,
+                                     onestep_sigmas(m, steps, 1.0), [[_ctx(), {}]], [[_ctx(), {}]], latent, seed=SEED)
+    torch.testing.assert_close(_latent_in(unet_model, out) * _abar(0) ** 0.5, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset,scheduler,steps,strength", [
+    ("SD-Turbo", "EulerDiscreteScheduler", 2, 0.5),   # the SD-Turbo card: one step at t = 499
+    ("SDXL-Turbo", "EulerAncestralDiscreteScheduler", 4, 0.5),
+    ("LCM", "LCMScheduler", 4, 0.6),                   # the LCM-LoRA card's img2img
+])
+def test_img2img_with_the_diffusers_rule_equals_the_img2img_pipeline(unet_model, diffusers_unet, preset, scheduler,
+                                                                     steps, strength):
+    """StableDiffusionImg2ImgPipeline's get_timesteps (the last int(steps * strength) of the schedule) and
+    its start (scheduler.add_noise of the image at the first of them)."""
+    image = torch.randn(LATENT, generator=torch.Generator().manual_seed(11))
+    sched = _scheduler(scheduler, **({} if scheduler == "LCMScheduler" else dict(timestep_spacing="trailing")))
+    sched.set_timesteps(steps)
+    n = min(int(steps * strength), steps)  # get_timesteps (pipeline_stable_diffusion_img2img.py:724-733)
+    begin = steps - n
+    timesteps = sched.timesteps[begin:]
+    sched.set_begin_index(begin)
+    start = sched.add_noise(_latent_in(unet_model, image), _noise(image), timesteps[:1])
+    theirs = _card_loop(diffusers_unet, sched, start, timesteps=timesteps)
+    ours = _ours(unet_model, preset, steps, strength, image, rule="diffusers")
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    if preset == "SD-Turbo":
+        assert [int(t) for t in timesteps] == [499]
+
+
+def test_an_image_in_a_batch_is_the_same_as_alone(unet_model):
+    """Fresh noise between steps is drawn per image by its batch index, as ComfyUI's start noise is: image k
+    of a batch equals the latent picked alone at batch_index k (Latent From Batch)."""
+    both = _ours(unet_model, "LCM", 4, latent=torch.zeros(2, *LATENT[1:]))
+    first = _ours(unet_model, "LCM", 4)
+    second = _ours(unet_model, "LCM", 4, latent=torch.zeros(LATENT), batch_index=[1])
+    torch.testing.assert_close(both[:1], first, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(both[1:], second, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(both[0], both[1], atol=1e-3), "two images of a batch got the same noise"
+
+
+def test_unpublished_step_counts_are_refused_with_the_published_ones(unet_model):
+    from tempo_pack.errors import TempoError
+
+    with pytest.raises(TempoError, match=r"DMD2 was published for 1, 4 step\(s\), not 2"):
+        _ours(unet_model, "DMD2", 2)
+    with pytest.raises(TempoError, match=r"SDXL-Lightning was published for 2, 4, 8"):
+        _ours(unet_model, "SDXL-Lightning", 1)
+
+
+def test_custom_preset_start_is_an_input(unet_model):
+    """custom with start 'pure' equals the LCM-style pure-noise start, 'scaled' the Euler-style one."""
+    from tempo_pack.samplers.onestep import custom_preset
+
+    pure = _ours(unet_model, custom_preset(999, "eps", start="pure"))
+    scaled = _ours(unet_model, custom_preset(999, "eps", start="scaled"))
+    torch.testing.assert_close(pure, _ours(unet_model, "UFOGen"), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(scaled, _ours(unet_model, "SD-Turbo"), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(pure, scaled, atol=1e-4)

@@ -71,7 +71,7 @@ def test_preset_of_another_architecture_is_refused(ckpts):
 def test_auto_preset_is_reported(ckpts):
     out = _load("dmd2_unet.safetensors")
     info = out.args[3]
-    assert info.startswith("DMD2 on SD15: one step at t = 399") and "auto: metadata tempo.preset" in info
+    assert info.startswith("DMD2 on SD15: one step at t = 999") and "auto: metadata tempo.preset" in info
     assert out.args[1] is None and out.args[2] is None  # UNet-only: no CLIP / VAE
 
 

@@ -35,7 +35,7 @@ def test_strength_out_of_range(strength):
 
 def test_too_many_steps_for_a_low_start():
     with pytest.raises(ValueError, match="do not fit"):
-        os1.preset_timesteps(os1.PRESETS["DMD2"], 8, 0.01)
+        os1.preset_timesteps(os1.PRESETS["UFOGen"], 16, 0.01)
 
 
 def test_custom_preset_validation():
@@ -104,3 +104,44 @@ def test_x0_formulas():
     xs = (1 - s) * x0 + s * eps
     torch.testing.assert_close(ref.x0_from_prediction("flow", eps - x0, xs, sigma=s), x0)
     torch.testing.assert_close(ref.x0_from_prediction("flow_instaflow", x0 - eps, xs, sigma=s), x0)
+
+
+def test_readme_shows_the_published_table_as_the_code_has_it():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for line in os1.published_table() + os1.published_sources():
+        assert line in readme, f"README lacks: {line}"
+
+
+@pytest.mark.parametrize("steps,expected", [(1, [999]), (2, [999, 499]), (4, [999, 759, 499, 259]),
+                                            (8, [999, 879, 759, 639, 499, 379, 259, 139])])
+def test_lcm_schedule_is_diffusers_set_timesteps(steps, expected):
+    """LCMScheduler / TCDScheduler.set_timesteps with 50 original steps (diffusers scheduling_lcm.py:455-541)."""
+    assert os1.lcm_timesteps(steps) == expected
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev dependency) is needed for this cross-check")
+    s = diffusers.LCMScheduler()
+    s.set_timesteps(steps)
+    assert s.timesteps.tolist() == expected
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 8])
+def test_trailing_schedule_is_diffusers_trailing_spacing(steps):
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev dependency) is needed for this cross-check")
+    s = diffusers.EulerDiscreteScheduler(timestep_spacing="trailing")
+    s.set_timesteps(steps)
+    assert os1.trailing_timesteps(steps) == [int(t) for t in s.timesteps]
+
+
+def test_diffusers_img2img_rule():
+    turbo = os1.PRESETS["SD-Turbo"]
+    assert os1.preset_timesteps(turbo, 2, 0.5, "diffusers") == [499]
+    assert os1.preset_timesteps(turbo, 2, 0.5, "run steps") == [499, 249]
+    assert os1.preset_timesteps(os1.preset_for("DMD2", "SDXL"), 4, 0.5, "diffusers") == [499, 249]
+    with pytest.raises(ValueError, match=r"int\(2 x 0.4\) = 0 steps"):
+        os1.preset_timesteps(turbo, 2, 0.4, "diffusers")
+
+
+def test_dmd2_rows_differ_by_base():
+    assert os1.preset_for("DMD2", "SDXL").published == ((1, (399,)), (4, (999, 749, 499, 249)))
+    assert os1.preset_for("DMD2", "SD15").published == ((1, (999,)),)
