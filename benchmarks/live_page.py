@@ -39,7 +39,7 @@ def job(client, tag):
         os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")), client.object_info()), WAN_PROMPT)
     for node in api.values():
         if node["class_type"] == "TempoCausalVideoSampler":
-            node["inputs"].update(width=WIDTH, height=HEIGHT, length=1 + 4 * (3 * BLOCKS - 1), cache="rolling")
+            node["inputs"].update(width=WIDTH, height=HEIGHT, length=1 + 4 * (3 * BLOCKS - 1), cache="preset")
         if node["class_type"] == "TempoCausalVideoSaveMP4":
             node["inputs"]["filename_prefix"] = f"tempo/bench_live_{tag}"
     return client.queue_prompt(api)

@@ -109,16 +109,17 @@ def _causal_head():
 def causal_t2v_mp4():
     return "Causal text-to-video (Self Forcing), streamed block by block to an H.264 mp4", _causal_head() + [
         N(5, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), width=832, height=480, length=81, seed=42,
-          schedule="Self Forcing", frames_per_block="auto", cache="full", sink_frames=3, window_frames=18),
+          schedule="Self Forcing", frames_per_block="auto", cache="full"),
         N(6, "TempoCausalVideoSaveMP4", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_t2v", fps=16.0, crf=19),
     ]
 
 
 def causal_long_rolling():
-    return ("A 40-second causal video with the rolling KV cache (3 sink + 18 window latent frames): memory stays "
-            "constant however long it runs"), _causal_head() + [
+    return ("A 40-second causal video with a rolling KV cache of the trained context (each block attends to 21 latent "
+            "frames: 3 sink frames, the latest ones and itself): memory stays constant however long it runs"), \
+        _causal_head() + [
         N(5, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), width=832, height=480, length=633, seed=42,
-          schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18),
+          schedule="Self Forcing", frames_per_block="auto", cache="preset"),
         N(6, "TempoCausalVideoSaveMP4", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_long", fps=16.0, crf=19),
     ]
 
@@ -129,7 +130,7 @@ def causal_i2v():
         N(6, "ImageScale", upscale_method="bilinear", width=832, height=480, crop="center", image=(5, 0)),
         N(7, "VAEEncode", pixels=(6, 0), vae=(4, 0)),
         N(8, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), width=832, height=480, length=85, seed=42,
-          schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18,
+          schedule="Self Forcing", frames_per_block="auto", cache="preset",
           start_latent=(7, 0)),
         N(9, "TempoCausalVideoSaveMP4", video=(8, 0), vae=(4, 0), filename_prefix="tempo/causal_i2v", fps=16.0, crf=19),
     ]
@@ -139,11 +140,11 @@ def causal_continue():
     return ("Continuation: a clip, then a second clip whose cache is prefilled with the first one's last latent "
             "frames; the final latent is saved so a later job can extend it again"), _causal_head() + [
         N(5, "TempoCausalVideoSampler", "Clip 1", model=(1, 0), positive=(3, 0), width=832, height=480, length=81,
-          seed=42, schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18),
+          seed=42, schedule="Self Forcing", frames_per_block="auto", cache="preset"),
         N(6, "TempoCausalVideoSaveMP4", "Save clip 1", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_clip1",
           fps=16.0, crf=19),
         N(7, "TempoCausalVideoSampler", "Clip 2", model=(1, 0), positive=(3, 0), width=832, height=480, length=84,
-          seed=43, schedule="Self Forcing", frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=18,
+          seed=43, schedule="Self Forcing", frames_per_block="auto", cache="preset",
           continue_from=(6, 0), context_frames=3),
         N(8, "TempoCausalVideoSaveMP4", "Save clip 2", video=(7, 0), vae=(4, 0), filename_prefix="tempo/causal_clip2",
           fps=16.0, crf=19),
@@ -174,8 +175,7 @@ def causal_prompt_timeline():
     return ("A 30-second rolling causal video that follows three prompts (0 s, 10 s, 20 s); at each switch the cache "
             "is re-computed under the new prompt (LongLive), so the motion carries on"), nodes + [
         N(5, "TempoCausalVideoSampler", model=(1, 0), timeline=(previous, 0), switch="re-cache", width=832,
-          height=480, length=489, seed=42, schedule="Self Forcing", frames_per_block="auto", cache="rolling",
-          sink_frames=3, window_frames=18),
+          height=480, length=489, seed=42, schedule="Self Forcing", frames_per_block="auto", cache="preset"),
         N(6, "TempoCausalVideoSaveMP4", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_timeline", fps=16.0,
           crf=19),
     ]
@@ -188,8 +188,7 @@ def causal_v2v():
         N(6, "GetVideoComponents", video=(5, 0)),
         N(7, "ImageScale", upscale_method="bilinear", width=832, height=480, crop="center", image=(6, 0)),
         N(8, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), input_video=(7, 0), strength=0.7, width=832,
-          height=480, length=81, seed=42, schedule="Self Forcing", frames_per_block="auto", cache="rolling",
-          sink_frames=3, window_frames=18),
+          height=480, length=81, seed=42, schedule="Self Forcing", frames_per_block="auto", cache="preset"),
         N(9, "TempoCausalVideoSaveMP4", video=(8, 0), vae=(4, 0), filename_prefix="tempo/causal_v2v", fps=16.0, crf=19),
     ]
 

@@ -31,11 +31,17 @@ Timeline = io.Custom("TEMPO_PROMPT_TIMELINE")
 SWITCHES = ("re-cache", "plain")
 DEFAULT_STRENGTH = 0.7  # StreamDiffusionV2's default noise_scale (streamv2v/inference_wo_batch.py, --noise_scale)
 # Defaults of the sampler's optional inputs, written once for the schema and for execute().
-_SF_TIMESTEPS, _SF_SHIFT = causal.SCHEDULES["Self Forcing"]
-DEFAULT_TIMESTEPS = ", ".join(str(t) for t in _SF_TIMESTEPS)
-DEFAULT_SHIFT = _SF_SHIFT
+_SF = causal.PRESETS["Self Forcing"]
+DEFAULT_TIMESTEPS = ", ".join(str(t) for t in _SF.timesteps)
+DEFAULT_SHIFT = _SF.shift
 DEFAULT_CONTEXT_FRAMES = 3
+DEFAULT_SINK, DEFAULT_LOCAL_ATTN = _SF.sink_size, _SF.local_attn_size
 FRAMES_PER_BLOCK = ("auto", "1", "3")
+# cache: the preset's published window, the two inputs (authors' terms), or every frame. "rolling" is
+# what workflows saved before the authors' terms hold (sink_frames + window_frames, the block not
+# counted); it is read as it was and the node says how to convert.
+CACHE_MODES = ("preset", "window", "full")
+LEGACY_CACHE = "rolling"
 
 
 def register_folders():
@@ -179,24 +185,52 @@ def block_start_frames(mode: str, fpb: int, num_blocks: int) -> list[int]:
     return [0 if b == 0 else 4 * b * fpb - 3 for b in range(num_blocks)]
 
 
+def cache_window(cache: str, preset, sink_size: int, local_attn_size: int, fpb: int,
+                 legacy: tuple | None = None) -> tuple[int, int | None, str]:
+    """(sink, window in cache terms or None for a full cache, a note for the node) from the cache
+    input. ``legacy``: (sink_frames, window_frames) of a workflow saved with the old inputs."""
+    if cache == "full":
+        return 0, None, ""
+    if cache == LEGACY_CACHE:
+        sink, window = legacy if legacy is not None else (sink_size, local_attn_size)
+        if window < fpb:
+            raise TempoInputError(f"window_frames {window} is smaller than one block ({fpb}); use at least {fpb}")
+        local = sink + window + fpb
+        note = (f"this workflow uses the old cache inputs (cache 'rolling', sink_frames {sink}, window_frames {window}, "
+                f"the block not counted); it runs as before, which in the authors' terms is cache 'window' with "
+                f"sink_size {sink} and local_attn_size {local}: set those (or cache 'preset') and save the workflow")
+        logging.warning("Tempo: " + note)
+        return sink, window, note
+    if cache == "preset":
+        sink_size, local_attn_size = preset.sink_size, preset.local_attn_size
+    try:
+        return sink_size, causal.window_in_cache_terms(local_attn_size, sink_size, fpb), ""
+    except ValueError as e:
+        raise TempoInputError(f"{'the preset' if cache == 'preset' else 'local_attn_size'}: {e}") from None
+
+
 def plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift, frames_per_block,
-               cache, sink_frames, window_frames, start_latent=None, continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES,
-               timeline=None, switch="re-cache", input_video=None, input_latent=None, strength=DEFAULT_STRENGTH,
-               clip=None):
+               cache, sink_size, local_attn_size, start_latent=None, continue_from=None,
+               context_frames=DEFAULT_CONTEXT_FRAMES, timeline=None, switch="re-cache", input_video=None,
+               input_latent=None, strength=DEFAULT_STRENGTH, clip=None, context_noise=0.0, legacy=None):
     """Check every input and build the plan; raises TempoInputError naming the input and the fix."""
     info = causal_info(model)
     if width % 16 or height % 16:
         raise TempoInputError(f"width and height must be multiples of 16 (the VAE's 8 times the patch's 2); "
                               f"got {width}x{height}: try {width // 16 * 16}x{height // 16 * 16}")
     stated = info.get("frames_per_block")
-    check_choice(schedule, [*causal.SCHEDULES, "custom"], "schedule")
-    check_choice(cache, ("rolling", "full"), "cache")
+    check_choice(schedule, [*causal.PRESET_NAMES, "custom"], "schedule")
+    check_choice(cache, (*CACHE_MODES, LEGACY_CACHE), "cache")
     check_choice(switch, SWITCHES, "switch")
-    fpb = (stated or 3) if check_choice(frames_per_block, FRAMES_PER_BLOCK, "frames_per_block") == "auto" \
-        else int(frames_per_block)
+    preset = causal.PRESETS.get(schedule, _SF)
+    fpb = (stated or preset.frames_per_block) \
+        if check_choice(frames_per_block, FRAMES_PER_BLOCK, "frames_per_block") == "auto" else int(frames_per_block)
     if stated and fpb != stated:
         raise TempoInputError(f"frames_per_block is {fpb} but {info.get('file')} was trained with {stated} frame(s) "
                               f"per block; set frames_per_block to {stated} (or auto)")
+    if not 0 <= context_noise <= 1000:
+        raise TempoInputError(f"context_noise {context_noise} is outside [0, 1000] (0, every published setting, "
+                              "refills the cache from the clean block)")
     if start_latent is not None and continue_from is not None:
         raise TempoInputError("connect either start_latent (image-to-video) or continue_from (continuation), not both")
     if input_video is not None and input_latent is not None:
@@ -243,19 +277,22 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
                                   f"{prefix.shape[-1] * 8}x{prefix.shape[-2] * 8} but the video is {width}x{height}; "
                                   "resize it (ImageScale before VAE Encode) or set width/height to match")
         prefix = prefix[:1]
+    first = ()
     if schedule == "custom":
         timesteps = causal.parse_timesteps(custom_timesteps)
     else:
-        timesteps, shift = causal.SCHEDULES[schedule]
+        timesteps, shift = preset.timesteps, preset.shift
+        if mode != "continue":  # the longer first-block list is for the video's first frames
+            first = preset.first_timesteps
     try:
         sigmas = causal.schedule_sigmas(timesteps, shift)
+        first_sigmas = causal.schedule_sigmas(first, shift) if first else []
         if v2v:
             sigmas = causal.strength_sigmas(sigmas, strength)
+            first_sigmas = causal.strength_sigmas(first_sigmas, strength) if first_sigmas else []
     except ValueError as e:
         raise TempoInputError(f"{'strength' if 'strength' in str(e) else 'custom_timesteps'}: {e}") from None
-    window = None if cache == "full" else window_frames
-    if window is not None and window < fpb:
-        raise TempoInputError(f"window_frames {window_frames} is smaller than one block ({fpb}); use at least {fpb}")
+    sink, window, note = cache_window(cache, preset, sink_size, local_attn_size, fpb, legacy)
     num_blocks = latent_frames // fpb
     switches, report = {}, []
     if timeline is not None:
@@ -273,7 +310,21 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
         if c.ndim != 3:
             raise TempoInputError("the conditioning is not text conditioning; use CLIP Text Encode with the Wan text "
                                   "encoder")
-    spec = causal.VideoSpec(height // 8, width // 8, latent_frames, fpb, tuple(sigmas), seed, sink_frames, window)
+    longest = max(c.shape[1] for c in [cond, *switches.values()])
+    if longest > causal.TEXT_TOKENS:
+        report.append(f"a prompt is {longest} tokens long; the reference pipelines read {causal.TEXT_TOKENS} (their "
+                      "tokenizer cuts the rest), so only the first 512 condition the video. 'Tempo Prompt Timeline' "
+                      "cuts long prompts before encoding, as the reference does")
+        logging.warning("Tempo: " + report[-1])
+    if note:
+        report.append(note)
+    if schedule != "custom" and fpb != preset.frames_per_block:
+        fits = [n for n, p in causal.PRESETS.items() if p.frames_per_block == fpb]
+        report.append(f"the {schedule} preset was published with {preset.frames_per_block} frame(s) per block and "
+                      f"this run makes {fpb}: its denoising list and window are used as they are; the presets "
+                      f"published with {fpb}: {', '.join(fits)}")
+    spec = causal.VideoSpec(height // 8, width // 8, latent_frames, fpb, tuple(sigmas), seed, sink, window,
+                            first_sigmas=tuple(first_sigmas), context_noise=float(context_noise))
     plan = CausalVideoPlan(model, cond[:1], spec, width, height, prefix, mode == "image", dict(info),
                            {b: c[:1] for b, c in switches.items()}, switch == "re-cache", frames,
                            None if input_latent is None else input_latent["samples"], report,
@@ -334,8 +385,8 @@ def check_memory(plan: CausalVideoPlan):
         raise TempoInputError(
             f"this video needs about {_gib(cache + work)} ({_gib(cache)} of KV cache, {_gib(work)} working memory "
             f"for {plan.width}x{plan.height}) but only {_gib(free)} can be had on {device}; lower the resolution, or "
-            f"set cache to 'rolling' with a smaller window_frames (now "
-            f"{spec.window or spec.cache_frames(prefix_frames)})")
+            f"set cache to 'window' with a smaller local_attn_size (now "
+            f"{(spec.window or spec.cache_frames(prefix_frames)) + spec.sink * (spec.window is not None) + spec.frames_per_block})")
 
 
 def check_vae_memory(plan: CausalVideoPlan, vae):
@@ -382,19 +433,28 @@ class CausalVideoSampler(io.ComfyNode):
                                      "7 blocks of 3). For a continuation: new frames, a multiple of 4 x frames per block."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Same seed, same video."),
-                io.Combo.Input("schedule", options=[*causal.SCHEDULES, "custom"], default="Self Forcing",
-                               tooltip="Denoising list and shift of the family, as the authors' configs give them "
-                                       "(Self Forcing [1000,750,500,250] warped by shift 5; CausVid [1000,757,522] "
-                                       "as written)."),
+                io.Combo.Input("schedule", options=[*causal.PRESET_NAMES, "custom"], default="Self Forcing",
+                               tooltip="The published checkpoint's settings, from its authors' config: denoising list "
+                                       "and shift (Self Forcing [1000,750,500,250] warped by shift 5; CausVid "
+                                       "[1000,757,522] as written), frames per block, attention window and sink "
+                                       "(cache 'preset'), refill timestep; Causal Forcing++ runs a 4-step first "
+                                       "block. custom: the two inputs custom_timesteps and shift."),
                 io.Combo.Input("frames_per_block", options=list(FRAMES_PER_BLOCK), default="auto",
-                               tooltip="Latent frames per block: 3 chunk-wise, 1 frame-wise; auto reads the checkpoint."),
-                io.Combo.Input("cache", options=["rolling", "full"], default="rolling",
-                               tooltip="rolling: sink + window frames, constant memory for any length; full: every "
-                                       "frame (what the 81-frame models were trained with)."),
-                io.Int.Input("sink_frames", default=3, min=0, max=64,
-                             tooltip="Rolling cache: first latent frames kept for good."),
-                io.Int.Input("window_frames", default=18, min=1, max=1024,
-                             tooltip="Rolling cache: most recent latent frames kept (3 + 18 = the trained 21)."),
+                               tooltip="Latent frames per block: 3 chunk-wise, 1 frame-wise; auto reads the checkpoint, "
+                                       "else the preset."),
+                io.Combo.Input("cache", options=[*CACHE_MODES, LEGACY_CACHE], default="preset",
+                               tooltip="preset: the attention window its authors run (LongLive 12 frames with a 3-frame "
+                                       "sink; Self Forcing, CausVid, Causal Forcing their trained 21, rolled past that "
+                                       "with a 3-frame sink); window: sink_size and local_attn_size below; full: every "
+                                       "frame (memory grows with length). rolling: the old inputs of workflows saved "
+                                       "before (sink + window frames, the block not counted), run as they were."),
+                io.Int.Input("sink_size", default=DEFAULT_SINK, min=0, max=64, optional=True,
+                             tooltip="cache 'window': the first latent frames kept for good (the authors' sink_size; "
+                                     "LongLive 3). Counted inside local_attn_size."),
+                io.Int.Input("local_attn_size", default=DEFAULT_LOCAL_ATTN, min=1, max=1024, optional=True,
+                             tooltip="cache 'window': latent frames a block attends to, its own frames and the sink "
+                                     "included (the authors' local_attn_size: 21 = what Self Forcing was trained "
+                                     "on, LongLive 12). Memory is fixed however long the video."),
                 io.String.Input("custom_timesteps", default=DEFAULT_TIMESTEPS, optional=True,
                                 tooltip="Only for schedule 'custom': timesteps from 1000 down."),
                 io.Float.Input("shift", default=DEFAULT_SHIFT, min=0.1, max=100.0, step=0.1, optional=True,
@@ -425,23 +485,46 @@ class CausalVideoSampler(io.ComfyNode):
                               tooltip="The Wan text encoder, so prompts typed on the live page (/tempo/live) can "
                                       "steer this video while it plays. Without it the page offers saved "
                                       "conditionings (a text timeline's encoder is used too)."),
+                io.Float.Input("context_noise", default=0.0, min=0.0, max=1000.0, step=1.0, optional=True,
+                               tooltip="The timestep the clean refill pass is fed after each block (the authors' "
+                                       "context_noise; 0 in every published config)."),
             ],
             outputs=[VideoStream.Output(display_name="video", tooltip="A video stream, generated when consumed.")],
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, model, width, height, length, seed, schedule, frames_per_block, cache, sink_frames,
-                window_frames, positive=None, custom_timesteps=DEFAULT_TIMESTEPS, shift=DEFAULT_SHIFT, start_latent=None,
-                continue_from=None, context_frames=DEFAULT_CONTEXT_FRAMES, timeline=None, switch="re-cache",
-                input_video=None, input_latent=None, strength=DEFAULT_STRENGTH, clip=None) -> io.NodeOutput:
+    def execute(cls, model, width, height, length, seed, schedule, frames_per_block, cache,
+                sink_size=DEFAULT_SINK, local_attn_size=DEFAULT_LOCAL_ATTN, positive=None,
+                custom_timesteps=DEFAULT_TIMESTEPS, shift=DEFAULT_SHIFT, start_latent=None, continue_from=None,
+                context_frames=DEFAULT_CONTEXT_FRAMES, timeline=None, switch="re-cache", input_video=None,
+                input_latent=None, strength=DEFAULT_STRENGTH, clip=None, context_noise=0.0) -> io.NodeOutput:
+        legacy = legacy_cache_inputs(getattr(cls.hidden, "prompt", None), getattr(cls.hidden, "unique_id", None)) \
+            if cache == LEGACY_CACHE else None
         plan = plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift,
-                          frames_per_block, cache, sink_frames, window_frames, start_latent, continue_from,
-                          context_frames, timeline, switch, input_video, input_latent, strength, clip)
+                          frames_per_block, cache, sink_size, local_attn_size, start_latent, continue_from,
+                          context_frames, timeline, switch, input_video, input_latent, strength, clip, context_noise,
+                          legacy)
         if not plan.report:
             return io.NodeOutput(plan)
-        text = f"prompt timeline ({switch}):\n" + "\n".join(plan.report)
+        text = "\n".join(([f"prompt timeline ({switch}):"] if timeline is not None else []) + plan.report)
         logging.info("Tempo: " + text.replace("\n", "; "))
         return io.NodeOutput(plan, ui=ui.PreviewText(text))
+
+
+def legacy_cache_inputs(prompt, unique_id) -> tuple | None:
+    """(sink_frames, window_frames) when this node's API inputs still carry the old names (a workflow
+    exported in API format before the authors' terms); None when they do not (an editor workflow's
+    old values arrive positionally, in sink_size / local_attn_size)."""
+    inputs = ((prompt or {}).get(str(unique_id)) or {}).get("inputs") or {}
+    if "sink_frames" not in inputs and "window_frames" not in inputs:
+        return None
+    values = (inputs.get("sink_frames", 3), inputs.get("window_frames", 18))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise TempoInputError("sink_frames / window_frames of this old workflow come from other nodes; set cache to "
+                              "'window' with sink_size = sink_frames and local_attn_size = sink_frames + "
+                              "window_frames + frames per block")
+    return values
 
 
 class StopRequested(Exception):

@@ -143,3 +143,15 @@ def _confined(path: str, name, folders, input_name) -> str:
     if not is_inside(path, model_roots()):
         raise refuse_name(name, folders, input_name)
     return path
+
+
+def encode_wan_prompt(clip, text: str):
+    """CONDITIONING of ``text`` as the reference causal pipelines encode it: the tokens cut to 512
+    (511 and the end token, what their tokenizer's truncation keeps), then ComfyUI's own encoder
+    (which pads to 512 with zeroed positions, as they do)."""
+    from ..samplers.causal import truncate_tokens
+
+    tokens = clip.tokenize(text)
+    if isinstance(tokens, dict):
+        tokens = {k: [truncate_tokens(b) for b in v] if isinstance(v, list) else v for k, v in tokens.items()}
+    return clip.encode_from_tokens_scheduled(tokens)

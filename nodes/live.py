@@ -58,7 +58,7 @@ def prompt_source(stream: LiveStream, plan):
     A request that cannot be used is told on the page and the video goes on with its prompt."""
     from ..loaders.files import read_file
     from .causal_video import CONDITIONING_FOLDER
-    from .common import resolve_model_path
+    from .common import encode_wan_prompt, resolve_model_path
 
     def live(block: int):
         req = stream.take_prompt()
@@ -67,7 +67,7 @@ def prompt_source(stream: LiveStream, plan):
         kind, value = req
         try:
             if kind == "text":
-                cond = plan.clip.encode_from_tokens_scheduled(plan.clip.tokenize(value))[0][0][:1]
+                cond = encode_wan_prompt(plan.clip, value)[0][0][:1]
             else:
                 sd, _ = read_file(resolve_model_path(value, (CONDITIONING_FOLDER,), "saved conditioning"))
                 cond = sd["cond.0"][:1]

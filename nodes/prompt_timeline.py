@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..samplers import timeline as tl
 from .causal_video import SUBCAT, Timeline
-from .common import TempoInputError, check_choice
+from .common import TempoInputError, check_choice, encode_wan_prompt
 from .compat import io, ui
 
 DEFAULT_FPS = 16.0  # Wan 2.1's frame rate
@@ -76,7 +76,7 @@ class PromptTimeline(io.ComfyNode):
         t = tl.PromptTimeline(t.entries, t.fps, clip)
         try:
             for n, value, prompt in tl.parse_lines(text):
-                cond = clip.encode_from_tokens_scheduled(clip.tokenize(prompt))
+                cond = encode_wan_prompt(clip, prompt)
                 t = t.add(tl.Entry(tl.to_frame(value, units, fps), _cond_tensor(cond, f"line {n}"), prompt,
                                    f"{value:g} {'s' if units == 'seconds' else 'frames'}"))
         except ValueError as e:

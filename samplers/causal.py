@@ -18,20 +18,101 @@ import torch
 from ..errors import TempoError
 from ..models.kv_cache import RollingKVCache
 
-# One entry per published family: denoising timesteps (0..1000) and the shift they are warped by
-# (shift 1: used as written). Sources, as the authors' inference reads them:
-# - Self Forcing: guandeh17/Self-Forcing@33593df configs/self_forcing_dmd.yaml:7-12 (list), :15 (shift 5),
-#   :51 (warp_denoising_step: true; pipeline/causal_inference.py:29-31 warps by the shifted schedule).
-# - CausVid: tianweiy/CausVid@ca21150 configs/wan_causal_dmd.yaml:14-18 (list, trailing 0 dropped),
-#   :53 (warp_denoising_step: false): the timesteps are used as written; the shift 8 of :20 only
-#   shapes the training schedule, and causvid/models/wan/wan_wrapper.py:135-137 takes sigma as the
-#   schedule's point nearest t / 1000 (within 0.0006 of t / 1000).
-# - Causal Forcing: thu-ml/Causal-Forcing@1fc7bbc configs/causal_forcing_dmd_chunkwise.yaml:7-12, :15, :47.
-SCHEDULES = {
-    "Self Forcing": ([1000, 750, 500, 250], 5.0),
-    "CausVid": ([1000, 757, 522], 1.0),
-    "Causal Forcing": ([1000, 750, 500, 250], 5.0),
-}
+# The published causal checkpoints, as the authors' inference configs and pipelines run them.
+# Repositories read (commit): SF guandeh17/Self-Forcing@33593df, CV tianweiy/CausVid@ca21150,
+# CF thu-ml/Causal-Forcing@1fc7bbc, LL NVlabs/LongLive@e52d9ef (branch v1.0, LongLive-1.3B).
+#
+# - Denoising lists are warped when the config says warp_denoising_step: true (SF
+#   pipeline/causal_inference.py:29-31: timesteps[1000 - list] of FlowMatchScheduler(shift) over 1000
+#   steps, utils/scheduler.py:119-133), i.e. sigma' = s * sigma / (1 + (s - 1) * sigma): [1000, 750,
+#   500, 250] at shift 5 -> 1000, 937.5, 833.3, 625. CausVid's are used as written (warp false).
+# - Attention window, in the authors' terms: local_attn_size L counts the frames a block attends to,
+#   its own frames and the sink included (SF wan/modules/causal_model.py:201-235: the cache holds L
+#   frames, the block is written into it before attention, eviction keeps sink_size frames); -1 is
+#   global causal attention over the trained 21 frames (SF utils/wan_wrapper.py:121-122 defaults,
+#   causal_inference.py:283-288 cache of 21 x 1560 tokens). SF, CV and CF run global attention and
+#   their code stops at 21 latent frames; past that Tempo rolls a window of the trained 21 frames with
+#   3 sink frames (``local_attn_size``/``sink_size`` below; the authors publish no longer setting).
+# - context_noise: the timestep the clean refill pass is fed (SF configs/default_config.yaml:10,
+#   causal_inference.py:226-235: ``context_timestep = ones_like(timestep) * context_noise``, the
+#   input is the clean x0, not re-noised at inference). 0 in every config read.
+# - Causal Forcing++ (frame-wise 1- and 2-step): the first block runs a longer list,
+#   ``denoising_step_list_first_chunk`` (CF pipeline/causal_inference.py:37-44, 224-228).
+@dataclass(frozen=True)
+class CausalPreset:
+    name: str
+    timesteps: tuple            # denoising list, 0..1000, as written in the config
+    shift: float                # 1: used as written (warp_denoising_step false)
+    frames_per_block: int
+    local_attn_size: int        # frames a block attends to, itself and the sink included (authors' term)
+    sink_size: int
+    context_noise: float = 0.0  # the refill pass's timestep
+    first_timesteps: tuple = ()  # the first block's own list (Causal Forcing++), warped alike
+    source: str = ""
+
+
+PRESETS = {p.name: p for p in [
+    CausalPreset("Self Forcing", (1000, 750, 500, 250), 5.0, 3, 21, 3, 0.0, (),
+                 "SF configs/self_forcing_dmd.yaml:7-12 (list, warp), :15 (shift 5), :48 (3 frames per block); "
+                 "local_attn_size -1 / sink 0 by default (utils/wan_wrapper.py:121-122); "
+                 "context_noise 0 (configs/default_config.yaml:10)"),
+    CausalPreset("CausVid", (1000, 757, 522), 1.0, 3, 21, 3, 0.0, (),
+                 "CV configs/wan_causal_dmd.yaml:14-18 (list; the trailing 0 is dropped, "
+                 "causvid/models/wan/causal_inference.py:25-27), :53 (warp_denoising_step false), :52 (3 frames "
+                 "per block); full causal attention over 21 frames (causal_model.py:140-143); refill at t = 0 "
+                 "(causal_inference.py:188-197)"),
+    CausalPreset("Causal Forcing", (1000, 750, 500, 250), 5.0, 3, 21, 3, 0.0, (),
+                 "CF configs/causal_forcing_dmd_chunkwise.yaml:7-12, :15, :47 (chunk-wise, 3 frames per block); "
+                 "local_attn_size -1 / sink 0 (utils/wan_wrapper.py:121-122); context_noise 0 "
+                 "(configs/default_config.yaml:10)"),
+    CausalPreset("Causal Forcing frame-wise", (1000, 750, 500, 250), 5.0, 1, 21, 3, 0.0, (),
+                 "CF configs/causal_forcing_dmd_framewise.yaml:7-12, :15, :47 (1 frame per block)"),
+    CausalPreset("Causal Forcing++ 2-step", (1000, 500), 5.0, 1, 21, 3, 0.0, (1000, 750, 500, 250),
+                 "CF configs/causal_forcing_dmd_framewise_2step.yaml:7-9 (list), :10-14 "
+                 "(denoising_step_list_first_chunk), :15, :18, :50 (1 frame per block)"),
+    CausalPreset("Causal Forcing++ 1-step", (1000,), 5.0, 1, 21, 3, 0.0, (1000, 750, 500, 250),
+                 "CF configs/causal_forcing_dmd_framewise_1step.yaml:7-8 (list), :9-13 (first chunk), :14"),
+    CausalPreset("LongLive", (1000, 750, 500, 250), 5.0, 3, 12, 3, 0.0, (),
+                 "LL configs/longlive_inference.yaml:1-7 (list, warp, 3 frames per block), :9-12 (local_attn_size "
+                 "12, timestep_shift 5, sink_size 3), :25 (context_noise 0); the sink counts inside the window "
+                 "(wan/modules/causal_model.py:321-341)"),
+]}
+PRESET_NAMES = list(PRESETS)
+SCHEDULES = {name: (list(p.timesteps), p.shift) for name, p in PRESETS.items()}  # denoising list and shift
+TEXT_TOKENS = 512  # umT5 context length every reference pipeline feeds (HuggingfaceTokenizer(seq_len=512))
+
+
+def window_in_cache_terms(local_attn_size: int, sink_size: int, frames_per_block: int) -> int:
+    """The authors' local_attn_size (frames a block attends to, itself and the sink included) as the
+    number of earlier non-sink frames the cache keeps: L - sink - frames_per_block."""
+    window = local_attn_size - sink_size - frames_per_block
+    if sink_size < 0:
+        raise TempoError(f"sink_size {sink_size} must be 0 or more")
+    if window < 1:
+        raise TempoError(f"local_attn_size {local_attn_size} leaves no earlier frame to attend to: a block attends to "
+                         f"the {sink_size} sink frame(s), its own {frames_per_block} and the frames before it, so "
+                         f"local_attn_size must be at least {sink_size + frames_per_block + 1}")
+    return window
+
+
+def text_context(cond: torch.Tensor, tokens: int = TEXT_TOKENS) -> torch.Tensor:
+    """Text embeddings [B, L, C] as the reference pipelines feed them: exactly ``tokens`` rows,
+    zero rows after the prompt (SF utils/wan_wrapper.py:45-46 sets padding to 0.0; the model pads
+    with zeros to text_len, wan/modules/causal_model.py:784-790), cut after ``tokens`` (the
+    tokenizer truncates, wan/modules/tokenizers.py:54-59)."""
+    n = cond.shape[1]
+    if n >= tokens:
+        return cond[:, :tokens]
+    return torch.cat([cond, cond.new_zeros(cond.shape[0], tokens - n, cond.shape[2])], dim=1)
+
+
+def truncate_tokens(batch: list, tokens: int = TEXT_TOKENS, end_token: int = 1) -> list:
+    """One tokenized prompt (a list of ComfyUI token tuples) cut as the reference tokenizer cuts it:
+    the first ``tokens - 1`` tokens and the end token (umT5's EOS is 1); shorter lists unchanged."""
+    if len(batch) <= tokens:
+        return batch
+    last = batch[tokens - 1]
+    return list(batch[:tokens - 1]) + [(end_token, *last[1:])]
 RENOISE_GEN_OFFSET = 1_000_003
 
 
@@ -76,9 +157,11 @@ def block_noise(shape, seed: int, block: int, kind: int = 0) -> torch.Tensor:
     return torch.randn(shape, generator=block_generator(seed, block, kind), dtype=torch.float32)
 
 
-def prefill(model, latent: torch.Tensor, ctx_kv, cache, start_frame: int = 0):
-    """Write clean frames (a start image's latent, or the end of a previous clip) into the cache."""
-    t = torch.zeros(latent.shape[0], latent.shape[2], device=latent.device)
+def prefill(model, latent: torch.Tensor, ctx_kv, cache, start_frame: int = 0, context_noise: float = 0.0):
+    """Write clean frames (a start image's latent, the end of a previous clip, a finished block) into
+    the cache. The network is fed ``context_noise`` as the timestep and the clean latent as the input,
+    as the authors' inference does (SF pipeline/causal_inference.py:226-235)."""
+    t = torch.full((latent.shape[0], latent.shape[2]), float(context_noise), device=latent.device)
     model.forward_frames(latent, t, ctx_kv, start_frame, cache, write=True)
 
 
@@ -100,11 +183,13 @@ def recache_frames(s: int, sink: int, window: Optional[int], frames_per_block: i
     return s - (window + frames_per_block), True
 
 
-def recache(model, history: dict, ctx_kv, cache, s: int, frames_per_block: int, full: bool):
-    """Re-compute the held frames' keys and values under ``ctx_kv`` (the new prompt)."""
+def recache(model, history: dict, ctx_kv, cache, s: int, frames_per_block: int, full: bool,
+            context_noise: float = 0.0):
+    """Re-compute the held frames' keys and values under ``ctx_kv`` (the new prompt), at the refill's
+    timestep (LongLive pipeline/interactive_causal_inference.py:54-90: t = context_noise)."""
     first, keep_sinks = recache_frames(s, cache.sink, None if full else cache.window, frames_per_block)
     cache.restart(keep_sinks)
-    prefill(model, torch.cat([history[f] for f in range(first, s)], dim=2), ctx_kv, cache, first)
+    prefill(model, torch.cat([history[f] for f in range(first, s)], dim=2), ctx_kv, cache, first, context_noise)
 
 
 def strength_sigmas(sigmas, strength: float) -> tuple:
@@ -129,6 +214,8 @@ class RolloutSettings:
     seed: int
     num_blocks: int
     start_frame: int = 0
+    first_sigmas: tuple = ()    # the first block's own list (Causal Forcing++); empty: ``sigmas``
+    context_noise: float = 0.0  # the refill pass's timestep
 
 
 @dataclass
@@ -155,7 +242,6 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
     if f != settings.frames_per_block:
         raise ValueError(f"block shape has {f} frames, expected {settings.frames_per_block}")
     steering = steering or Steering()
-    sigmas = settings.sigmas
     full = cache is not None and cache.full
     # clean latents a re-cache may need: all with a full cache, else the sinks and the last L frames
     history: dict[int, torch.Tensor] = {}
@@ -172,17 +258,18 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
                 del history[old]
 
     if prefix is not None:
-        prefill(model, prefix, ctx_kv, cache, 0)
+        prefill(model, prefix, ctx_kv, cache, 0, settings.context_noise)
         remember(prefix, 0)
     for blk in range(settings.num_blocks):
         s0 = settings.start_frame + blk * f
+        sigmas = settings.first_sigmas if blk == 0 and settings.first_sigmas else settings.sigmas
         new = switches.get(blk)
         if steering.live is not None and blk > 0:
             new = steering.live(blk) or new
         if new is not None:
             ctx_kv = new
             if steering.recache and cache is not None:
-                recache(model, history, ctx_kv, cache, s0, f, full)
+                recache(model, history, ctx_kv, cache, s0, f, full, settings.context_noise)
         noise = block_noise(shape, settings.seed, blk).to(device=device, dtype=dtype)
         x = noise
         if steering.source is not None:
@@ -204,7 +291,7 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
                 x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * eps
         if step_callback is not None:
             step_callback(blk, len(sigmas))
-        prefill(model, x0, ctx_kv, cache, s0)
+        prefill(model, x0, ctx_kv, cache, s0, settings.context_noise)
         remember(x0, s0)
         yield Block(blk, s0, x0)
 
@@ -229,6 +316,8 @@ class VideoSpec:
     sink: int = 0
     window: Optional[int] = None  # None: a full cache, every frame kept
     channels: int = 16
+    first_sigmas: tuple = ()      # the first block's own list (Causal Forcing++)
+    context_noise: float = 0.0    # the refill pass's timestep
 
     @property
     def num_blocks(self) -> int:
@@ -262,7 +351,7 @@ class CausalSession:
         r, dev, dtype = self.runner, self.device, self.dtype
 
         def kv(c):
-            ctx, img_len = r.embed_context(c.to(dev, dtype))
+            ctx, img_len = r.embed_context(text_context(c).to(dev, dtype))
             return r.cross_kv(ctx, img_len)
 
         first, out, playing = kv(cond), {}, cond
@@ -310,13 +399,13 @@ class CausalSession:
                 if prefix is not None:
                     yield "prefix", prefix
                 settings = RolloutSettings(spec.frames_per_block, tuple(spec.sigmas), spec.seed, spec.num_blocks,
-                                           n_prefix)
+                                           n_prefix, tuple(spec.first_sigmas), spec.context_noise)
                 shape = (1, spec.channels, spec.frames_per_block, spec.height, spec.width)
                 def live_kv(blk):
                     c = live(blk)
                     if c is None:
                         return None
-                    ctx, img_len = r.embed_context(c.to(dev, dtype))
+                    ctx, img_len = r.embed_context(text_context(c).to(dev, dtype))
                     return r.cross_kv(ctx, img_len)
 
                 steering = Steering(contexts, recache, source, live_kv if live is not None else None)

@@ -186,3 +186,38 @@ def longlive_interactive(runner: CausalWan, ctx_kvs: list, switch_frames: list[i
         call(x0, 0, ctx_kv, current)
         current += fpb
     return output
+
+
+def pad_text(context: torch.Tensor, text_len: int = 512) -> torch.Tensor:
+    """The authors' text context: zero rows up to text_len (Self-Forcing wan/modules/causal_model.py:784-790,
+    ``torch.cat([u, u.new_zeros(self.text_len - u.size(0), u.size(1))])``)."""
+    return torch.cat([context, context.new_zeros(context.shape[0], text_len - context.shape[1], context.shape[2])], 1)
+
+
+def self_forcing_attended(local_attn_size: int, sink_size: int, fpb: int, num_blocks: int) -> list[list[int]]:
+    """The frames each block attends to under Self Forcing's KV-cache index rules, written out in frame
+    units from guandeh17/Self-Forcing@33593df wan/modules/causal_model.py:201-235 (cache of
+    local_attn_size frames, pipeline/causal_inference.py:283-288): eviction keeps sink_size frames and
+    shifts the rest left before the block is written; attention reads the cache up to the block's end.
+    Every pass of a block (its denoising steps and the clean refill) runs these rules; later passes of
+    the same block take the else branch (current_end == global_end) and rewrite the same slots."""
+    size = local_attn_size
+    cache: list = [None] * size
+    global_end = local_end = 0
+    seen = []
+    for b in range(num_blocks):
+        start, end = b * fpb, (b + 1) * fpb
+        new = end - start
+        for _ in range(2):  # a denoising pass, then the refill: the second takes the else branch
+            if end > global_end and new + local_end > size:
+                evicted = new + local_end - size
+                rolled = local_end - evicted - sink_size
+                cache[sink_size:sink_size + rolled] = cache[sink_size + evicted:sink_size + evicted + rolled]
+                local_end = local_end + end - global_end - evicted
+            else:
+                local_end = local_end + end - global_end
+            cache[local_end - new:local_end] = list(range(start, end))
+            attended = cache[max(0, local_end - size):local_end]
+            global_end = end
+        seen.append(sorted(attended))
+    return seen

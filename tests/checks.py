@@ -88,6 +88,15 @@ def read_mp4_info(path: str) -> dict:
     return {"frames": n, "width": w, "height": h, "fps": meta.get("fps"), "codec": meta.get("codec")}
 
 
+def mp4_frames(path: str) -> list[bytes]:
+    """The decoded frames of an mp4 (raw RGB bytes), to compare videos whatever their metadata."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(path)
+    reader.__next__()
+    return [bytes(f) for f in reader]
+
+
 def mp4_boxes(path: str) -> list[str]:
     """The top-level box types of an mp4, in file order (a browser can stream it when moov precedes mdat)."""
     import struct

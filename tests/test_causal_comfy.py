@@ -174,7 +174,7 @@ def _plan(model, **over):
     from tempo_pack.nodes.causal_video import plan_video
 
     args = dict(width=64, height=48, length=21, seed=0, schedule="Self Forcing", custom_timesteps="",
-                shift=5.0, frames_per_block="auto", cache="rolling", sink_frames=1, window_frames=3)
+                shift=5.0, frames_per_block="auto", cache="window", sink_size=1, local_attn_size=7)
     args.update(over)
     positive = [[torch.zeros(1, 12, 4096), {}]]
     return plan_video(model, positive, **args)
@@ -190,7 +190,7 @@ def chunkwise(files):
 @pytest.mark.parametrize("over,message", [
     ({"frames_per_block": "1"}, "trained with 3 frame\\(s\\) per block; set frames_per_block to 3"),
     ({"schedule": "nope"}, "schedule 'nope' is not one of Self Forcing"),
-    ({"cache": "../x"}, "cache '../x' is not one of rolling, full"),
+    ({"cache": "../x"}, "cache '../x' is not one of preset, window, full, rolling"),
     ({"frames_per_block": "7"}, "frames_per_block '7' is not one of auto"),
     ({"width": 70}, "multiples of 16.*got 70x48: try 64x48"),
     ({"length": 20}, "length 20 is not 1 \\+ 4k.*try 9 or 21"),
@@ -199,7 +199,9 @@ def chunkwise(files):
     ({"length": 99997}, "gives 25000 latent .* try 99981 or 99993"),  # the largest allowed is one of them
     ({"schedule": "custom", "custom_timesteps": "250, 500"}, "must run from high to low"),
     ({"schedule": "custom", "custom_timesteps": " , "}, "custom_timesteps is empty, so the schedule would run no step"),
-    ({"window_frames": 2}, "window_frames 2 is smaller than one block"),
+    ({"local_attn_size": 4}, "local_attn_size 4 leaves no earlier frame.*must be at least 5"),
+    ({"cache": "rolling", "local_attn_size": 2}, "window_frames 2 is smaller than one block"),
+    ({"context_noise": 1001}, "context_noise 1001 is outside"),
 ])
 def test_sampler_refuses_bad_settings(chunkwise, over, message):
     with pytest.raises(ValueError, match=message):
@@ -209,7 +211,7 @@ def test_sampler_refuses_bad_settings(chunkwise, over, message):
 def test_cache_too_big_for_memory_names_the_setting(chunkwise):
     with pytest.raises(ValueError, match="this video needs about .* GiB \\(.* GiB of KV cache, .* working memory for "
                                          "4096x4096\\) but only .* can be had on cpu; lower the resolution, or set "
-                                         "cache to 'rolling' with a smaller window_frames \\(now 600\\)"):
+                                         "cache to 'window' with a smaller local_attn_size \\(now 603\\)"):
         _plan(chunkwise, width=4096, height=4096, cache="full", length=12 * 200 - 3)
 
 
@@ -439,3 +441,44 @@ def test_saved_conditioning_loads_back_in_order(comfy, tmp_path, add_model_folde
     assert len(loaded) == 11
     for (a, _), (b, _) in zip(conds, loaded):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# -- the authors' window terms, and workflows saved with the old inputs -----------------------------
+
+def test_cache_preset_takes_the_published_window(chunkwise):
+    sf = _plan(chunkwise, cache="preset").spec
+    assert (sf.sink, sf.window) == (3, 15), "Self Forcing: 21 frames with the block and 3 sinks"
+    ll = _plan(chunkwise, cache="preset", schedule="LongLive").spec
+    assert (ll.sink, ll.window) == (3, 6), "LongLive: local_attn_size 12, sink_size 3"
+    pp = _plan(chunkwise, cache="preset", schedule="Causal Forcing++ 2-step", frames_per_block="auto")
+    assert len(pp.spec.first_sigmas) == 4 and len(pp.spec.sigmas) == 2
+    assert any("published with 1 frame(s) per block" in line for line in pp.report), \
+        "a preset run at another block size says so"
+
+
+def test_old_rolling_workflow_runs_as_before_and_says_how_to_convert(chunkwise):
+    """An editor workflow saved with cache 'rolling', sink_frames 1, window_frames 3: its values arrive
+    positionally in sink_size / local_attn_size; an API workflow carries the old names."""
+    from tempo_pack.nodes.causal_video import legacy_cache_inputs
+
+    old = _plan(chunkwise, cache="rolling", sink_size=1, local_attn_size=3)
+    new = _plan(chunkwise, cache="window", sink_size=1, local_attn_size=1 + 3 + 3)
+    assert (old.spec.sink, old.spec.window) == (new.spec.sink, new.spec.window) == (1, 3)
+    assert any("cache 'window' with sink_size 1 and local_attn_size 7" in line for line in old.report)
+    api = {"5": {"class_type": "TempoCausalVideoSampler", "inputs": {"cache": "rolling", "sink_frames": 2,
+                                                                     "window_frames": 9}}}
+    assert legacy_cache_inputs(api, "5") == (2, 9)
+    assert legacy_cache_inputs({"5": {"inputs": {"cache": "window"}}}, "5") is None
+    from_api = _plan(chunkwise, cache="rolling", legacy=(2, 9))
+    assert (from_api.spec.sink, from_api.spec.window) == (2, 9)
+    with pytest.raises(ValueError, match="come from other nodes; set cache to 'window'"):
+        legacy_cache_inputs({"5": {"inputs": {"sink_frames": ["3", 0], "window_frames": 9}}}, "5")
+
+
+def test_long_prompts_are_cut_at_512_tokens_and_said(chunkwise):
+    from tempo_pack.nodes.causal_video import plan_video
+
+    plan = plan_video(chunkwise, [[torch.zeros(1, 600, 4096), {}]], width=64, height=48, length=21, seed=0,
+                      schedule="Self Forcing", custom_timesteps="", shift=5.0, frames_per_block="auto", cache="preset",
+                      sink_size=3, local_attn_size=21)
+    assert any("600 tokens long" in line for line in plan.report)

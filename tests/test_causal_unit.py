@@ -149,3 +149,123 @@ def test_rope_equals_the_authors_complex_tables(start):
     x = torch.randn(1, f * h * w, heads, d, generator=torch.Generator().manual_seed(start))
     cos, sin = rope_cos_sin(torch.arange(start, start + f), h, w, d, "cpu")
     torch.testing.assert_close(apply_rope(x, cos, sin), _wan_rope_reference(x, start, f, h, w), rtol=1e-5, atol=1e-5)
+
+
+# -- the published checkpoints' settings in the authors' terms ----------------------------------
+
+def test_presets_are_the_configs():
+    """Warped as the authors' pipelines warp them (SF pipeline/causal_inference.py:29-31)."""
+    sf = causal.PRESETS["Self Forcing"]
+    assert causal.schedule_sigmas(sf.timesteps, sf.shift) == pytest.approx([1.0, 0.9375, 0.83333, 0.625], abs=1e-5)
+    assert (sf.frames_per_block, sf.local_attn_size, sf.context_noise) == (3, 21, 0.0)
+    cv = causal.PRESETS["CausVid"]
+    assert causal.schedule_sigmas(cv.timesteps, cv.shift) == pytest.approx([1.0, 0.757, 0.522])
+    pp2 = causal.PRESETS["Causal Forcing++ 2-step"]
+    assert causal.schedule_sigmas(pp2.timesteps, pp2.shift) == pytest.approx([1.0, 0.83333], abs=1e-5)
+    assert causal.schedule_sigmas(pp2.first_timesteps, pp2.shift) == pytest.approx([1.0, 0.9375, 0.83333, 0.625],
+                                                                                   abs=1e-5)
+    assert pp2.frames_per_block == causal.PRESETS["Causal Forcing frame-wise"].frames_per_block == 1
+    ll = causal.PRESETS["LongLive"]
+    assert (ll.local_attn_size, ll.sink_size) == (12, 3)
+    assert causal.window_in_cache_terms(ll.local_attn_size, ll.sink_size, ll.frames_per_block) == 6
+    for p in causal.PRESETS.values():
+        assert p.source, f"{p.name} says where its numbers come from"
+
+
+@pytest.mark.parametrize("local,sink,fpb", [(21, 3, 3), (12, 3, 3), (21, 0, 3), (21, 3, 1), (8, 1, 1), (10, 2, 3)])
+def test_local_attn_size_counts_the_block_and_the_sink_as_self_forcing_does(local, sink, fpb):
+    """Each block attends to exactly the frames Self Forcing's cache index rules give it."""
+    from causal_reference import self_forcing_attended
+
+    blocks = 3 * local // fpb + 2
+    theirs = self_forcing_attended(local, sink, fpb, blocks)
+    window = causal.window_in_cache_terms(local, sink, fpb)
+    ours = [sorted(set(rolling_attended(sink, window)(b * fpb)) | set(range(b * fpb, (b + 1) * fpb)))
+            for b in range(blocks)]
+    assert ours == theirs
+    assert max(len(a) for a in ours) == local
+
+
+@pytest.mark.parametrize("fpb,local,sink", [(3, 21, 3), (1, 12, 3)])
+def test_cache_of_local_attn_size_equals_the_mask_of_the_authors_window(fpb, local, sink):
+    model = tiny_model()
+    window = causal.window_in_cache_terms(local, sink, fpb)
+    blocks = (local + 6) // fpb
+    cached, _ = _run(model, fpb, blocks, sink, window)
+    ref, _ = _run(model, fpb, blocks, sink, window, reference=True)
+    for a, b in zip(cached, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_window_without_earlier_frames_is_refused():
+    with pytest.raises(ValueError, match="local_attn_size 6 leaves no earlier frame.*at least 7"):
+        causal.window_in_cache_terms(6, 3, 3)
+
+
+class _Recorder:
+    """Stands for the model in ``rollout`` and records every call's timesteps."""
+
+    def __init__(self, runner):
+        self.runner, self.calls = runner, []
+
+    def forward_frames(self, x, t, ctx_kv, start_frame=0, cache=None, write=False):
+        self.calls.append((start_frame, write, t.flatten().tolist()))
+        return self.runner.forward_frames(x, t, ctx_kv, start_frame, cache, write)
+
+
+def test_first_block_runs_its_own_list_and_the_refill_is_fed_context_noise():
+    """Causal Forcing++: the first block over denoising_step_list_first_chunk, the later over the short
+    list (CF pipeline/causal_inference.py:224-228); the refill pass at t = context_noise (:274-284)."""
+    model = tiny_model()
+    pp = causal.PRESETS["Causal Forcing++ 1-step"]
+    sig = tuple(causal.schedule_sigmas(pp.timesteps, pp.shift))
+    first = tuple(causal.schedule_sigmas(pp.first_timesteps, pp.shift))
+    with torch.no_grad():
+        rec = _Recorder(model.causal)
+        settings = causal.RolloutSettings(1, sig, 5, 3, 0, first, context_noise=7.0)
+        blocks = [b.latent for b in causal.rollout(rec, (1, 4, 1, 4, 6), _ctx(model), _cache(model, 0, 8), settings)]
+        plain = causal.RolloutSettings(1, first, 5, 1)
+        block0 = next(causal.rollout(model.causal, (1, 4, 1, 4, 6), _ctx(model), _cache(model, 0, 8), plain)).latent
+    per_block = [[c for c in rec.calls if c[0] == b] for b in range(3)]
+    assert [len(c) for c in per_block] == [len(first) + 1, len(sig) + 1, len(sig) + 1]
+    assert all(c[2] == [7.0] for c in rec.calls if c[1]), "every refill pass is fed context_noise"
+    assert [c[2][0] for c in per_block[0] if not c[1]] == pytest.approx([s * 1000 for s in first])
+    torch.testing.assert_close(blocks[0], block0, rtol=0, atol=0)
+
+
+def test_text_context_is_512_rows_zero_padded_and_cut():
+    c = torch.randn(1, 7, 4)
+    padded = causal.text_context(c)
+    assert padded.shape == (1, 512, 4) and torch.equal(padded[:, :7], c) and not padded[:, 7:].any()
+    long = torch.randn(1, 600, 4)
+    assert torch.equal(causal.text_context(long), long[:, :512])
+    batch = [(5, 1.0)] * 700
+    cut = causal.truncate_tokens(batch)
+    assert len(cut) == 512 and cut[-1] == (1, 1.0) and cut[:511] == batch[:511]
+    assert causal.truncate_tokens(batch[:20]) == batch[:20]
+
+
+def test_a_short_prompt_conditions_as_its_512_row_padding():
+    """The session pads itself: 7 rows and the same 7 rows zero-padded to 512 give the same video."""
+    from test_steering_unit import prompt, run
+
+    model = tiny_model()
+    p = prompt(3)
+    a = run(model, 2, 3, p)
+    b = run(model, 2, 3, torch.cat([p, p.new_zeros(1, 505, p.shape[2])], 1))
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_readme_lists_each_causal_preset_as_the_code_has_it():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for p in causal.PRESETS.values():
+        label = "Causal Forcing (chunk-wise)" if p.name == "Causal Forcing" else p.name
+        row = next((line for line in readme.splitlines() if line.strip().startswith(f"| {label} |")), None)
+        assert row is not None, f"README has no row for {p.name}"
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        assert cells[1].startswith(", ".join(str(t) for t in p.timesteps)), row
+        assert cells[3] == str(p.frames_per_block) and cells[4] == f"{p.local_attn_size} / {p.sink_size}", row
+        assert cells[5] == ", ".join(str(t) for t in p.first_timesteps), row

@@ -24,7 +24,7 @@ def queue_causal(client, length):
     api = specs.use_saved_conditioning(api, WAN_PROMPT)
     for node in api.values():
         if node["class_type"] == "TempoCausalVideoSampler":
-            node["inputs"].update(width=64, height=48, length=length, cache="rolling", sink_frames=3, window_frames=6)
+            node["inputs"].update(width=64, height=48, length=length, cache="window", sink_size=3, local_attn_size=12)
         if node["class_type"] == "TempoCausalVideoSaveMP4":
             node["inputs"]["filename_prefix"] = f"tempo/live_{time.time_ns()}"
     return client.queue_prompt(api)
@@ -109,7 +109,7 @@ def timeline_job(client, blocks, switch_block, saved_from):
                   "inputs": {"conditioning": ["900", 0], "start": float(12 * switch_block - 3), "units": "frames",
                              "fps": 16.0, "timeline": ["901", 0]}}
     api[sampler]["inputs"].update(timeline=["902", 0], width=64, height=48, length=1 + 4 * (3 * blocks - 1),
-                                  cache="rolling", sink_frames=3, window_frames=6)
+                                  cache="window", sink_size=3, local_attn_size=12)
     for node in api.values():
         if node["class_type"] == "TempoCausalVideoSaveMP4":
             node["inputs"]["filename_prefix"] = f"tempo/timeline_{time.time_ns()}"

@@ -36,8 +36,9 @@ SVD_SMALL = {"*ImageScale.width": 64, "*ImageScale.height": 64, "SVD_img2vid_Con
              "SVD_img2vid_Conditioning.height": 64, "SVD_img2vid_Conditioning.video_frames": 4}
 CAUSAL = {
     "causal_t2v_mp4.json": ({"TempoCausalVideoSampler.length": 21}, [21]),
-    "causal_long_rolling.json": ({"TempoCausalVideoSampler.length": 57, "TempoCausalVideoSampler.sink_frames": 1,
-                                  "TempoCausalVideoSampler.window_frames": 3}, [57]),
+    "causal_long_rolling.json": ({"TempoCausalVideoSampler.length": 57, "TempoCausalVideoSampler.cache": "window",
+                                  "TempoCausalVideoSampler.sink_size": 1,
+                                  "TempoCausalVideoSampler.local_attn_size": 7}, [57]),
     "causal_i2v.json": ({"TempoCausalVideoSampler.length": 13, "ImageScale.width": 64, "ImageScale.height": 48}, [13]),
     "causal_continue.json": ({"Clip 1.length": 21, "Clip 2.length": 12}, [21, 12]),
     "causal_prompt_timeline.json": ({"TempoCausalVideoSampler.length": 45, "Timeline 2.start": 1.0,
@@ -395,14 +396,48 @@ def test_a_workflow_saved_before_the_timeline_and_v2v_inputs_still_runs(client, 
     for n in ui["nodes"]:
         if n["type"] == "TempoCausalVideoSampler":
             n["inputs"] = [i for i in n["inputs"] if i["name"] not in new_inputs]
-            assert n["widgets_values"][-2:] == ["re-cache", 0.7]
-            n["widgets_values"] = n["widgets_values"][:-2]  # what the editor saved then
+            assert n["widgets_values"][-3:] == ["re-cache", 0.7, 0.0]
+            n["widgets_values"] = n["widgets_values"][:-3]  # what the editor saved then
     api = specs.use_saved_conditioning(workflow.to_api(ui, client.object_info()), WAN_PROMPT)
     sampler = next(v for v in api.values() if v["class_type"] == "TempoCausalVideoSampler")
     assert sampler["inputs"]["switch"] == "re-cache" and isinstance(sampler["inputs"]["positive"], list)  # defaults
     results = runner.run_batch(client, api, [{**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 21}], str(tmp_path),
                               progress=False)
     assert [f for f in results[0].files if f.endswith(".mp4")]
+
+
+def test_a_workflow_saved_with_the_old_rolling_cache_inputs_runs_as_before(client, tmp_path):
+    """Saved before the authors' terms: cache 'rolling', sink_frames 1, window_frames 3 (the block not
+    counted), no context_noise. The editor format and the API format (old input names) both run, with
+    the same video as cache 'window', sink_size 1, local_attn_size 7, and the node says how to convert."""
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_long_rolling.json"))
+    for n in ui["nodes"]:
+        if n["type"] == "TempoCausalVideoSampler":
+            i = n["widgets_values"].index("preset")
+            n["widgets_values"][i:i + 3] = ["rolling", 1, 3]
+            n["widgets_values"] = n["widgets_values"][:-1]
+    info = client.object_info()
+    size = {**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 33}
+    old_ui = specs.use_saved_conditioning(workflow.to_api(ui, info), WAN_PROMPT)
+    old_api = json.loads(json.dumps(old_ui))
+    sampler = next(v for v in old_api.values() if v["class_type"] == "TempoCausalVideoSampler")
+    for name in ("sink_size", "local_attn_size", "context_noise"):
+        sampler["inputs"].pop(name)
+    sampler["inputs"].update(sink_frames=1, window_frames=3)
+    new = json.loads(json.dumps(old_ui))
+    next(v for v in new.values() if v["class_type"] == "TempoCausalVideoSampler")["inputs"].update(
+        cache="window", sink_size=1, local_attn_size=7)
+    videos = []
+    for k, api in enumerate((old_ui, old_api, new)):
+        results = runner.run_batch(client, api, [size], str(tmp_path / str(k)), progress=False)
+        mp4 = [f for f in results[0].files if f.endswith(".mp4")]
+        videos.append(checks.mp4_frames(str(tmp_path / str(k) / mp4[0])))
+        history = client.history(results[0].prompt_id)
+        texts = json.dumps(history["outputs"])
+        assert ("local_attn_size 7" in texts) == (k < 2), "the old workflows say how to convert, the new one not"
+    assert len(videos[0]) == 33 and videos[0] == videos[1] == videos[2]
 
 
 def test_the_largest_allowed_causal_video_is_refused_and_the_server_lives(client, tmp_path):
@@ -416,7 +451,7 @@ def test_the_largest_allowed_causal_video_is_refused_and_the_server_lives(client
     start = time.monotonic()
     with pytest.raises(JobFailed):
         runner.run_batch(client, api, [{"TempoCausalVideoSampler.width": 4096, "TempoCausalVideoSampler.height": 4096,
-                                       "TempoCausalVideoSampler.length": 21, "TempoCausalVideoSampler.cache": "rolling"}],
+                                       "TempoCausalVideoSampler.length": 21, "TempoCausalVideoSampler.cache": "preset"}],
                         str(tmp_path), progress=False)
     assert time.monotonic() - start < 120
     line = json.loads(open(tmp_path / "manifest.jsonl").read().splitlines()[0])

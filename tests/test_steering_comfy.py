@@ -50,7 +50,7 @@ def plan(model, **over):
     from tempo_pack.nodes.causal_video import plan_video
 
     args = dict(positive=None, width=64, height=48, length=45, seed=0, schedule="Self Forcing", custom_timesteps="",
-                shift=5.0, frames_per_block="auto", cache="rolling", sink_frames=3, window_frames=6)
+                shift=5.0, frames_per_block="auto", cache="window", sink_size=3, local_attn_size=12)
     args.update(over)
     if args["positive"] is None and "timeline" not in over:
         args["positive"] = cond(1)

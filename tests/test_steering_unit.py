@@ -4,7 +4,7 @@ re-cache, and streaming video-to-video."""
 import pytest
 import torch
 
-from causal_reference import longlive_interactive
+from causal_reference import longlive_interactive, pad_text
 from test_causal_unit import TINY, tiny_model
 from tempo_pack.errors import TempoError
 from tempo_pack.models.kv_cache import RollingKVCache
@@ -30,7 +30,7 @@ def run(model, blocks, fpb, cond, switches=None, recache=True, source=None, **kw
 
 def longlive(model, prompts, switch_blocks, blocks, fpb, local_attn_size, sink, seed=5):
     r = model.causal
-    ctx = [r.cross_kv(*r.embed_context(p)) for p in prompts]
+    ctx = [r.cross_kv(*r.embed_context(pad_text(p))) for p in prompts]
     shape = (1, TINY["in_dim"], fpb, H, W)
     with torch.no_grad():
         return longlive_interactive(r, ctx, [b * fpb for b in switch_blocks], blocks, fpb, SIGMAS,
