@@ -166,7 +166,7 @@ def test_one_block_equals_the_sdedit_rule():
     ours = run(model, 1, 3, prompt(9), source=iter([src]), sigmas=sig, window=None)[0]
     r = model.causal
     with torch.no_grad():
-        ctx = r.cross_kv(*r.embed_context(prompt(9)))
+        ctx = r.cross_kv(*r.embed_context(pad_text(prompt(9))))  # the authors pad the text to 512 rows
         eps = causal.block_noise(src.shape, 5, 0)
         x = (1 - strength) * src + strength * eps
         gen = causal.block_generator(5, 0, kind=1)
