@@ -75,9 +75,9 @@ def get_preset(model) -> Preset | None:
 def model_preset(model) -> Preset:
     preset = get_preset(model)
     if preset is None:
-        raise TempoInputError("this MODEL was not loaded by a Tempo loader, so its one-step family is unknown; "
-                              "load it with 'Tempo One-Step Image Loader', 'Tempo One-Step Video Loader' or "
-                              "'Tempo SVD Loader'")
+        raise TempoInputError("this MODEL carries no one-step family (it was not loaded by a Tempo loader); set it "
+                              "with 'Tempo One-Step Preset' after your loader (and LoRA), or load the file with "
+                              "'Tempo One-Step Image Loader', 'Tempo One-Step Video Loader' or 'Tempo SVD Loader'")
     return preset
 
 

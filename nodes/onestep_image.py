@@ -36,7 +36,7 @@ def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: flo
     else:
         preset, reason = preset_for(check_choice(name, IMAGE_PRESET_NAMES, "preset"), base), "chosen by the user"
     if base not in preset.bases:
-        raise TempoInputError(f"the checkpoint is a {base} UNet but the {preset.name} preset is for "
+        raise TempoInputError(f"the model is a {base} UNet but the {preset.name} preset is for "
                               f"{'/'.join(preset.bases)} models; pick the matching preset, or 'custom'")
     return preset, reason
 

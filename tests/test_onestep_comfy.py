@@ -459,3 +459,67 @@ def test_custom_preset_start_is_an_input(unet_model):
     torch.testing.assert_close(pure, _ours(unet_model, "UFOGen"), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(scaled, _ours(unet_model, "SD-Turbo"), rtol=1e-5, atol=1e-6)
     assert not torch.allclose(pure, scaled, atol=1e-4)
+
+
+# -- Tempo One-Step Preset: the published rule on any MODEL ---------------------------------------
+
+def test_preset_node_on_a_plain_model_equals_the_loaders_preset(unet_model):
+    """A MODEL with no Tempo preset (as ComfyUI's own loaders give it) set to DMD2 samples exactly as the
+    Tempo loader's DMD2 row for its base (SD 1.5: t = 999)."""
+    from tempo_pack.nodes.onestep import apply_preset, get_preset
+    from tempo_pack.nodes.onestep_preset import OneStepPreset
+    from tempo_pack.samplers.onestep import preset_for
+
+    assert get_preset(unet_model) is None
+    out = OneStepPreset.execute(model=unet_model, preset="DMD2")
+    model, info = out.args
+    assert info.startswith("DMD2 on SD15: one step at t = 999")
+    torch.testing.assert_close(_ours_on(model), _ours_on(apply_preset(unet_model, preset_for("DMD2", "SD15"))),
+                               rtol=0, atol=0)
+
+
+def test_lora_then_preset_node_samples_the_lora_with_the_published_steps(unet_model, tmp_path):
+    """Load a base, apply a distillation LoRA with ComfyUI's LoRA loader, then set the LoRA's family: the
+    4-step LCM schedule runs on the patched weights (equal to merging the LoRA by hand)."""
+    import comfy.sd
+    import comfy.utils
+    from safetensors.torch import save_file
+
+    from tempo_pack.nodes.onestep_preset import OneStepPreset
+
+    key = "input_blocks.1.1.transformer_blocks.0.attn2.to_k"
+    weight = unet_model.model.diffusion_model.state_dict()[key + ".weight"]
+    g = torch.Generator().manual_seed(8)
+    up, down = torch.randn(weight.shape[0], 4, generator=g) * 0.5, torch.randn(4, weight.shape[1], generator=g) * 0.5
+    path = tmp_path / "lcm_lora.safetensors"
+    save_file({f"diffusion_model.{key}.lora_up.weight": up, f"diffusion_model.{key}.lora_down.weight": down}, str(path))
+    patched = comfy.sd.load_lora_for_models(unet_model, None, comfy.utils.load_torch_file(str(path)), 1.0, 0)[0]
+    model = OneStepPreset.execute(model=patched, preset="LCM").args[0]
+    merged = unet_model.clone()
+    merged.add_object_patch("diffusion_model." + key + ".weight",
+                            torch.nn.Parameter(weight + up @ down, requires_grad=False))
+    expected = OneStepPreset.execute(model=merged, preset="LCM").args[0]
+    ours = _ours_multi(model, 4)
+    assert not torch.allclose(ours, _ours_multi(OneStepPreset.execute(model=unet_model, preset="LCM").args[0], 4),
+                              atol=1e-4), "the LoRA changed nothing"
+    torch.testing.assert_close(ours, _ours_multi(expected, 4), rtol=1e-4, atol=1e-5)
+
+
+def _ours_multi(model, steps):
+    from tempo_pack.nodes.onestep import generate
+
+    out = generate(model, [[_ctx(), {}]], None, {"samples": torch.zeros(LATENT)}, SEED, steps, 1.0, 1.0)
+    return model.model.process_latent_in(out["samples"])
+
+
+@pytest.mark.parametrize("preset,message", [
+    ("SDXL-Lightning", "the model is a SD15 UNet but the SDXL-Lightning preset is for SDXL models"),
+    ("APT", "the APT preset is for Wan 2.1 video models; this MODEL is SD15"),
+    ("SVD", "the SVD preset is for Stable Video Diffusion; this MODEL is SD15"),
+    ("nope", "preset 'nope' is not one of"),
+])
+def test_preset_node_refuses_a_family_not_published_for_the_base(unet_model, preset, message):
+    from tempo_pack.nodes.onestep_preset import OneStepPreset
+
+    with pytest.raises(ValueError, match=message):
+        OneStepPreset.execute(model=unet_model, preset=preset)

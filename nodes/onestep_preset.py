@@ -1,0 +1,83 @@
+"""Tempo One-Step Preset: sets a one-step family's published rule on any MODEL, so a base loaded by
+ComfyUI's own loaders (Load Checkpoint, Load Diffusion Model, a GGUF loader) with a distillation LoRA
+on it (LoraLoaderModelOnly: DMD2 4-step, Hyper-SD, LCM-LoRA, SDXL-Lightning) samples as its card says."""
+
+from __future__ import annotations
+
+from ..samplers.onestep import IMAGE_PRESET_NAMES, PREDICTIONS, SVD_PRESET_NAMES, video_preset, preset_for
+from . import compat
+from .common import TempoInputError, check_choice
+from .compat import io, ui
+from .onestep import SUBCAT, apply_preset
+from .onestep_image import (CUSTOM_STARTS, DEFAULT_CUSTOM_PREDICTION, DEFAULT_CUSTOM_START, DEFAULT_CUSTOM_TIMESTEP,
+                            choose_preset, preset_info)
+
+PRESET_CHOICES = [*IMAGE_PRESET_NAMES, "APT", *SVD_PRESET_NAMES]
+DEFAULT_APT_SHIFT = 5.0
+# ComfyUI's model configs (comfy/supported_models.py) -> the bases the presets name; subclasses
+# (SSD-1B, Vega, the Wan 2.1 image-to-video config) count as their parent.
+_BASES = [("SDXL", "SDXL"), ("SD20", "SD21"), ("SD15", "SD15"), ("SVD_img2vid", "SVD"), ("WAN21_T2V", "WAN21")]
+
+
+def model_base(model) -> str:
+    """SD15, SD21, SDXL, SVD or WAN21 for a MODEL, from ComfyUI's own model config."""
+    config = model.model.model_config
+    for attr, base in _BASES:
+        cls = getattr(compat, attr, None)
+        if cls is not None and isinstance(config, cls):
+            return base
+    raise TempoInputError(f"this MODEL is a {type(config).__name__}; the one-step presets are published for SD 1.5, "
+                          "SD 2.1, SDXL, SVD and Wan 2.1 models")
+
+
+class OneStepPreset(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoOneStepPreset",
+            display_name="Tempo One-Step Preset",
+            category=SUBCAT,
+            description="Sets a one-step family's published rule (timesteps per step count, prediction, update between "
+                        "steps, start noise) on any MODEL: a base from ComfyUI's Load Checkpoint or Load Diffusion "
+                        "Model with a distillation LoRA from LoraLoaderModelOnly (DMD2 4-step, Hyper-SD, LCM-LoRA, "
+                        "SDXL-Lightning), or a GGUF model. Then sample with the Tempo schedule + sampler or Tempo "
+                        "One-Step Generate.",
+            inputs=[
+                io.Model.Input("model", tooltip="Any SD 1.5 / 2.1 / SDXL, SVD or Wan 2.1 MODEL (LoRAs applied or not)."),
+                io.Combo.Input("preset", options=PRESET_CHOICES, default="DMD2",
+                               tooltip="The family whose published settings to use (README: published settings). It "
+                                       "must be published for this model's base."),
+                io.Int.Input("custom_timestep", default=DEFAULT_CUSTOM_TIMESTEP, min=1, max=1000, optional=True,
+                             tooltip="Only for preset 'custom': the trained one-step timestep."),
+                io.Combo.Input("custom_prediction", options=list(PREDICTIONS), default=DEFAULT_CUSTOM_PREDICTION,
+                               optional=True, tooltip="Only for preset 'custom': what the network predicts."),
+                io.Combo.Input("custom_start", options=list(CUSTOM_STARTS), default=DEFAULT_CUSTOM_START, optional=True,
+                               tooltip="Only for preset 'custom': scaled (x = sigma * noise, Euler pipelines) or pure "
+                                       "noise as x_t (LCM, TCD, DDIM pipelines)."),
+                io.Float.Input("shift", default=DEFAULT_APT_SHIFT, min=0.1, max=100.0, step=0.1, optional=True,
+                               tooltip="Only for preset 'APT': the flow shift of multi-step refinement."),
+            ],
+            outputs=[io.Model.Output(tooltip="The same MODEL, set to sample as the preset says."),
+                     io.String.Output(display_name="info", tooltip="Which settings were set, and for which base.")],
+        )
+
+    @classmethod
+    def execute(cls, model, preset, custom_timestep=DEFAULT_CUSTOM_TIMESTEP, custom_prediction=DEFAULT_CUSTOM_PREDICTION,
+                custom_start=DEFAULT_CUSTOM_START, shift=DEFAULT_APT_SHIFT) -> io.NodeOutput:
+        check_choice(preset, PRESET_CHOICES, "preset")
+        base = model_base(model)
+        if preset == "APT":
+            if base != "WAN21":
+                raise TempoInputError(f"the APT preset is for Wan 2.1 video models; this MODEL is {base}")
+            chosen, reason = video_preset(1000.0, shift), "chosen by the user"
+        elif preset in SVD_PRESET_NAMES:
+            if base != "SVD":
+                raise TempoInputError(f"the {preset} preset is for Stable Video Diffusion; this MODEL is {base}")
+            chosen, reason = preset_for(preset, base), "chosen by the user"
+        else:
+            chosen, reason = choose_preset(preset, "", {}, base, custom_timestep, custom_prediction, custom_start)
+        info = preset_info(chosen, base, reason)
+        return io.NodeOutput(apply_preset(model, chosen), info, ui=ui.PreviewText(info))
+
+
+NODES = [OneStepPreset]
