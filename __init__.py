@@ -7,6 +7,8 @@ without a ComfyUI installation.
 """
 
 __version__ = "0.1.0"
+# The editor extension (web/tempo_ui.js): Tempo nodes show their text and the MP4 node its video.
+WEB_DIRECTORY = "./web"
 
 
 async def comfy_entrypoint():

@@ -282,11 +282,85 @@ def use_saved_conditioning(api: dict, name: str) -> dict:
     return api
 
 
-def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
-    """An editor-format workflow (version 0.4) for ``nodes``, laid out left to right."""
+# Layout: left-to-right stages, each a titled group; within a stage, columns by dependency.
+STAGES = ("Load", "Condition", "Sample", "Decode and save")
+_SAMPLE = {"TempoOneStepSigmas", "TempoOneStepSampler", "TempoTCDSampler", "SamplerCustom", "TempoOneStepGenerate",
+           "TempoCausalVideoSampler", "KSampler"}
+_SAVE = {"VAEDecode", "SaveImage", "PreviewImage", "CreateVideo", "SaveVideo", "TempoCausalVideoSaveMP4",
+         "TempoCausalVideoDecode", "SaveLatent"}
+_LOAD = {"LoadImage", "LoadVideo", "TempoLoadConditioning", "CheckpointLoaderSimple"}
+STAGE_COLORS = {"Load": "#3f789e", "Condition": "#8a8a3f", "Sample": "#a1309b", "Decode and save": "#3f8a5a"}
+GAP_X, GAP_Y, GROUP_GAP, PAD, TITLE_H = 50, 70, 90, 24, 84
+SLOT_STEP, ROW_GAP = 20, 120
+WIDGET_H, SLOT_H, MULTILINE_H = 26, 22, 110
+
+
+def stage_of(node_type: str) -> int:
+    if node_type.endswith("Loader") or node_type in _LOAD:
+        return 0
+    if node_type in _SAMPLE:
+        return 2
+    if node_type in _SAVE:
+        return 3
+    return 1
+
+
+def _node_size(n: N, info: dict, widgets: list, n_inputs: int, n_outputs: int) -> list[int]:
+    """A size that shows every widget's label and value (the editor widens a node only to its title)."""
+    chars = len(n.title or info.get("display_name") or n.type) + 4
+    height = 34 + SLOT_H * max(n_inputs, n_outputs)
+    for name, _ in widgets:
+        value = n.inputs.get(name, input_default(info, name))
+        if isinstance(value, tuple):
+            continue
+        kind, options = spec_type_and_options(input_spec(info, name))
+        if kind == "STRING" and options.get("multiline"):
+            height += MULTILINE_H
+            continue
+        chars = max(chars, len(name) + len(f"{value:g}" if isinstance(value, float) else str(value)) + 6)
+        height += WIDGET_H
+    return [int(min(max(7.2 * chars + 40, 280), 560)), int(height + 12)]
+
+
+def layout(nodes: list[N]) -> tuple[dict, list[dict]]:
+    """{node id: (column key)} placement and the stage groups: each node's stage, its phase (a stage
+    that feeds an earlier stage starts a new phase: an image made, then animated), and its column
+    inside the stage (longest dependency path there)."""
+    by_id = {n.id: n for n in nodes}
+    deps = {n.id: [v[0] for v in n.inputs.values() if isinstance(v, tuple)] for n in nodes}
+    phase, sub = {}, {}
+
+    def place(i):
+        if i in phase:
+            return
+        for d in deps[i]:
+            place(d)
+        st = stage_of(by_id[i].type)
+        ph = max([phase[d] + (1 if stage_of(by_id[d].type) > st else 0) for d in deps[i]] or [0])
+        phase[i] = ph
+        sub[i] = max([sub[d] + 1 for d in deps[i] if phase[d] == ph and stage_of(by_id[d].type) == st] or [0])
+
+    for n in nodes:
+        place(n.id)
+    for i in reversed(list(phase)):  # a node sits with the first phase that uses it (SVD's loader, its CFG)
+        users = [m.id for m in nodes if i in deps[m.id]]
+        later = min((phase[u] for u in users), default=phase[i])
+        if later > phase[i] and all(stage_of(by_id[u].type) >= stage_of(by_id[i].type)
+                                    for u in users if phase[u] == later):
+            phase[i] = later
+    for i in phase:  # columns inside a stage again, now that phases moved
+        sub[i] = max([sub[d] + 1 for d in deps[i] if phase[d] == phase[i]
+                      and stage_of(by_id[d].type) == stage_of(by_id[i].type)] or [0])
+    return {n.id: (phase[n.id], stage_of(n.type), sub[n.id]) for n in nodes}, []
+
+
+def build_ui(description: str, nodes: list[N], object_info: dict, note: str = "", models: list | None = None) -> dict:
+    """An editor-format workflow (version 0.4) for ``nodes``: stages left to right in titled groups,
+    a note saying what the workflow needs, and the model files the editor can offer to download."""
     links, ui_nodes = [], {}
     by_id = {n.id: n for n in nodes}
-    for col, n in enumerate(nodes):
+    keys, _ = layout(nodes)
+    for col, n in enumerate(sorted(nodes, key=lambda n: (keys[n.id], n.id))):
         info = object_info[n.type]
         widgets = widget_names(info)
         widget_set = {w for w, _ in widgets}
@@ -314,13 +388,12 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
             if extra:
                 kind, _ = spec_type_and_options(input_spec(info, name))
                 values.append("fixed" if kind == "INT" else "image")
+        outputs = [{"name": oname, "type": otype if isinstance(otype, str) else "COMBO", "links": [], "slot_index": i}
+                   for i, (oname, otype) in enumerate(zip(info.get("output_name") or info["output"], info["output"]))]
+        slot_inputs = sum(1 for i in inputs if "widget" not in i)
         ui_nodes[n.id] = {
-            "id": n.id, "type": n.type, "pos": [50 + 330 * col, 100 + 60 * (col % 2)], "size": [300, 120],
-            "flags": {}, "order": col, "mode": n.mode, "inputs": inputs,
-            "outputs": [{"name": oname, "type": otype if isinstance(otype, str) else "COMBO", "links": [],
-                         "slot_index": i}
-                        for i, (oname, otype) in enumerate(zip(info.get("output_name") or info["output"],
-                                                                info["output"]))],
+            "id": n.id, "type": n.type, "pos": [0, 0], "size": _node_size(n, info, widgets, slot_inputs, len(outputs)),
+            "flags": {}, "order": col, "mode": n.mode, "inputs": inputs, "outputs": outputs,
             "properties": {"Node name for S&R": n.type}, "widgets_values": values,
         }
         if n.title:
@@ -338,10 +411,147 @@ def build_ui(description: str, nodes: list[N], object_info: dict) -> dict:
             links.append([lid, src, src_slot, n.id, slot, out["type"]])
             inp["link"] = lid
             out["links"].append(lid)
-    return {"last_node_id": max(by_id), "last_link_id": len(links), "nodes": list(ui_nodes.values()),
-            "links": links, "groups": [], "config": {},
-            "extra": {"info": {"description": description, "generated_by": "Tempo factory/workflows.py"}},
-            "version": 0.4}
+    groups = _place(nodes, keys, ui_nodes, links)
+    all_nodes = list(ui_nodes.values())
+    last_id = max(by_id)
+    if note:
+        top = min(g["bounding"][1] for g in groups)
+        all_nodes.append({"id": last_id + 1, "type": "MarkdownNote", "pos": [0, top - 40 - _note_height(note)],
+                          "size": [760, _note_height(note)], "flags": {}, "order": len(all_nodes), "mode": 0,
+                          "inputs": [], "outputs": [], "title": "What this workflow needs",
+                          "properties": {}, "widgets_values": [note], "color": "#432", "bgcolor": "#653"})
+        last_id += 1
+    wf = {"last_node_id": last_id, "last_link_id": len(links), "nodes": all_nodes,
+          "links": links, "groups": groups, "config": {},
+          "extra": {"info": {"description": description, "generated_by": "Tempo factory/workflows.py"}},
+          "version": 0.4}
+    if models:
+        wf["models"] = models
+    return wf
+
+
+def _note_height(note: str) -> int:
+    return 50 + 17 * sum(1 + len(line) // 120 for line in note.splitlines())
+
+
+def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> list[dict]:
+    """Positions for every node and one titled group per stage (and phase)."""
+    groups_of: dict = {}
+    for n in nodes:
+        ph, st, sub = keys[n.id]
+        groups_of.setdefault((ph, st), {}).setdefault(sub, []).append(n.id)
+    x, spans, row = 0, [], 0
+    columns = []  # node ids per column, top to bottom
+    for gkey in sorted(groups_of):
+        cols = groups_of[gkey]
+        if gkey[0] != row:  # a new phase starts a new row of stages, below (placed after the first row)
+            row, x = gkey[0], 0
+        gx = x
+        x += PAD
+        for sub in sorted(cols):
+            width = max(ui_nodes[i]["size"][0] for i in cols[sub])
+            for i in cols[sub]:
+                ui_nodes[i]["pos"] = [x, 0]
+                ui_nodes[i]["size"][0] = width
+            columns.append(sorted(cols[sub]))
+            x += width + GAP_X
+        x += PAD - GAP_X
+        spans.append((gkey, gx, x))
+        x += GROUP_GAP
+    sources = {}
+    for _, src, src_slot, dst, dst_slot, _ in links:
+        sources.setdefault(dst, []).append((src, src_slot))
+    for c in columns:  # top to bottom in the order of what feeds them (fewer crossing links), then stacked
+        def feed_y(i):
+            ys = [ui_nodes[s]["pos"][1] + SLOT_STEP * k for s, k in sources.get(i, []) if ui_nodes[s]["pos"][1]]
+            return sum(ys) / len(ys) if ys else 0.0
+        c.sort(key=lambda i: (feed_y(i), i))
+        y = TITLE_H
+        for i in c:
+            ui_nodes[i]["pos"][1] = y
+            y += ui_nodes[i]["size"][1] + GAP_Y
+    row_top, bottom = {}, 0
+    for gkey, _, _ in spans:  # rows of phases one below the other
+        ph = gkey[0]
+        if ph not in row_top:
+            row_top[ph] = bottom + (ROW_GAP if ph else 0)
+        ids = [i for sub in groups_of[gkey].values() for i in sub]
+        bottom = max(bottom, row_top[ph] + max(ui_nodes[i]["pos"][1] + ui_nodes[i]["size"][1] for i in ids) + PAD)
+    for n in nodes:
+        ui_nodes[n.id]["pos"][1] += row_top[keys[n.id][0]]
+    groups, seen, row_bottom = [], {}, {}
+    for n in nodes:  # the groups of a row are as tall as its tallest
+        ph = keys[n.id][0]
+        row_bottom[ph] = max(row_bottom.get(ph, 0), ui_nodes[n.id]["pos"][1] + ui_nodes[n.id]["size"][1])
+    for gkey, gx, gend in spans:
+        bottom = row_bottom[gkey[0]]
+        stage = STAGES[gkey[1]]
+        seen[stage] = seen.get(stage, 0) + 1
+        title = stage if seen[stage] == 1 else f"{stage} ({seen[stage]})"
+        groups.append({"id": len(groups) + 1, "title": title,
+                       "bounding": [gx, row_top[gkey[0]], gend - gx, bottom - row_top[gkey[0]] + PAD],
+                       "color": STAGE_COLORS[stage], "font_size": 24, "flags": {}})
+    return groups
+
+
+# What each file a workflow names is, where it goes, and the real file to pick (the shipped widgets
+# name the demo's files, so `python tempo.py demo` runs every workflow as it is).
+HF = "https://huggingface.co/"
+WAN_REPACK = HF + "Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/"
+MODEL_FILES = {
+    SD15_CKPT: ("checkpoints", "a one-step SD 1.5 checkpoint (DMD2's SD 1.5 model, tianweiy/DMD2 on Hugging Face), or "
+                "any SD 1.5 checkpoint with an LCM / Hyper-SD LoRA set by Tempo One-Step Preset", None),
+    SD15_CONTROLNET: ("controlnet", "control_v11p_sd15_canny_fp16.safetensors",
+                      HF + "comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/"
+                           "control_v11p_sd15_canny_fp16.safetensors"),
+    CAUSAL_MODEL: ("diffusion_models", "self_forcing_dmd.pt (gdhe17/Self-Forcing on Hugging Face, checkpoints/), or a "
+                   "CausVid / Causal Forcing / LongLive file", None),
+    APT_MODEL: ("diffusion_models", "a one-step Wan 2.1 video DiT (APT-style; no public APT weights exist)", None),
+    SVD_CKPT: ("checkpoints", "svd_xt.safetensors",
+               HF + "stabilityai/stable-video-diffusion-img2vid-xt/resolve/main/svd_xt.safetensors"),
+    WAN_VAE: ("vae", "wan_2.1_vae.safetensors", WAN_REPACK + "vae/wan_2.1_vae.safetensors"),
+    WAN_TEXT_ENCODER: ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+                       WAN_REPACK + "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
+}
+SMALL_MACHINE = {
+    "TempoCausalVideoSampler": "Tempo Causal Video Sampler: width x height (832x480 is what the models were trained "
+                               "at; 416x240 is a quarter of the work) and length (33 frames is 3 blocks); cache "
+                               "'window' with a smaller local_attn_size holds less",
+    "EmptyHunyuanLatentVideo": "EmptyHunyuanLatentVideo: width, height and length",
+    "SVD_img2vid_Conditioning": "ImageScale and SVD_img2vid_Conditioning: width x height (512x288) and video_frames (14)",
+    "EmptyLatentImage": "Empty Latent Image: batch_size (512x512 is SD 1.5's own size)",
+}
+
+
+def workflow_note(nodes: list[N]) -> str:
+    """The note a workflow carries: the files it names, where they go, what to lower on a small machine."""
+    lines = ["**Model files** (the widgets name the demo's files: `python tempo.py demo` makes them; for real "
+             "pictures pick these):", ""]
+    seen = set()
+    for n in nodes:
+        for value in n.inputs.values():
+            if isinstance(value, str) and value in MODEL_FILES and value not in seen:
+                seen.add(value)
+                folder, real, url = MODEL_FILES[value]
+                where = f" ([download]({url}))" if url else ""
+                lines.append(f"- `{value}` in `models/{folder}/`: {real}{where}")
+    tips = [SMALL_MACHINE[n.type] for n in nodes if n.type in SMALL_MACHINE]
+    if tips:
+        lines += ["", "**On a small GPU or the CPU**, lower: " + "; ".join(dict.fromkeys(tips)) + "."]
+    return "\n".join(lines)
+
+
+def workflow_models(nodes: list[N]) -> list[dict]:
+    """The editor's model metadata (the missing-models dialog offers these downloads)."""
+    out = []
+    for n in nodes:
+        for value in n.inputs.values():
+            if isinstance(value, str) and value in MODEL_FILES and MODEL_FILES[value][2]:
+                folder, real, url = MODEL_FILES[value]
+                entry = {"name": real, "url": url, "directory": folder}
+                if entry not in out:
+                    out.append(entry)
+    return out
 
 
 def build_all(object_info: dict, out_dir: str | None = None) -> dict[str, dict]:
@@ -349,7 +559,7 @@ def build_all(object_info: dict, out_dir: str | None = None) -> dict[str, dict]:
     built = {}
     for name, spec in SPECS.items():
         description, nodes = spec()
-        built[name] = build_ui(description, nodes, object_info)
+        built[name] = build_ui(description, nodes, object_info, workflow_note(nodes), workflow_models(nodes))
     if out_dir:
         for name, wf in built.items():
             with open(os.path.join(out_dir, name), "w") as f:
@@ -364,6 +574,10 @@ def add_command(sub):
 
     build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from factory/workflows.py")
     add_server_args(build)
+    build.add_argument("--thumbnails", action="store_true",
+                       help="also write each workflow's template thumbnail (workflows/<name>.jpg): the graph as "
+                            "the editor shows it, fit to view (a private ComfyUI with the demo models, system "
+                            "Chromium and playwright)")
     build.set_defaults(func=_build_command)
 
 
@@ -372,4 +586,13 @@ def _build_command(args) -> int:
 
     built = build_all(ComfyServer(args.server, parse_headers(args.header)).object_info())
     print("\n".join(f"wrote workflows/{n}" for n in built))
+    if args.thumbnails:
+        from ..client.local import LocalComfyUI
+        from ..demo import run as demo
+        from .editor import write_thumbnails
+
+        demo.ensure_demo_models(demo.DEMO_MODELS)
+        with LocalComfyUI(models=[demo.DEMO_MODELS]) as local:
+            for path in write_thumbnails(local.url, os.path.join(PACK_ROOT, "workflows"), list(built)):
+                print(f"wrote {os.path.relpath(path, PACK_ROOT)}")
     return 0

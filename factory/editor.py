@@ -1,0 +1,134 @@
+"""Drive ComfyUI's own editor in headless Chromium (developers and tests; playwright and a system
+Chromium are dev requirements): load a workflow as an artist opens it, fit it to the view, take a
+screenshot, queue it from the editor. ``python tempo.py build-workflows --thumbnails`` writes each
+workflow's template thumbnail (``workflows/<name>.jpg``, what the template browser shows) with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+VIEWPORT = {"width": 1600, "height": 900}
+SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False,
+            "Comfy.Workflow.ShowMissingModelsWarning": False}
+
+
+def _post_json(url: str, value) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(value).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+
+
+class Editor:
+    """One editor page on a running ComfyUI (use as a context manager)."""
+
+    def __init__(self, url: str, viewport: dict | None = None, settings: dict | None = None):
+        from playwright.sync_api import sync_playwright
+
+        if CHROMIUM is None:
+            raise RuntimeError("no system Chromium (apt-get install -y chromium)")
+        self.url = url
+        self._pw = sync_playwright().start()
+        self.browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        self.page = self.browser.new_page(viewport=viewport or VIEWPORT)
+        self.console: list[str] = []
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e} {getattr(e, 'stack', '') or ''}"[:600]))
+        # the server keeps the editor's settings: no first-run template dialog, no minimap over the graph,
+        # no missing-models dialog while loading (the tests read the workflow's model list themselves)
+        for key, value in {**SETTINGS, **(settings or {})}.items():
+            _post_json(f"{url}/api/settings/{key}", value)
+        self.page.goto(url)
+        self.page.wait_for_function("window.app && window.app.graph && window.app.canvas", timeout=180_000)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.browser.close()
+        finally:
+            self._pw.stop()
+
+    def load(self, workflow: dict, name: str = "workflow.json") -> dict:
+        """Load a workflow the way opening a file does; returns what the editor reports about it:
+        node types it does not know and the nodes as it holds them (type, widget values, size)."""
+        return self.page.evaluate("""async ([wf, name]) => {
+            const app = window.app;
+            await app.loadGraphData(wf, true, true, name);
+            const known = window.LiteGraph.registered_node_types;
+            const nodes = app.graph._nodes.map(n => ({id: n.id, type: n.type, size: [n.size[0], n.size[1]],
+                computed: n.computeSize ? [n.computeSize()[0], n.computeSize()[1]] : null,
+                widgets: (n.widgets || []).map(w => [w.name, w.value])}));
+            return {missing: app.graph._nodes.filter(n => !(n.type in known)).map(n => n.type),
+                    nodes, groups: app.graph._groups.length};
+        }""", [workflow, name])
+
+    def fit(self):
+        self.page.evaluate("""() => {
+            const app = window.app;
+            const cmd = app.extensionManager?.command;
+            if (cmd) return cmd.execute('Comfy.Canvas.FitView');
+            app.canvas.ds.fitToBounds?.(app.graph.getBounding?.()); app.graph.setDirtyCanvas(true, true);
+        }""")
+        self.page.wait_for_timeout(500)
+
+    def screenshot(self, path: str, quality: int | None = None, canvas_only: bool = False):
+        kwargs = {"type": "jpeg", "quality": quality or 80} if path.endswith(".jpg") else {}
+        if canvas_only:  # the graph alone, without the editor's bars
+            box = self.page.evaluate("""() => { const r = window.app.canvasEl.getBoundingClientRect();
+                return {x: r.x, y: r.y, width: r.width, height: r.height}; }""")
+            kwargs["clip"] = {"x": box["x"] + 60, "y": box["y"] + 75, "width": box["width"] - 60,
+                              "height": box["height"] - 75 - 70}  # nor the canvas toolbar at the bottom
+        self.page.screenshot(path=path, **kwargs)
+
+    def queue(self) -> None:
+        """Queue the loaded workflow as the Run button does."""
+        self.page.evaluate("() => window.app.queuePrompt(0, 1)")
+
+    def api_prompt(self) -> dict:
+        """The API prompt the editor would send for the loaded workflow."""
+        return self.page.evaluate("async () => (await window.app.graphToPrompt()).output")
+
+
+def write_thumbnails(url: str, workflows_dir: str, names: list[str], width: int = 960) -> list[str]:
+    """A fit-to-view picture of each workflow in the editor (nodes drawn in full, not as their
+    zoomed-out outlines), ``width`` pixels wide, as ``<name>.jpg`` beside it."""
+    from PIL import Image
+
+    written = []
+    with Editor(url, {"width": 1920, "height": 1200}, {"LiteGraph.Canvas.MinFontSizeForLOD": 0}) as editor:
+        for name in names:
+            with open(os.path.join(workflows_dir, name)) as f:
+                editor.load(json.load(f), name)
+            editor.fit()
+            out = os.path.join(workflows_dir, name[:-len(".json")] + ".jpg")
+            editor.screenshot(out + ".png", canvas_only=True)
+            with Image.open(out + ".png") as im:
+                _card(im.convert("RGB"), width).save(out, quality=82)
+            os.remove(out + ".png")
+            written.append(out)
+    return written
+
+
+def _card(im, width: int, aspect: float = 1.6):
+    """The graph cut out of the empty canvas around it, centred on a card of ``aspect``."""
+    from PIL import Image, ImageChops
+
+    bg = Image.new("RGB", im.size, im.getpixel((2, 2)))
+    box = ImageChops.difference(im, bg).convert("L").point(lambda v: 255 if v > 40 else 0).getbbox()
+    if box:
+        pad = 24
+        im = im.crop((max(box[0] - pad, 0), max(box[1] - pad, 0), min(box[2] + pad, im.width),
+                      min(box[3] + pad, im.height)))
+    w, h = max(im.width, round(im.height * aspect)), max(im.height, round(im.width / aspect))
+    card = Image.new("RGB", (w, h), bg.getpixel((0, 0)))
+    card.paste(im, ((w - im.width) // 2, (h - im.height) // 2))
+    return card.resize((width, round(width / aspect)), Image.LANCZOS)

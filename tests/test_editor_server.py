@@ -1,0 +1,149 @@
+"""What an artist sees in ComfyUI's own editor (its frontend as the server ships it, in the system
+headless Chromium driven by playwright): every shipped workflow loads with its nodes, widgets, stage
+groups and model note; the editor's prompt is the batch client's; the template browser lists each
+workflow with its thumbnail; a causal video run from the editor ends with a playing video in the MP4
+node and the loader showing what it read. Screenshots go to test_artifacts/editor/ (or
+$TEMPO_SCREENSHOTS/editor)."""
+
+import glob
+import json
+import os
+import time
+
+import pytest
+import requests
+from PIL import Image
+
+from tempo_pack.client import workflow
+from tempo_pack.client.local import PACK_LINK_NAME, PACK_ROOT
+from tempo_pack.factory import workflows as specs
+from tempo_pack.factory.editor import CHROMIUM
+
+pytestmark = [pytest.mark.server,
+              pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (apt-get install -y chromium): the "
+                                                          "editor tests cannot run")]
+WORKFLOWS = sorted(glob.glob(os.path.join(PACK_ROOT, "workflows", "*.json")))
+SHOTS = os.path.join(os.environ.get("TEMPO_SCREENSHOTS") or os.path.join(PACK_ROOT, "test_artifacts"), "editor")
+
+
+@pytest.fixture(scope="module")
+def editor(server):
+    pytest.importorskip("playwright.sync_api", reason="playwright (dev requirement) is not installed")
+    from tempo_pack.factory.editor import Editor
+
+    os.makedirs(SHOTS, exist_ok=True)
+    with Editor(server.url) as e:
+        yield e
+
+
+def test_every_workflow_loads_with_its_nodes_groups_and_note(editor, client):
+    info = client.object_info()
+    booted = len(editor.console)  # what the editor itself logs while starting is not the workflows'
+    for path in WORKFLOWS:
+        name = os.path.basename(path)
+        with open(path) as f:
+            wf = json.load(f)
+        shown = editor.load(wf, name)
+        assert shown["missing"] == [], f"{name}: the editor does not know {shown['missing']}"
+        assert shown["groups"] >= 4, f"{name}: stage groups"
+        notes = [n for n in wf["nodes"] if n["type"] == "MarkdownNote"]
+        assert len(notes) == 1 and "models/" in notes[0]["widgets_values"][0], f"{name}: the model note"
+        for n in shown["nodes"]:  # nodes wide and tall enough for their widgets
+            if n["computed"]:
+                assert n["size"][0] >= n["computed"][0] - 1 and n["size"][1] >= n["computed"][1] - 1, (name, n)
+        ours = workflow.to_api(wf, info)
+        theirs = editor.api_prompt()
+        assert {k: (v["class_type"], v["inputs"]) for k, v in theirs.items()} == \
+            {k: (v["class_type"], v["inputs"]) for k, v in ours.items()}, f"{name}: the editor's prompt differs"
+        editor.fit()
+        editor.screenshot(os.path.join(SHOTS, name[:-5] + ".png"))
+    assert not [m for m in editor.console[booted:] if m.startswith("pageerror")], editor.console[booted:]
+
+
+def test_model_metadata_offers_the_real_files_for_download():
+    """The missing-models dialog offers a Download button only for https://huggingface.co/ or civitai URLs of
+    .safetensors files in a known folder (the frontend's MissingModelsWarning)."""
+    for path in WORKFLOWS:
+        with open(path) as f:
+            wf = json.load(f)
+        names = {v for n in wf["nodes"] for v in n.get("widgets_values") or [] if isinstance(v, str)}
+        for m in wf.get("models", []):
+            assert m["url"].startswith("https://huggingface.co/") and m["name"].endswith(".safetensors"), m
+            assert m["directory"] in ("text_encoders", "vae", "checkpoints", "controlnet", "diffusion_models"), m
+        if any("umt5" in v for v in names):
+            assert any(m["directory"] == "text_encoders" for m in wf["models"]), path
+
+
+def test_template_browser_lists_every_workflow_with_a_thumbnail(server):
+    """The server lists the pack's workflows for the editor's template browser, which asks for
+    /api/workflow_templates/<pack>/<name>.jpg as each card's picture."""
+    listed = requests.get(server.url + "/api/workflow_templates", timeout=30).json()
+    names = sorted(os.path.basename(p)[:-5] for p in WORKFLOWS)
+    assert sorted(listed[PACK_LINK_NAME]) == names
+    for name in names:
+        r = requests.get(f"{server.url}/api/workflow_templates/{PACK_LINK_NAME}/{name}.jpg", timeout=30)
+        assert r.status_code == 200, name
+        path = os.path.join(PACK_ROOT, "workflows", name + ".jpg")
+        with Image.open(path) as im:
+            assert im.format == "JPEG" and im.width >= 640, name
+
+
+def test_the_template_browser_shows_the_cards(editor):
+    """The editor's own template dialog: the pack under Custom Nodes, a card per workflow, each card's
+    picture the workflow's thumbnail (960 wide, where a missing one shows a placeholder icon)."""
+    editor.page.evaluate("() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+    editor.page.get_by_text(PACK_LINK_NAME, exact=True).first.click(timeout=30_000)
+    texts = "[...document.querySelectorAll('.p-dialog *')].filter(x => !x.children.length).map(x => x.textContent.trim())"
+    names = [os.path.basename(p)[:-5] for p in WORKFLOWS]
+    scroll = ("() => [...document.querySelectorAll('.p-dialog *')].filter(x => x.scrollHeight > x.clientHeight + 4)"
+              ".forEach(x => x.scrollTo(0, x.scrollHeight))")  # the dialog shows 12 cards, more as it scrolls
+    for _ in range(20):
+        editor.page.evaluate(scroll)
+        editor.page.wait_for_timeout(300)
+        if editor.page.evaluate(f"() => {json.dumps(names)}.every(n => {texts}.includes(n))"):
+            break
+    assert editor.page.evaluate(f"() => {json.dumps(names)}.filter(n => !{texts}.includes(n))") == []
+    editor.page.wait_for_function("() => [...document.querySelectorAll('.p-dialog img')]"
+                                  ".filter(i => i.complete && i.naturalWidth === 960).length >= 3", timeout=30_000)
+    editor.screenshot(os.path.join(SHOTS, "template_browser.png"))
+    editor.page.keyboard.press("Escape")
+
+
+def test_a_causal_video_run_from_the_editor_plays_in_the_mp4_node(editor, client):
+    """causal_t2v_mp4 as shipped, but small and with the saved conditioning in place of the Wan text
+    encoder (umT5-XXL does not fit this machine): queued from the editor; after the run the MP4 node
+    holds a <video> that plays (its time advances) and the loader shows what it read."""
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    with open(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")) as f:
+        editor.load(json.load(f), "causal_t2v_mp4.json")
+    editor.page.evaluate("""([saved]) => {
+        const g = window.app.graph, LG = window.LiteGraph;
+        const byType = t => g._nodes.find(n => n.type === t);
+        const sampler = byType('TempoCausalVideoSampler');
+        for (const [k, v] of [['width', 64], ['height', 48], ['length', 21]])
+            sampler.widgets.find(w => w.name === k).value = v;
+        const cond = LG.createNode('TempoLoadConditioning');
+        g.add(cond);
+        cond.widgets[0].value = saved;
+        cond.connect(0, sampler, sampler.inputs.findIndex(i => i.name === 'positive'));
+        g.remove(byType('CLIPTextEncode'));
+        g.remove(byType('CLIPLoader'));
+    }""", [WAN_PROMPT])
+    editor.queue()
+    mp4 = "window.app.graph._nodes.find(n => n.type === 'TempoCausalVideoSaveMP4')"
+    editor.page.wait_for_function(f"""() => {{ const n = {mp4};
+        const w = n && (n.widgets || []).find(w => w.name === 'video-preview');
+        return w && w.element && w.element.querySelector('video'); }}""", timeout=600_000)
+    src = editor.page.evaluate(f"""() => {{ const v = ({mp4}).widgets.find(w => w.name === 'video-preview')
+        .element.querySelector('video'); v.muted = true; v.play(); return v.currentSrc || v.src; }}""")
+    assert ".mp4" in src and "blob:" not in src, src
+    editor.page.wait_for_function(f"""() => ({mp4}).widgets.find(w => w.name === 'video-preview')
+        .element.querySelector('video').currentTime > 0.1""", timeout=60_000)
+    info = editor.page.evaluate("""() => { const n = window.app.graph._nodes.find(n => n.type ===
+        'TempoCausalVideoLoader'); const w = (n.widgets || []).find(w => w.name === 'tempo_info');
+        return w ? w.value : null; }""")
+    assert info and "frames per block" in info, info
+    editor.page.evaluate(f"() => {{ const n = {mp4}; window.app.canvas.centerOnNode(n); }}")
+    time.sleep(1)
+    editor.screenshot(os.path.join(SHOTS, "causal_mp4_playing.png"))
