@@ -43,7 +43,7 @@ def main() -> int:
     p.add_argument("--size", type=int, default=64)
     args = p.parse_args()
     demo_run.ensure_demo_models(demo_run.DEMO_MODELS, None, log=lambda m: None)
-    wf = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json"))
+    wf = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json"))
     size = {"EmptyLatentImage.width": args.size, "EmptyLatentImage.height": args.size}
     locals_ = [LocalComfyUI(models=[demo_run.DEMO_MODELS]) for _ in range(2)]
     try:

@@ -36,7 +36,7 @@ BLOCKS, WIDTH, HEIGHT = 20, 64, 48
 
 def job(client, tag):
     api = specs.use_saved_conditioning(workflow.to_api(workflow.load_workflow(
-        os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")), client.object_info()), WAN_PROMPT)
+        os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")), client.object_info()), WAN_PROMPT)
     for node in api.values():
         if node["class_type"] == "TempoCausalVideoSampler":
             node["inputs"].update(width=WIDTH, height=HEIGHT, length=1 + 4 * (3 * BLOCKS - 1), cache="preset")

@@ -21,12 +21,12 @@ EXAMPLE_VIDEO = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_VIDEO)
 
 # (workflow file, overrides) run by the demo, in order. Later capabilities add theirs.
 DEMO_WORKFLOWS = [
-    ("onestep_txt2img.json", {}),
-    ("onestep_controlnet.json", {"ImageScale.width": 256, "ImageScale.height": 256,
+    ("01 One-step text to image.json", {}),
+    ("03 One-step ControlNet from edges.json", {"ImageScale.width": 256, "ImageScale.height": 256,
                                  "EmptyLatentImage.width": 256, "EmptyLatentImage.height": 256}),
-    ("causal_t2v_mp4.json", {"TempoCausalVideoSampler.width": 128, "TempoCausalVideoSampler.height": 96,
+    ("05 Causal text to video, streamed to mp4.json", {"TempoCausalVideoSampler.width": 128, "TempoCausalVideoSampler.height": 96,
                              "TempoCausalVideoSampler.length": 33}),
-    ("svd_onestep.json", {"ImageScale.width": 128, "ImageScale.height": 128, "SVD_img2vid_Conditioning.width": 128,
+    ("12 SVD image to video in one step.json", {"ImageScale.width": 128, "ImageScale.height": 128, "SVD_img2vid_Conditioning.width": 128,
                           "SVD_img2vid_Conditioning.height": 128, "SVD_img2vid_Conditioning.video_frames": 8}),
 ]
 

@@ -247,21 +247,21 @@ def svd_controlnet_start():
 
 
 SPECS = {
-    "onestep_txt2img.json": onestep_txt2img,
-    "onestep_img2img.json": onestep_img2img,
-    "onestep_controlnet.json": onestep_controlnet,
-    "onestep_batch.json": onestep_batch,
-    "causal_t2v_mp4.json": causal_t2v_mp4,
-    "causal_long_rolling.json": causal_long_rolling,
-    "causal_i2v.json": causal_i2v,
-    "causal_continue.json": causal_continue,
-    "causal_prompt_timeline.json": causal_prompt_timeline,
-    "causal_v2v.json": causal_v2v,
-    "apt_t2v_mp4.json": apt_t2v_mp4,
-    "svd_onestep.json": svd_onestep,
-    "svd_4step.json": svd_4step,
-    "svd_from_onestep_image.json": svd_from_onestep_image,
-    "svd_controlnet_start.json": svd_controlnet_start,
+    "01 One-step text to image.json": onestep_txt2img,
+    "02 One-step image to image.json": onestep_img2img,
+    "03 One-step ControlNet from edges.json": onestep_controlnet,
+    "04 One-step batch of four.json": onestep_batch,
+    "05 Causal text to video, streamed to mp4.json": causal_t2v_mp4,
+    "06 Causal 40-second video, rolling cache.json": causal_long_rolling,
+    "07 Causal image to video.json": causal_i2v,
+    "08 Causal clip and its continuation.json": causal_continue,
+    "09 Causal video that follows a prompt timeline.json": causal_prompt_timeline,
+    "10 Causal video to video restyle.json": causal_v2v,
+    "11 One-step text to video (APT, Wan 2.1).json": apt_t2v_mp4,
+    "12 SVD image to video in one step.json": svd_onestep,
+    "13 SVD image to video in four steps.json": svd_4step,
+    "14 One-step image animated by SVD.json": svd_from_onestep_image,
+    "15 ControlNet start frame animated by SVD.json": svd_controlnet_start,
 }
 
 

@@ -115,8 +115,8 @@ def test_a_causal_video_run_from_the_editor_plays_in_the_mp4_node(editor, client
     holds a <video> that plays (its time advances) and the loader shows what it read."""
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
-    with open(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")) as f:
-        editor.load(json.load(f), "causal_t2v_mp4.json")
+    with open(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")) as f:
+        editor.load(json.load(f), "05 Causal text to video, streamed to mp4.json")
     editor.page.evaluate("""([saved]) => {
         const g = window.app.graph, LG = window.LiteGraph;
         const byType = t => g._nodes.find(n => n.type === t);

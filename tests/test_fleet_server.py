@@ -15,7 +15,7 @@ from tempo_pack.client.local import PACK_ROOT, LocalComfyUI, free_port
 
 pytestmark = pytest.mark.server
 TEMPO = os.path.join(PACK_ROOT, "tempo.py")
-TXT2IMG = os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json")
+TXT2IMG = os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json")
 
 
 @pytest.fixture

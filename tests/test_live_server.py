@@ -19,7 +19,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def queue_causal(client, length):
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
-    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")),
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")),
                           client.object_info())
     api = specs.use_saved_conditioning(api, WAN_PROMPT)
     for node in api.values():
@@ -97,7 +97,7 @@ def timeline_job(client, blocks, switch_block, saved_from):
     ``switch_block`` (0-based) by a timeline to the saved conditioning ``saved_from``."""
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
-    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")),
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")),
                           client.object_info())
     api = specs.use_saved_conditioning(api, WAN_PROMPT)
     sampler = next(k for k, v in api.items() if v["class_type"] == "TempoCausalVideoSampler")
@@ -208,7 +208,7 @@ def test_run_with_live_prints_the_page_and_the_page_answers(server, tmp_path):
     import sys
 
     tempo = os.path.join(PACK_ROOT, "tempo.py")
-    proc = subprocess.run([sys.executable, tempo, "run", os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json"),
+    proc = subprocess.run([sys.executable, tempo, "run", os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json"),
                            "--server", server.url, "--set", "EmptyLatentImage.width=64", "--set",
                            "EmptyLatentImage.height=64", "-o", str(tmp_path / "out"), "--quiet", "--live"],
                           capture_output=True, text=True, timeout=300)

@@ -22,33 +22,33 @@ from tempo_pack.factory import workflows as specs
 pytestmark = pytest.mark.server
 
 WORKFLOWS = sorted(glob.glob(os.path.join(PACK_ROOT, "workflows", "*.json")))
-TXT2IMG = os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json")
+TXT2IMG = os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json")
 SMALL_LATENT = {"EmptyLatentImage.width": 64, "EmptyLatentImage.height": 64}
 SMALL_IMAGE = {"ImageScale.width": 64, "ImageScale.height": 64}
 # Shipped workflows run at 512x512; the tests shrink them (and the expected outputs: count, size).
-SMALL = {"onestep_txt2img.json": (SMALL_LATENT, 1, 64), "onestep_img2img.json": (SMALL_IMAGE, 1, 64),
-         "onestep_controlnet.json": ({**SMALL_LATENT, **SMALL_IMAGE}, 1, 64),
-         "onestep_batch.json": (SMALL_LATENT, 4, 64)}
+SMALL = {"01 One-step text to image.json": (SMALL_LATENT, 1, 64), "02 One-step image to image.json": (SMALL_IMAGE, 1, 64),
+         "03 One-step ControlNet from edges.json": ({**SMALL_LATENT, **SMALL_IMAGE}, 1, 64),
+         "04 One-step batch of four.json": (SMALL_LATENT, 4, 64)}
 # Video workflows: 64x48 frames, fewer of them; expected mp4 frame counts per output file.
 CAUSAL_SIZE = {"*TempoCausalVideoSampler.width": 64, "*TempoCausalVideoSampler.height": 48}
 VIDEO_SIZE = {"EmptyHunyuanLatentVideo.width": 64, "EmptyHunyuanLatentVideo.height": 48}
 SVD_SMALL = {"*ImageScale.width": 64, "*ImageScale.height": 64, "SVD_img2vid_Conditioning.width": 64,
              "SVD_img2vid_Conditioning.height": 64, "SVD_img2vid_Conditioning.video_frames": 4}
 CAUSAL = {
-    "causal_t2v_mp4.json": ({"TempoCausalVideoSampler.length": 21}, [21]),
-    "causal_long_rolling.json": ({"TempoCausalVideoSampler.length": 57, "TempoCausalVideoSampler.cache": "window",
+    "05 Causal text to video, streamed to mp4.json": ({"TempoCausalVideoSampler.length": 21}, [21]),
+    "06 Causal 40-second video, rolling cache.json": ({"TempoCausalVideoSampler.length": 57, "TempoCausalVideoSampler.cache": "window",
                                   "TempoCausalVideoSampler.sink_size": 1,
                                   "TempoCausalVideoSampler.local_attn_size": 7}, [57]),
-    "causal_i2v.json": ({"TempoCausalVideoSampler.length": 13, "ImageScale.width": 64, "ImageScale.height": 48}, [13]),
-    "causal_continue.json": ({"Clip 1.length": 21, "Clip 2.length": 12}, [21, 12]),
-    "causal_prompt_timeline.json": ({"TempoCausalVideoSampler.length": 45, "Timeline 2.start": 1.0,
+    "07 Causal image to video.json": ({"TempoCausalVideoSampler.length": 13, "ImageScale.width": 64, "ImageScale.height": 48}, [13]),
+    "08 Causal clip and its continuation.json": ({"Clip 1.length": 21, "Clip 2.length": 12}, [21, 12]),
+    "09 Causal video that follows a prompt timeline.json": ({"TempoCausalVideoSampler.length": 45, "Timeline 2.start": 1.0,
                                      "Timeline 3.start": 2.0}, [45]),
-    "causal_v2v.json": ({"ImageScale.width": 64, "ImageScale.height": 48}, [33]),
-    "apt_t2v_mp4.json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
-    "svd_onestep.json": (SVD_SMALL, [4]),
-    "svd_4step.json": (SVD_SMALL, [4]),
-    "svd_from_onestep_image.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
-    "svd_controlnet_start.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
+    "10 Causal video to video restyle.json": ({"ImageScale.width": 64, "ImageScale.height": 48}, [33]),
+    "11 One-step text to video (APT, Wan 2.1).json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
+    "12 SVD image to video in one step.json": (SVD_SMALL, [4]),
+    "13 SVD image to video in four steps.json": (SVD_SMALL, [4]),
+    "14 One-step image animated by SVD.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
+    "15 ControlNet start frame animated by SVD.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
 }
 TEMPO = os.path.join(PACK_ROOT, "tempo.py")
 
@@ -190,7 +190,7 @@ def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
     assert len(videos) == len(frame_counts), results[0].files
     for f, n in zip(videos, frame_counts):
         info = read_mp4_info(str(tmp_path / f))
-        size = (64, 64) if name.startswith("svd") else (64, 48)
+        size = (64, 64) if "SVD" in name else (64, 48)
         assert (info["frames"], info["width"], info["height"], info["codec"]) == (n, *size, "h264")
 
 
@@ -208,7 +208,7 @@ def test_every_workflow_runs(client, path, tmp_path):
 
 def test_cli_sweep_of_three_seeds_downloads_everything(server, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, TEMPO, "run", os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json"),
+    proc = subprocess.run([sys.executable, TEMPO, "run", os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json"),
                            "--server", server.url, "--set", "EmptyLatentImage.width=64",
                            "--set", "Empty Latent Image.height=64", "--seeds", "10-12", "-o", str(out), "--quiet"],
                           capture_output=True, text=True, timeout=300)
@@ -230,7 +230,7 @@ def _cli(*args, timeout=120):
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path):
-    proc = _cli("run", os.path.join(PACK_ROOT, "workflows", "onestep_txt2img.json"),
+    proc = _cli("run", os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json"),
                 "--server", f"http://127.0.0.1:{free_port()}", "-o", str(tmp_path))
     assert proc.returncode == 3
     assert "cannot reach ComfyUI" in proc.stderr
@@ -391,7 +391,7 @@ def test_a_workflow_saved_before_the_timeline_and_v2v_inputs_still_runs(client, 
     positive became optional; a workflow saved before, without them, converts and runs unchanged."""
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
-    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json"))
+    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json"))
     new_inputs = {"timeline", "input_video", "input_latent", "clip"}
     for n in ui["nodes"]:
         if n["type"] == "TempoCausalVideoSampler":
@@ -412,7 +412,7 @@ def test_a_workflow_saved_with_the_old_rolling_cache_inputs_runs_as_before(clien
     the same video as cache 'window', sink_size 1, local_attn_size 7, and the node says how to convert."""
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
-    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_long_rolling.json"))
+    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "06 Causal 40-second video, rolling cache.json"))
     for n in ui["nodes"]:
         if n["type"] == "TempoCausalVideoSampler":
             i = n["widgets_values"].index("preset")
@@ -445,7 +445,7 @@ def test_the_largest_allowed_causal_video_is_refused_and_the_server_lives(client
     block, and the server answers afterwards."""
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
-    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json")),
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")),
                           client.object_info())
     api = specs.use_saved_conditioning(api, WAN_PROMPT)
     start = time.monotonic()
@@ -481,7 +481,7 @@ def test_an_mp4_made_through_the_client_carries_its_workflow(client, tmp_path):
     import av
     from tempo_pack.factory.checkpoints import WAN_PROMPT
 
-    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "causal_t2v_mp4.json"))
+    ui = workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json"))
     info = client.object_info()
     api = specs.use_saved_conditioning(workflow.to_api(ui, info), WAN_PROMPT)
     job = {**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 9, "TempoCausalVideoSampler.seed": 4321}
@@ -567,8 +567,8 @@ def test_comfyuis_own_checkpoint_loader_takes_the_demo_checkpoint(client, tmp_pa
 
 
 @pytest.mark.parametrize("name,size", [
-    ("onestep_txt2img.json", {"EmptyLatentImage.width": 16384, "EmptyLatentImage.height": 16384}),
-    ("apt_t2v_mp4.json", {"EmptyHunyuanLatentVideo.width": 16384, "EmptyHunyuanLatentVideo.height": 16384,
+    ("01 One-step text to image.json", {"EmptyLatentImage.width": 16384, "EmptyLatentImage.height": 16384}),
+    ("11 One-step text to video (APT, Wan 2.1).json", {"EmptyHunyuanLatentVideo.width": 16384, "EmptyHunyuanLatentVideo.height": 16384,
                           "EmptyHunyuanLatentVideo.length": 9}),
 ])
 def test_the_largest_allowed_one_step_latent_is_refused_and_the_server_lives(client, tmp_path, name, size):
@@ -586,5 +586,6 @@ def test_the_largest_allowed_one_step_latent_is_refused_and_the_server_lives(cli
     line = json.loads((tmp_path / "big" / "manifest.jsonl").read_text().splitlines()[0])
     assert re.search(r"sampling this latent \(16384x16384.*\) needs about [\d.]+ GiB by ComfyUI's own estimate but "
                      r"cpu has [\d.]+ GiB free; lower the resolution", line["error"]), line
-    small = SMALL_LATENT if name.startswith("onestep") else {**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}
+    small = SMALL_LATENT if "EmptyLatentImage" in {v["class_type"] for v in api.values()} else \
+        {**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}
     assert runner.run_batch(client, api, [small], str(tmp_path / "small"), progress=False)[0].status == "success"
