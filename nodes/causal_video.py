@@ -379,14 +379,15 @@ def check_memory(plan: CausalVideoPlan):
     if plan.switches and plan.recache:  # a re-cache passes the held frames at once
         per_pass = spec.cache_frames(prefix_frames) + spec.frames_per_block
     work = session.activation_bytes(per_pass, prefix_frames)
+    # frames a block attends to, itself included (the cache holds the others)
+    attended = spec.cache_frames(prefix_frames) + (spec.frames_per_block if spec.window is not None else 0)
     device = plan.model.load_device
     free = mm.get_free_memory(device) + compat.reclaimable_bytes(device)
     if cache + work > 0.8 * free:
         raise TempoInputError(
             f"this video needs about {_gib(cache + work)} ({_gib(cache)} of KV cache, {_gib(work)} working memory "
             f"for {plan.width}x{plan.height}) but only {_gib(free)} can be had on {device}; lower the resolution, or "
-            f"set cache to 'window' with a smaller local_attn_size (now "
-            f"{(spec.window or spec.cache_frames(prefix_frames)) + spec.sink * (spec.window is not None) + spec.frames_per_block})")
+            f"set cache to 'window' with a smaller local_attn_size (now {attended})")
 
 
 def check_vae_memory(plan: CausalVideoPlan, vae):

@@ -211,7 +211,7 @@ def test_sampler_refuses_bad_settings(chunkwise, over, message):
 def test_cache_too_big_for_memory_names_the_setting(chunkwise):
     with pytest.raises(ValueError, match="this video needs about .* GiB \\(.* GiB of KV cache, .* working memory for "
                                          "4096x4096\\) but only .* can be had on cpu; lower the resolution, or set "
-                                         "cache to 'window' with a smaller local_attn_size \\(now 603\\)"):
+                                         "cache to 'window' with a smaller local_attn_size \\(now 600\\)"):
         _plan(chunkwise, width=4096, height=4096, cache="full", length=12 * 200 - 3)
 
 
