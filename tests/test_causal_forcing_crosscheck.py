@@ -14,12 +14,12 @@ CUDA at import (demo_utils.memory) or load real weights (utils.wan_wrapper).
 """
 
 import os
-import sys
 import types
 
 import pytest
 import torch
 
+from authors_code import BlockRenoise, authors_tree
 from tempo_pack.models.causal_wan import CausalWanModel
 from tempo_pack.samplers import causal
 
@@ -38,46 +38,13 @@ def _root(repo):
     return root
 
 
-def sdpa(q, k, v, *args, **kwargs):
-    return torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                                            v.transpose(1, 2)).transpose(1, 2)
-
-
-def load(root):
-    stubs = {"demo_utils.memory": dict(gpu=torch.device("cpu"), get_cuda_free_memory_gb=lambda *a: 0.0,
-                                       DynamicSwapInstaller=object,
-                                       move_model_to_device_with_memory_preservation=lambda *a, **k: None),
-             "utils.wan_wrapper": dict(WanDiffusionWrapper=object, WanTextEncoder=object, WanVAEWrapper=object)}
-    for pkg in ("wan", "wan.modules", "utils", "pipeline", "demo_utils"):  # without their __init__ (T5, VAE...)
-        m = types.ModuleType(pkg)
-        m.__path__ = [os.path.join(root, *pkg.split("."))]
-        sys.modules[pkg] = m
-    for name, attrs in stubs.items():
-        m = types.ModuleType(name)
-        m.__dict__.update(attrs)
-        sys.modules[name] = m
-    sys.path.insert(0, root)
-    import pipeline.causal_inference as ci
-    import utils.scheduler as sch
-    import wan.modules.causal_model as cm
-    import wan.modules.model as wm
-
-    cm.attention, wm.flash_attention = sdpa, sdpa
-    return ci, sch, cm
-
-
 @pytest.fixture()
 def authors(request):
-    repo = request.param
-    root = _root(repo)
-    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in ("wan", "utils", "pipeline", "demo_utils")}
-    try:
-        yield load(root)
-    finally:
-        sys.path.remove(root)
-        for k in [k for k in sys.modules if k.split(".")[0] in ("wan", "utils", "pipeline", "demo_utils")]:
-            del sys.modules[k]
-        sys.modules.update(saved)
+    with authors_tree(_root(request.param)) as cm:
+        import pipeline.causal_inference as ci
+        import utils.scheduler as sch
+
+        yield ci, sch, cm
 
 
 def run_authors(ci, sch, cm, ours, preset, prompt, blocks, local, sink, seed=5):
@@ -107,16 +74,6 @@ def run_authors(ci, sch, cm, ours, preset, prompt, blocks, local, sink, seed=5):
             x0 = x - timestep.float()[:, None, :, None, None] / 1000.0 * flow
             return flow.permute(0, 2, 1, 3, 4), x0.permute(0, 2, 1, 3, 4)
 
-    class Renoise:  # add_noise with the block's own re-noise generator (the same noise as ours)
-        gens = {}
-
-        def add_noise(self, x0, noise, t):
-            blk = current["block"]
-            gen = self.gens.setdefault(blk, causal.block_generator(seed, blk, kind=1))
-            eps = torch.randn(shape, generator=gen).permute(0, 2, 1, 3, 4).flatten(0, 1)
-            s = t.float()[:, None, None, None] / 1000.0
-            return (1 - s) * x0 + s * eps
-
     args = types.SimpleNamespace(denoising_step_list=list(preset.timesteps), warp_denoising_step=preset.shift != 1.0,
                                  denoising_step_list_first_chunk=list(preset.first_timesteps) or None,
                                  num_frame_per_block=fpb, independent_first_frame=False,
@@ -124,7 +81,7 @@ def run_authors(ci, sch, cm, ours, preset, prompt, blocks, local, sink, seed=5):
     pipe = ci.CausalInferencePipeline(args, "cpu", generator=Generator(),
                                       text_encoder=lambda text_prompts: {"prompt_embeds": text_prompts},
                                       vae=types.SimpleNamespace(decode_to_pixel=lambda x, use_cache=False: x))
-    pipe.scheduler = Renoise()
+    pipe.scheduler = BlockRenoise(seed, shape, current)
     pipe.num_transformer_blocks, pipe.frame_seq_length = CFG["num_layers"], TPF
     model.num_frame_per_block = fpb
     noise = torch.cat([causal.block_noise(shape, seed, b) for b in range(blocks)], dim=2).permute(0, 2, 1, 3, 4)

@@ -13,12 +13,12 @@ modules that touch CUDA at import (utils.memory) or load real weights (utils.wan
 """
 
 import os
-import sys
 import types
 
 import pytest
 import torch
 
+from authors_code import BlockRenoise, authors_tree
 from tempo_pack.models.causal_wan import CausalWanModel
 from tempo_pack.samplers import causal
 
@@ -33,40 +33,12 @@ H, W, TPF = 4, 6, 6
 SIGMAS = tuple(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"]))
 
 
-def sdpa(q, k, v, *args, **kwargs):
-    """[B, L, H, D] in and out, fp32 (flash attention's signature; no padding masks are used here)."""
-    return torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                                            v.transpose(1, 2)).transpose(1, 2)
-
-
 @pytest.fixture(scope="module")
 def longlive():
-    stubs = {"utils.memory": dict(gpu=torch.device("cpu"), get_cuda_free_memory_gb=lambda *a: 0.0,
-                                  DynamicSwapInstaller=object, log_gpu_memory=lambda *a, **k: None,
-                                  move_model_to_device_with_memory_preservation=lambda *a, **k: None),
-             "utils.wan_wrapper": dict(WanDiffusionWrapper=object, WanTextEncoder=object, WanVAEWrapper=object)}
-    saved = {k: sys.modules.get(k) for k in ["wan", "wan.modules", "utils", "pipeline", *stubs]}
-    for pkg in ("wan", "wan.modules", "utils", "pipeline"):  # packages without their __init__ (which loads T5, VAE...)
-        m = types.ModuleType(pkg)
-        m.__path__ = [os.path.join(ROOT, *pkg.split("."))]
-        sys.modules[pkg] = m
-    for name, attrs in stubs.items():
-        m = types.ModuleType(name)
-        m.__dict__.update(attrs)
-        sys.modules[name] = m
-    sys.path.insert(0, ROOT)
-    try:
+    with authors_tree(ROOT) as cm:
         import pipeline.interactive_causal_inference as ici
-        import wan.modules.causal_model as cm
-        import wan.modules.model as wm
 
-        cm.attention, wm.flash_attention = sdpa, sdpa
         yield ici, cm
-    finally:
-        sys.path.remove(ROOT)
-        for k in [k for k in sys.modules if k.split(".")[0] in ("wan", "utils", "pipeline")]:
-            del sys.modules[k]
-        sys.modules.update({k: v for k, v in saved.items() if v is not None})
 
 
 def run_longlive(ici, cm, ours, prompts, switch_frames, blocks, fpb, local, sink, seed=5):
@@ -90,22 +62,12 @@ def run_longlive(ici, cm, ours, prompts, switch_frames, blocks, fpb, local, sink
             x0 = x - timestep.float()[:, None, :, None, None] / 1000.0 * flow
             return flow.permute(0, 2, 1, 3, 4), x0.permute(0, 2, 1, 3, 4)
 
-    class Scheduler:  # add_noise with the block's own re-noise generator (the same noise as ours)
-        gens = {}
-
-        def add_noise(self, x0, noise, t):
-            blk = current["block"]
-            gen = self.gens.setdefault(blk, causal.block_generator(seed, blk, kind=1))
-            eps = torch.randn(shape, generator=gen).permute(0, 2, 1, 3, 4).flatten(0, 1)  # drawn [B, C, F] as ours
-            s = t.float()[:, None, None, None] / 1000.0
-            return (1 - s) * x0 + s * eps
-
     pipe = object.__new__(ici.InteractiveCausalInferencePipeline)
     torch.nn.Module.__init__(pipe)
     pipe.generator = Generator()
     pipe.text_encoder = lambda text_prompts: {"prompt_embeds": text_prompts}
     pipe.vae = types.SimpleNamespace(decode_to_pixel=lambda x, use_cache=False: x)
-    pipe.scheduler = Scheduler()
+    pipe.scheduler = BlockRenoise(seed, shape, current)
     pipe.denoising_step_list = torch.tensor([s * 1000.0 for s in SIGMAS])
     pipe.num_transformer_blocks, pipe.frame_seq_length = CFG["num_layers"], TPF
     pipe.num_frame_per_block, pipe.local_attn_size = fpb, local
