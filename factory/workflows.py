@@ -322,10 +322,10 @@ def _node_size(n: N, info: dict, widgets: list, n_inputs: int, n_outputs: int) -
     return [int(min(max(7.2 * chars + 40, 280), 560)), int(height + 12)]
 
 
-def layout(nodes: list[N]) -> tuple[dict, list[dict]]:
-    """{node id: (column key)} placement and the stage groups: each node's stage, its phase (a stage
-    that feeds an earlier stage starts a new phase: an image made, then animated), and its column
-    inside the stage (longest dependency path there)."""
+def layout(nodes: list[N]) -> dict:
+    """{node id: (phase, stage, column)}: its stage, its phase (a stage that feeds an earlier stage
+    starts a new phase, one row lower: an image made, then animated), and its column inside the
+    stage (the longest dependency path there)."""
     by_id = {n.id: n for n in nodes}
     deps = {n.id: [v[0] for v in n.inputs.values() if isinstance(v, tuple)] for n in nodes}
     phase, sub = {}, {}
@@ -351,7 +351,7 @@ def layout(nodes: list[N]) -> tuple[dict, list[dict]]:
     for i in phase:  # columns inside a stage again, now that phases moved
         sub[i] = max([sub[d] + 1 for d in deps[i] if phase[d] == phase[i]
                       and stage_of(by_id[d].type) == stage_of(by_id[i].type)] or [0])
-    return {n.id: (phase[n.id], stage_of(n.type), sub[n.id]) for n in nodes}, []
+    return {n.id: (phase[n.id], stage_of(n.type), sub[n.id]) for n in nodes}
 
 
 def build_ui(description: str, nodes: list[N], object_info: dict, note: str = "", models: list | None = None) -> dict:
@@ -359,7 +359,7 @@ def build_ui(description: str, nodes: list[N], object_info: dict, note: str = ""
     a note saying what the workflow needs, and the model files the editor can offer to download."""
     links, ui_nodes = [], {}
     by_id = {n.id: n for n in nodes}
-    keys, _ = layout(nodes)
+    keys = layout(nodes)
     for col, n in enumerate(sorted(nodes, key=lambda n: (keys[n.id], n.id))):
         info = object_info[n.type]
         widgets = widget_names(info)
