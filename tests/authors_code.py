@@ -68,3 +68,65 @@ class BlockRenoise:
         eps = torch.randn(self.shape, generator=gen).permute(0, 2, 1, 3, 4).flatten(0, 1)
         s = t.float()[:, None, None, None] / 1000.0
         return (1 - s) * x0 + s * eps
+
+
+# The tiny Wan both sides run: 12 heads of 128 because the authors' pipelines allocate their KV cache
+# [B, tokens, 12, 128] (Wan 1.3B's heads); 4x6 latents -> 2x3 = 6 tokens per frame.
+CFG = dict(dim=1536, num_heads=12, ffn_dim=256, num_layers=2, in_dim=4, out_dim=4, text_dim=32, freq_dim=32)
+H, W, TPF = 4, 6, 6
+
+
+def random_ours(seed: int = 0):
+    """The pack's CausalWanModel of CFG with random weights (norm weights 1)."""
+    from tempo_pack.models.causal_wan import CausalWanModel
+
+    torch.manual_seed(seed)
+    ours = CausalWanModel(**CFG).eval()
+    with torch.no_grad():
+        for name, p in ours.named_parameters():
+            p.copy_(torch.ones_like(p) if "norm" in name and name.endswith("weight") else torch.randn_like(p) * 0.05)
+    return ours
+
+
+def authors_model(cm, ours, local: int, sink: int, fpb: int):
+    """The authors' CausalWanModel (module ``cm``) holding the same weights as ``ours``."""
+    model = cm.CausalWanModel(model_type="t2v", patch_size=(1, 2, 2), text_len=512, local_attn_size=local,
+                              sink_size=sink, **CFG).eval()
+    model.load_state_dict(ours.state_dict(), strict=True)
+    model.num_frame_per_block = fpb
+    return model
+
+
+class FlowGenerator(torch.nn.Module):
+    """WanDiffusionWrapper's job: [B, F, C, H, W] <-> the model, flow -> x0 (x0 = x - t / 1000 * flow);
+    also notes which block a denoising pass makes, for ``BlockRenoise``. Extra keyword arguments (LongLive's
+    sink_recache_after_switch) go to the model."""
+
+    def __init__(self, model, fpb: int, current: dict, scheduler=None):
+        super().__init__()
+        self.model, self.fpb, self.current, self._scheduler = model, fpb, current, scheduler
+
+    def get_scheduler(self):
+        return self._scheduler
+
+    def forward(self, noisy_image_or_video, conditional_dict, timestep, kv_cache, crossattn_cache, current_start,
+                **extra):
+        if timestep.float().max() > 0:
+            self.current["block"] = current_start // TPF // self.fpb
+        x = noisy_image_or_video.permute(0, 2, 1, 3, 4)
+        flow = self.model(x, t=timestep.float(), context=conditional_dict["prompt_embeds"], seq_len=10 ** 6,
+                          kv_cache=kv_cache, crossattn_cache=crossattn_cache, current_start=current_start, **extra)
+        x0 = x - timestep.float()[:, None, :, None, None] / 1000.0 * flow
+        return flow.permute(0, 2, 1, 3, 4), x0.permute(0, 2, 1, 3, 4)
+
+
+def video_noise(seed: int, shape: tuple, blocks: int) -> torch.Tensor:
+    """The pack's start noise of every block, [B, F, C, H, W] as the authors' pipelines take it."""
+    return torch.cat([causal.block_noise(shape, seed, b) for b in range(blocks)], dim=2).permute(0, 2, 1, 3, 4)
+
+
+def no_text_encoder(text_prompts):
+    return {"prompt_embeds": text_prompts}
+
+
+NO_VAE = types.SimpleNamespace(decode_to_pixel=lambda x, use_cache=False: x)

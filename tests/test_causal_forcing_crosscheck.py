@@ -19,14 +19,12 @@ import types
 import pytest
 import torch
 
-from authors_code import BlockRenoise, authors_tree
-from tempo_pack.models.causal_wan import CausalWanModel
+from authors_code import (CFG, NO_VAE, TPF, BlockRenoise, FlowGenerator, H, W, authors_model, authors_tree,
+                          no_text_encoder, random_ours, video_noise)
 from tempo_pack.samplers import causal
 
 ROOTS = {"Self Forcing": os.environ.get("SELF_FORCING_PATH", ""),
          "Causal Forcing": os.environ.get("CAUSAL_FORCING_PATH", "")}
-CFG = dict(dim=1536, num_heads=12, ffn_dim=256, num_layers=2, in_dim=4, out_dim=4, text_dim=32, freq_dim=32)
-H, W, TPF = 4, 6, 6
 
 
 def _root(repo):
@@ -49,42 +47,18 @@ def authors(request):
 
 def run_authors(ci, sch, cm, ours, preset, prompt, blocks, local, sink, seed=5):
     fpb = preset.frames_per_block
-    model = cm.CausalWanModel(model_type="t2v", patch_size=(1, 2, 2), text_len=512, local_attn_size=local,
-                              sink_size=sink, **CFG).eval()
-    model.load_state_dict(ours.state_dict(), strict=True)
-    shape = (1, CFG["in_dim"], fpb, H, W)
-    current = {"block": 0}
+    shape, current = (1, CFG["in_dim"], fpb, H, W), {"block": 0}
     scheduler = sch.FlowMatchScheduler(shift=preset.shift, sigma_min=0.0, extra_one_step=True)
     scheduler.set_timesteps(1000, training=True)  # utils/wan_wrapper.py:136-139
-
-    class Generator(torch.nn.Module):  # WanDiffusionWrapper's job: [B, F, C, H, W] <-> the model, flow -> x0
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def get_scheduler(self):
-            return scheduler
-
-        def forward(self, noisy_image_or_video, conditional_dict, timestep, kv_cache, crossattn_cache, current_start):
-            if timestep.float().max() > 0:
-                current["block"] = current_start // TPF // fpb
-            x = noisy_image_or_video.permute(0, 2, 1, 3, 4)
-            flow = self.model(x, t=timestep.float(), context=conditional_dict["prompt_embeds"], seq_len=10 ** 6,
-                              kv_cache=kv_cache, crossattn_cache=crossattn_cache, current_start=current_start)
-            x0 = x - timestep.float()[:, None, :, None, None] / 1000.0 * flow
-            return flow.permute(0, 2, 1, 3, 4), x0.permute(0, 2, 1, 3, 4)
-
     args = types.SimpleNamespace(denoising_step_list=list(preset.timesteps), warp_denoising_step=preset.shift != 1.0,
                                  denoising_step_list_first_chunk=list(preset.first_timesteps) or None,
                                  num_frame_per_block=fpb, independent_first_frame=False,
                                  context_noise=preset.context_noise)
-    pipe = ci.CausalInferencePipeline(args, "cpu", generator=Generator(),
-                                      text_encoder=lambda text_prompts: {"prompt_embeds": text_prompts},
-                                      vae=types.SimpleNamespace(decode_to_pixel=lambda x, use_cache=False: x))
-    pipe.scheduler = BlockRenoise(seed, shape, current)
+    generator = FlowGenerator(authors_model(cm, ours, local, sink, fpb), fpb, current, scheduler)
+    pipe = ci.CausalInferencePipeline(args, "cpu", generator=generator, text_encoder=no_text_encoder, vae=NO_VAE)
+    pipe.scheduler = BlockRenoise(seed, shape, current)  # after __init__ read the warp from the real one
     pipe.num_transformer_blocks, pipe.frame_seq_length = CFG["num_layers"], TPF
-    model.num_frame_per_block = fpb
-    noise = torch.cat([causal.block_noise(shape, seed, b) for b in range(blocks)], dim=2).permute(0, 2, 1, 3, 4)
+    noise = video_noise(seed, shape, blocks)
     with torch.no_grad():
         _, out = pipe.inference(noise, text_prompts=prompt, return_latents=True)
     return out.permute(0, 2, 1, 3, 4)
@@ -106,11 +80,7 @@ def test_preset_equals_the_authors_pipeline(authors, name, local, sink, blocks):
     ci, sch, cm = authors
     preset = causal.PRESETS[name]
     fpb = preset.frames_per_block
-    torch.manual_seed(0)
-    ours = CausalWanModel(**CFG).eval()
-    with torch.no_grad():
-        for pname, p in ours.named_parameters():
-            p.copy_(torch.ones_like(p) if "norm" in pname and pname.endswith("weight") else torch.randn_like(p) * 0.05)
+    ours = random_ours()
     g = torch.Generator().manual_seed(9)
     short = torch.randn(1, 7, CFG["text_dim"], generator=g)
     ref = run_authors(ci, sch, cm, ours, preset, causal.text_context(short), blocks, local, sink)
@@ -128,11 +98,7 @@ def test_without_the_first_block_list_or_with_the_block_outside_the_window_the_a
     """What the comparison above can tell apart: the ++ first-block list, and local_attn_size counting
     the block (the pack's old reading, a window of local_attn_size - sink frames besides the block)."""
     ci, sch, cm = authors
-    torch.manual_seed(0)
-    ours = CausalWanModel(**CFG).eval()
-    with torch.no_grad():
-        for pname, p in ours.named_parameters():
-            p.copy_(torch.ones_like(p) if "norm" in pname and pname.endswith("weight") else torch.randn_like(p) * 0.05)
+    ours = random_ours()
     short = torch.randn(1, 7, CFG["text_dim"], generator=torch.Generator().manual_seed(9))
     preset = causal.PRESETS["Causal Forcing++ 1-step"]
     ref = run_authors(ci, sch, cm, ours, preset, causal.text_context(short), 12, 8, 2)

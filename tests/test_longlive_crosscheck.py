@@ -18,8 +18,8 @@ import types
 import pytest
 import torch
 
-from authors_code import BlockRenoise, authors_tree
-from tempo_pack.models.causal_wan import CausalWanModel
+from authors_code import (CFG, NO_VAE, TPF, BlockRenoise, FlowGenerator, H, W, authors_model, authors_tree,
+                          no_text_encoder, random_ours, video_noise)
 from tempo_pack.samplers import causal
 
 ROOT = os.environ.get("LONGLIVE_PATH", "")
@@ -28,8 +28,6 @@ pytestmark = pytest.mark.skipif(
     reason="LONGLIVE_PATH does not name a LongLive v1 checkout (pipeline/interactive_causal_inference.py); the "
            "cross-check against the authors' code is skipped, the written-out rule is tested in test_steering_unit")
 
-CFG = dict(dim=1536, num_heads=12, ffn_dim=256, num_layers=2, in_dim=4, out_dim=4, text_dim=32, freq_dim=32)
-H, W, TPF = 4, 6, 6
 SIGMAS = tuple(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"]))
 
 
@@ -42,31 +40,11 @@ def longlive():
 
 
 def run_longlive(ici, cm, ours, prompts, switch_frames, blocks, fpb, local, sink, seed=5):
-    model = cm.CausalWanModel(model_type="t2v", patch_size=(1, 2, 2), text_len=512, local_attn_size=local,
-                              sink_size=sink, **CFG).eval()
-    model.load_state_dict(ours.state_dict(), strict=True)
-    shape = (1, CFG["in_dim"], fpb, H, W)
-    current = {"block": 0}
-
-    class Generator(torch.nn.Module):  # WanDiffusionWrapper's job: [B, F, C, H, W] <-> the model, flow -> x0
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, noisy_image_or_video, conditional_dict, timestep, kv_cache, crossattn_cache, current_start,
-                    sink_recache_after_switch=False):
-            x = noisy_image_or_video.permute(0, 2, 1, 3, 4)
-            flow = self.model(x, t=timestep.float(), context=conditional_dict["prompt_embeds"], seq_len=10 ** 6,
-                              kv_cache=kv_cache, crossattn_cache=crossattn_cache, current_start=current_start,
-                              sink_recache_after_switch=sink_recache_after_switch)
-            x0 = x - timestep.float()[:, None, :, None, None] / 1000.0 * flow
-            return flow.permute(0, 2, 1, 3, 4), x0.permute(0, 2, 1, 3, 4)
-
+    shape, current = (1, CFG["in_dim"], fpb, H, W), {"block": 0}
     pipe = object.__new__(ici.InteractiveCausalInferencePipeline)
     torch.nn.Module.__init__(pipe)
-    pipe.generator = Generator()
-    pipe.text_encoder = lambda text_prompts: {"prompt_embeds": text_prompts}
-    pipe.vae = types.SimpleNamespace(decode_to_pixel=lambda x, use_cache=False: x)
+    pipe.generator = FlowGenerator(authors_model(cm, ours, local, sink, fpb), fpb, current)
+    pipe.text_encoder, pipe.vae = no_text_encoder, NO_VAE
     pipe.scheduler = BlockRenoise(seed, shape, current)
     pipe.denoising_step_list = torch.tensor([s * 1000.0 for s in SIGMAS])
     pipe.num_transformer_blocks, pipe.frame_seq_length = CFG["num_layers"], TPF
@@ -74,19 +52,7 @@ def run_longlive(ici, cm, ours, prompts, switch_frames, blocks, fpb, local, sink
     pipe.args = types.SimpleNamespace(model_kwargs=types.SimpleNamespace(local_attn_size=local), context_noise=0)
     pipe.global_sink = True  # configs/longlive_interactive_inference.yaml:26
     pipe.kv_cache1 = None
-    model.num_frame_per_block = fpb
-    # the kv cache is allocated [B, size, 12, 128] (Wan 1.3B heads), hence CFG's 12 heads of 128
-    noise = torch.cat([causal.block_noise(shape, seed, b) for b in range(blocks)], dim=2).permute(0, 2, 1, 3, 4)
-
-    real_generator_forward = Generator.forward
-
-    def counting_forward(self, noisy_image_or_video, *a, **k):  # which block is being made (for the noise)
-        start = k["current_start"] // TPF
-        if k["timestep"].float().max() > 0:
-            current["block"] = start // fpb
-        return real_generator_forward(self, noisy_image_or_video, *a, **k)
-
-    Generator.forward = counting_forward
+    noise = video_noise(seed, shape, blocks)
     with torch.no_grad():
         _, out = pipe.inference(noise, text_prompts_list=prompts, switch_frame_indices=switch_frames,
                                 return_latents=True)
@@ -97,11 +63,7 @@ def run_longlive(ici, cm, ours, prompts, switch_frames, blocks, fpb, local, sink
                                                                  (3, -1, 0, 6, [3])])
 def test_recache_equals_longlive_code(longlive, fpb, local, sink, blocks, switch_blocks):
     ici, cm = longlive
-    torch.manual_seed(0)
-    ours = CausalWanModel(**CFG).eval()
-    with torch.no_grad():
-        for name, p in ours.named_parameters():
-            p.copy_(torch.ones_like(p) if "norm" in name and name.endswith("weight") else torch.randn_like(p) * 0.05)
+    ours = random_ours()
     g = torch.Generator().manual_seed(9)
     prompts = [torch.cat([torch.randn(1, 7, CFG["text_dim"], generator=g), torch.zeros(1, 505, CFG["text_dim"])], 1)
                for _ in range(len(switch_blocks) + 1)]  # padded to 512 tokens, as LongLive pads
