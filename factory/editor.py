@@ -9,18 +9,12 @@ import json
 import os
 import shutil
 
+import requests
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 VIEWPORT = {"width": 1600, "height": 900}
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False,
             "Comfy.Workflow.ShowMissingModelsWarning": False}
-
-
-def _post_json(url: str, value) -> None:
-    import urllib.request
-
-    req = urllib.request.Request(url, data=json.dumps(value).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).read()
 
 
 class Editor:
@@ -41,7 +35,7 @@ class Editor:
         # the server keeps the editor's settings: no first-run template dialog, no minimap over the graph,
         # no missing-models dialog while loading (the tests read the workflow's model list themselves)
         for key, value in {**SETTINGS, **(settings or {})}.items():
-            _post_json(f"{url}/api/settings/{key}", value)
+            requests.post(f"{url}/api/settings/{key}", json=value, timeout=30).raise_for_status()
         self.page.goto(url)
         self.page.wait_for_function("window.app && window.app.graph && window.app.canvas", timeout=180_000)
 
@@ -72,12 +66,7 @@ class Editor:
         }""", [workflow, name])
 
     def fit(self):
-        self.page.evaluate("""() => {
-            const app = window.app;
-            const cmd = app.extensionManager?.command;
-            if (cmd) return cmd.execute('Comfy.Canvas.FitView');
-            app.canvas.ds.fitToBounds?.(app.graph.getBounding?.()); app.graph.setDirtyCanvas(true, true);
-        }""")
+        self.page.evaluate("() => window.app.extensionManager.command.execute('Comfy.Canvas.FitView')")
         self.page.wait_for_timeout(500)
 
     def screenshot(self, path: str, quality: int | None = None, canvas_only: bool = False):

@@ -336,9 +336,7 @@ def layout(nodes: list[N]) -> dict:
         for d in deps[i]:
             place(d)
         st = stage_of(by_id[i].type)
-        ph = max([phase[d] + (1 if stage_of(by_id[d].type) > st else 0) for d in deps[i]] or [0])
-        phase[i] = ph
-        sub[i] = max([sub[d] + 1 for d in deps[i] if phase[d] == ph and stage_of(by_id[d].type) == st] or [0])
+        phase[i] = max([phase[d] + (1 if stage_of(by_id[d].type) > st else 0) for d in deps[i]] or [0])
 
     for n in nodes:
         place(n.id)
@@ -348,7 +346,7 @@ def layout(nodes: list[N]) -> dict:
         if later > phase[i] and all(stage_of(by_id[u].type) >= stage_of(by_id[i].type)
                                     for u in users if phase[u] == later):
             phase[i] = later
-    for i in phase:  # columns inside a stage again, now that phases moved
+    for i in phase:  # columns inside a stage (phase holds the nodes in dependency order)
         sub[i] = max([sub[d] + 1 for d in deps[i] if phase[d] == phase[i]
                       and stage_of(by_id[d].type) == stage_of(by_id[i].type)] or [0])
     return {n.id: (phase[n.id], stage_of(n.type), sub[n.id]) for n in nodes}
@@ -462,7 +460,7 @@ def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> list[dict
     for _, src, src_slot, dst, dst_slot, _ in links:
         sources.setdefault(dst, []).append((src, src_slot))
     for c in columns:  # top to bottom in the order of what feeds them (fewer crossing links), then stacked
-        def feed_y(i):
+        def feed_y(i):  # sources in earlier columns are placed (y > 0); later ones are not counted
             ys = [ui_nodes[s]["pos"][1] + SLOT_STEP * k for s, k in sources.get(i, []) if ui_nodes[s]["pos"][1]]
             return sum(ys) / len(ys) if ys else 0.0
         c.sort(key=lambda i: (feed_y(i), i))
@@ -470,26 +468,22 @@ def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> list[dict
         for i in c:
             ui_nodes[i]["pos"][1] = y
             y += ui_nodes[i]["size"][1] + GAP_Y
-    row_top, bottom = {}, 0
-    for gkey, _, _ in spans:  # rows of phases one below the other
-        ph = gkey[0]
-        if ph not in row_top:
-            row_top[ph] = bottom + (ROW_GAP if ph else 0)
-        ids = [i for sub in groups_of[gkey].values() for i in sub]
-        bottom = max(bottom, row_top[ph] + max(ui_nodes[i]["pos"][1] + ui_nodes[i]["size"][1] for i in ids) + PAD)
+    height = {}  # of each row (phase), from its first node's top
+    for n in nodes:
+        ph = keys[n.id][0]
+        height[ph] = max(height.get(ph, 0), ui_nodes[n.id]["pos"][1] + ui_nodes[n.id]["size"][1])
+    row_top, y = {}, 0
+    for ph in sorted(height):  # rows of phases one below the other
+        row_top[ph], y = y, y + height[ph] + PAD + ROW_GAP
     for n in nodes:
         ui_nodes[n.id]["pos"][1] += row_top[keys[n.id][0]]
-    groups, seen, row_bottom = [], {}, {}
-    for n in nodes:  # the groups of a row are as tall as its tallest
-        ph = keys[n.id][0]
-        row_bottom[ph] = max(row_bottom.get(ph, 0), ui_nodes[n.id]["pos"][1] + ui_nodes[n.id]["size"][1])
-    for gkey, gx, gend in spans:
-        bottom = row_bottom[gkey[0]]
+    groups, seen = [], {}
+    for gkey, gx, gend in spans:  # the groups of a row are as tall as its tallest
         stage = STAGES[gkey[1]]
         seen[stage] = seen.get(stage, 0) + 1
         title = stage if seen[stage] == 1 else f"{stage} ({seen[stage]})"
         groups.append({"id": len(groups) + 1, "title": title,
-                       "bounding": [gx, row_top[gkey[0]], gend - gx, bottom - row_top[gkey[0]] + PAD],
+                       "bounding": [gx, row_top[gkey[0]], gend - gx, height[gkey[0]] + PAD],
                        "color": STAGE_COLORS[stage], "font_size": 24, "flags": {}})
     return groups
 

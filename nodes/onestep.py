@@ -14,7 +14,7 @@ import comfy.sample
 import comfy.utils
 import latent_preview
 
-from ..samplers.onestep import (IMG2IMG_RULES, RENOISE_MODES, Preset, batch_generators, final_timestep,
+from ..samplers.onestep import (IMG2IMG_RULES, RENOISE_MODES, TCD_ETA, Preset, batch_generators, final_timestep,
                                 preset_timesteps, sample_onestep)
 from . import compat
 from .common import CATEGORY, TempoInputError
@@ -180,9 +180,8 @@ def make_onestep_sampler(renoise: str = "auto", eta: float | None = None, batch_
             # Text-to-image in an LCM/TCD/DDIM-style family: x_t is pure noise, sqrt(1 + sigma^2) * eps here.
             x = model_sampling.noise_scaling(sigmas[0], model.noise.to(x), latent.to(x), max_denoise=True)
         seed = extra_args.get("seed")
-        indices = list(range(x.shape[0])) if batch_index is None else list(batch_index)[:x.shape[0]]
-        if len(indices) < x.shape[0]:
-            indices += list(range(len(indices), x.shape[0]))
+        indices = list(batch_index or [])[:x.shape[0]]
+        indices += range(len(indices), x.shape[0])  # positions in the batch where no batch_index says otherwise
         generators = batch_generators(seed if seed is not None else 0, indices)
         s_in = x.new_ones([x.shape[0]])
 
@@ -202,7 +201,7 @@ def make_onestep_sampler(renoise: str = "auto", eta: float | None = None, batch_
         if callback is not None:
             def cb(i, x0, x_):
                 callback({"x": x_, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0})
-        step_eta = eta if eta is not None else (preset.eta if preset is not None else 0.3)
+        step_eta = eta if eta is not None else (preset.eta if preset is not None else TCD_ETA)
         return sample_onestep(denoise, x, sigmas, renoise_fn, mode, generators, cb, step_eta,
                               timestep if discrete else None, sigma_at if discrete else None)
 
@@ -244,7 +243,7 @@ class TCDSampler(io.ComfyNode):
                         "timestep t'. For TCD LoRAs and Hyper-SD's unified 1-step LoRA (eta 1.0 on its card); use it "
                         "in SamplerCustom with any SIGMAS (Tempo One-Step Schedule, or ComfyUI's schedulers).",
             inputs=[
-                io.Float.Input("eta", default=0.3, min=0.0, max=1.0, step=0.05,
+                io.Float.Input("eta", default=TCD_ETA, min=0.0, max=1.0, step=0.05,
                                tooltip="Stochasticity ('gamma' in the TCD paper): 0 is deterministic (DDIM), 1 fully "
                                        "fresh noise. 0.3 is TCDScheduler's default; Hyper-SD's 1-step LoRA card "
                                        "uses 1.0, lower for more steps."),

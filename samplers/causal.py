@@ -257,8 +257,8 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
             for old in [k for k in history if cache.sink <= k < s0 + latent.shape[2] - keep_last]:
                 del history[old]
 
-    if prefix is not None:
-        prefill(model, prefix, ctx_kv, cache, 0, settings.context_noise)
+    if prefix is not None:  # a start image is cached at t = 0 (CF pipeline/causal_inference.py:165-198)
+        prefill(model, prefix, ctx_kv, cache, 0)
         remember(prefix, 0)
     for blk in range(settings.num_blocks):
         s0 = settings.start_frame + blk * f
@@ -348,12 +348,7 @@ class CausalSession:
     def contexts(self, cond: torch.Tensor, switches: Optional[dict] = None) -> tuple:
         """(ctx_kv of ``cond``, {block: ctx_kv} of the switches). A switch to the conditioning already
         playing is no switch (an all-same timeline is the single-prompt video)."""
-        r, dev, dtype = self.runner, self.device, self.dtype
-
-        def kv(c):
-            ctx, img_len = r.embed_context(text_context(c).to(dev, dtype))
-            return r.cross_kv(ctx, img_len)
-
+        kv = self.cross_kv
         first, out, playing = kv(cond), {}, cond
         for blk in sorted(switches or {}):
             c = switches[blk]
@@ -361,6 +356,12 @@ class CausalSession:
                 continue
             out[blk], playing = kv(c), c
         return first, out
+
+    def cross_kv(self, cond: torch.Tensor) -> list:
+        """The cross-attention keys and values of a text embedding, fed as the reference pipelines feed
+        it (:func:`text_context`), computed once per prompt."""
+        ctx, img_len = self.runner.embed_context(text_context(cond).to(self.device, self.dtype))
+        return self.runner.cross_kv(ctx, img_len)
 
     def activation_bytes(self, frames_per_pass: Optional[int] = None, prefix_frames: int = 0) -> int:
         """Peak working memory of one network pass over ``frames_per_pass`` frames (one block by
@@ -403,10 +404,7 @@ class CausalSession:
                 shape = (1, spec.channels, spec.frames_per_block, spec.height, spec.width)
                 def live_kv(blk):
                     c = live(blk)
-                    if c is None:
-                        return None
-                    ctx, img_len = r.embed_context(text_context(c).to(dev, dtype))
-                    return r.cross_kv(ctx, img_len)
+                    return None if c is None else self.cross_kv(c)
 
                 steering = Steering(contexts, recache, source, live_kv if live is not None else None)
                 for blk in rollout(r, shape, ctx_kv, cache, settings, dev, dtype, step_callback, steering,

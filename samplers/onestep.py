@@ -35,13 +35,13 @@ RENOISE_MODES = ("fresh", "deterministic", "lcm", "tcd", "ancestral")
 #   published  only the counts the authors published (``published``), each its own list
 #   lcm        LCMScheduler / TCDScheduler.set_timesteps: ``original_steps`` (50) trailing points, then
 #              ``steps`` of them at evenly spaced indices, any count up to 50
-STEP_RULES = ("trailing", "published", "lcm")
 # How img2img's ``steps`` and ``strength`` are read:
 #   run steps  ``steps`` steps are run, starting at the strength's timestep (the pack's first rule)
 #   diffusers  as diffusers' img2img pipelines: the schedule of ``steps`` steps at full strength, of which
 #              the last int(steps * strength) run (SD-Turbo's card: steps 2, strength 0.5 -> one step at 499)
 IMG2IMG_RULES = ("run steps", "diffusers")
 LCM_ORIGINAL_STEPS = 50  # LCMScheduler / TCDScheduler default original_inference_steps
+TCD_ETA = 0.3  # TCDScheduler.step's default eta
 TRAIN_STEPS = 1000
 
 
@@ -62,9 +62,9 @@ class Preset:
     start: str = "scaled"
     shift: float = 1.0       # flow schedules: sigma' = s * sigma / (1 + (s - 1) * sigma)
     frames: int = 0          # video models trained at one clip length: that many frames (0: any)
-    steps_rule: str = "trailing"   # one of STEP_RULES
+    steps_rule: str = "trailing"   # trailing, published or lcm (above)
     published: tuple = ()    # ((steps, (t, ...)), ...): the authors' timesteps per step count
-    eta: float = 0.3         # TCD's eta ("gamma" in the TCD paper); TCDScheduler.step's default
+    eta: float = TCD_ETA     # TCD's eta ("gamma" in the TCD paper)
     # Where the last step lands: "zero" (sigma 0: Euler, LCM) or "t0" (the table's sigma at t = 0,
     # what DDIM and TCD reach when the scheduler's set_alpha_to_one is false, as SD's configs set it)
     final: str = "zero"
@@ -85,10 +85,6 @@ class Preset:
 
     def published_for(self, steps: int):
         return next((tuple(ts) for n, ts in self.published if n == steps), None)
-
-
-def _lcm_pub(*counts) -> tuple:
-    return tuple((n, tuple(lcm_timesteps(n))) for n in counts)
 
 
 def _trailing_pub(*counts) -> tuple:
@@ -219,7 +215,7 @@ def published_rows() -> list[dict]:
     """The published settings, one row per preset, base and step count (the README's table)."""
     rows = []
     for p in _ROWS:
-        if p.schedule != "discrete" and p.name != "InstaFlow":
+        if not p.source:  # set by their loaders (APT, SVD), not by a card's scheduler
             continue
         counts = p.published_steps() or ([1, 2, 4, 8] if p.steps_rule == "lcm" else [1, 2, 4])
         for n in counts:
@@ -362,8 +358,8 @@ def _draw(generator, shape, like: torch.Tensor) -> torch.Tensor:
 
 def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, renoise: Callable,
                    mode: str = "fresh", generator=None, callback: Optional[Callable] = None,
-                   eta: float = 0.3, timestep: Optional[Callable] = None, sigma_at: Optional[Callable] = None,
-                   alpha_sqrt: Optional[Callable] = None) -> torch.Tensor:
+                   eta: float = TCD_ETA, timestep: Optional[Callable] = None,
+                   sigma_at: Optional[Callable] = None) -> torch.Tensor:
     """Run the one-step family rule over ``sigmas`` (the last one is normally 0).
 
     Each step predicts x0 = denoise(x, sigma) and moves to the next level by ``mode``:
@@ -379,7 +375,7 @@ def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, ren
     * ancestral: EulerAncestralDiscreteScheduler's step (sigma_up / sigma_down), a draw every step.
 
     Discrete models only for lcm, tcd and ancestral: ``timestep(sigma)`` and ``sigma_at(t)`` read the
-    model's table, ``alpha_sqrt(sigma)`` = 1 / sqrt(1 + sigma^2). ``generator``: a torch.Generator,
+    model's table (sqrt(abar_t) = 1 / sqrt(1 + sigma^2)). ``generator``: a torch.Generator,
     or one per image (:func:`batch_generators`). ``callback(i, x0, x)`` sees every step.
     """
     if mode not in RENOISE_MODES:
@@ -397,8 +393,7 @@ def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, ren
         last = i == n - 1
         if mode == "lcm":
             c_skip, c_out = lcm_scalings(float(timestep(sigma)))
-            scale = alpha_sqrt(sigma) if alpha_sqrt is not None else 1.0 / (1.0 + float(sigma) ** 2) ** 0.5
-            x0 = c_out * x0 + c_skip * scale * x
+            x0 = c_out * x0 + c_skip * x / (1.0 + float(sigma) ** 2) ** 0.5
             x = x0 if last or float(sigma_next) == 0.0 else renoise(sigma_next, _draw(generator, x.shape, x), x0)
         elif mode == "tcd":
             t_next = 0.0 if float(sigma_next) == 0.0 else float(timestep(sigma_next))

@@ -269,3 +269,17 @@ def test_readme_lists_each_causal_preset_as_the_code_has_it():
         assert cells[1].startswith(", ".join(str(t) for t in p.timesteps)), row
         assert cells[3] == str(p.frames_per_block) and cells[4] == f"{p.local_attn_size} / {p.sink_size}", row
         assert cells[5] == ", ".join(str(t) for t in p.first_timesteps), row
+
+
+def test_a_start_image_is_cached_at_t0_whatever_the_context_noise():
+    """The prefix (image-to-video's start frame) is written at t = 0 (CF pipeline/causal_inference.py:165-198);
+    only the blocks' refill passes are fed context_noise."""
+    model = tiny_model()
+    sig = tuple(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"]))
+    rec = _Recorder(model.causal)
+    prefix = torch.randn(1, 4, 1, 4, 6, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        settings = causal.RolloutSettings(1, sig, 5, 2, 1, context_noise=9.0)
+        list(causal.rollout(rec, (1, 4, 1, 4, 6), _ctx(model), _cache(model, 0, 8), settings, prefix=prefix))
+    writes = [(start, t) for start, write, t in rec.calls if write]
+    assert writes == [(0, [0.0]), (1, [9.0]), (2, [9.0])]

@@ -100,3 +100,17 @@ def test_model_from_elsewhere_is_explained(ckpts):
     model = load_image_model(str(ckpts / "plain_unet.safetensors"), "fp32")[0]  # no preset applied
     with pytest.raises(ValueError, match="was not loaded by a Tempo loader"):
         OneStepSigmas.execute(model=model, steps=1, strength=1.0)
+
+
+def test_custom_start_reaches_the_loaders_preset(ckpts):
+    """The loader's custom_start input sets how text-to-image starts for the custom preset."""
+    from tempo_pack.nodes.onestep import get_preset
+    from tempo_pack.nodes.onestep_image import OneStepImageLoader
+
+    for start in ("pure", "scaled"):
+        out = OneStepImageLoader.execute(ckpt_name="dmd2_unet.safetensors", preset="custom", weight_dtype="fp32",
+                                         custom_timestep=500, custom_prediction="eps", custom_start=start)
+        assert get_preset(out.args[0]).start == start and f"{start} noise start" in out.args[3]
+    with pytest.raises(ValueError, match="custom_start 'x' is not one of scaled, pure"):
+        OneStepImageLoader.execute(ckpt_name="dmd2_unet.safetensors", preset="custom", weight_dtype="fp32",
+                                   custom_start="x")

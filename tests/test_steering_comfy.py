@@ -302,3 +302,22 @@ def test_stop_from_the_live_page_ends_after_the_block_and_keeps_what_was_made(mo
     out = run_stream(p, vae, on_frames, live=stream)["samples"]
     assert out.shape[2] == 3 and sum(f.shape[0] for f in frames) == 9  # one block of 3 latent frames, 9 frames
     assert stream.info()["events"][-1]["text"] == "stopped after block 1"
+
+
+def test_prompts_are_cut_at_512_tokens_before_encoding():
+    """Tempo Prompt Timeline and the live page encode through encode_wan_prompt: 511 tokens and the end
+    token, what the reference tokenizer's truncation keeps; shorter prompts are untouched."""
+    from tempo_pack.nodes.common import encode_wan_prompt
+
+    class Clip:
+        def tokenize(self, text):
+            return {"umt5xxl": [[(i + 2, 1.0) for i in range(len(text.split()))] + [(1, 1.0)]]}
+
+        def encode_from_tokens_scheduled(self, tokens):
+            self.seen = tokens
+            return [[torch.zeros(1, len(tokens["umt5xxl"][0]), 8), {}]]
+
+    clip = Clip()
+    assert encode_wan_prompt(clip, "word " * 700)[0][0].shape[1] == 512
+    assert clip.seen["umt5xxl"][0][-1] == (1, 1.0) and clip.seen["umt5xxl"][0][:511] == [(i + 2, 1.0) for i in range(511)]
+    assert encode_wan_prompt(clip, "a red fox")[0][0].shape[1] == 4
