@@ -3,7 +3,8 @@
     GET  /tempo/live/                        the page (lists the streams, or plays ?stream=ID)
     GET  /tempo/live/streams                 every stream of this server: state and figures
     GET  /tempo/live/streams/{id}            one stream
-    GET  /tempo/live/streams/{id}/ws         websocket: the stream's figures (JSON) and frames (JPEG)
+    GET  /tempo/live/streams/{id}/ws         websocket: the stream's figures (JSON) and frames (JPEG);
+                                             ?after=SEQ resumes after the block numbered SEQ
     POST /tempo/live/streams/{id}/stop       stop after the block being made
     POST /tempo/live/streams/{id}/prompt     {"text": ...} or {"saved": ...}: the prompt from the next block
     GET  /tempo/live/streams/{id}/video      the finished mp4
@@ -93,7 +94,9 @@ async def websocket(request):
     await ws.prepare(request)
     with s.lock:
         s.viewers += 1
-    seq, last_info = None, 0.0
+    after = request.query.get("after", "")
+    # a page that reconnects names the last block it received and resumes after it (no block twice)
+    seq, last_info = (int(after) if after.isdigit() and len(after) < 12 else None), 0.0
     loop = asyncio.get_running_loop()
 
     async def drain_client():  # the page sends nothing that matters; read to notice it closing
@@ -112,7 +115,7 @@ async def websocket(request):
                 if info["state"] not in ("running", "stopping") and not s.since(seq):
                     break
             for block in s.since(seq):
-                await ws.send_json({"type": "block", "index": block.index, "frames": len(block.frames),
+                await ws.send_json({"type": "block", "seq": block.seq, "index": block.index, "frames": len(block.frames),
                                     "published": block.published, "ready": block.ready})
                 for frame in block.frames:
                     await ws.send_bytes(frame)
