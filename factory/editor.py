@@ -78,6 +78,42 @@ class Editor:
                               "height": box["height"] - 75 - 70}  # nor the canvas toolbar at the bottom
         self.page.screenshot(path=path, **kwargs)
 
+    def links_behind_nodes(self, step: int = 6) -> list[dict]:
+        """Where a drawn link passes behind a node (title bar included) of the loaded workflow, as the
+        editor draws it: the links' own canvas paths (the last segment and each reroute's) are hit-tested
+        on a grid of points inside every node but the link's two ends, the stroke as wide as the editor's.
+        Each hit: the link, its two ends, the node behind, the first point found and the segment there
+        (0 leaves the output)."""
+        self.fit()
+        found = self.page.evaluate("""(step) => {
+            const app = window.app, g = app.graph, LG = window.LiteGraph;
+            app.canvas.draw(true, true);
+            const ctx = document.createElement('canvas').getContext('2d');
+            ctx.lineWidth = app.canvas.connections_width || 3;
+            const title = LG.NODE_TITLE_HEIGHT, hits = [], undrawn = [];
+            for (const link of g._links.values()) {
+                const paths = [link.path];
+                let r = link.parentId == null ? null : g.reroutes.get(link.parentId);
+                while (r) { paths.push(r.path); r = r.parentId == null ? null : g.reroutes.get(r.parentId); }
+                if (!paths.every((p) => p instanceof Path2D)) { undrawn.push(link.id); continue; }
+                for (const node of g._nodes) {
+                    if (node.id === link.origin_id || node.id === link.target_id) continue;
+                    const [x, y] = node.pos, [w, h] = node.size;
+                    let hit = null;
+                    for (let px = x + 2; px < x + w - 2 && !hit; px += step)
+                        for (let py = y - title + 2; py < y + h - 2 && !hit; py += step) {
+                            const k = paths.findIndex((p) => p && ctx.isPointInStroke(p, px, py));
+                            if (k >= 0) hit = {at: [px, py], segment: paths.length - 1 - k};
+                        }
+                    if (hit) hits.push({link: link.id, from: link.origin_id, to: link.target_id, behind: node.id, ...hit});
+                }
+            }
+            return {hits, undrawn};
+        }""", step)
+        if found["undrawn"]:
+            raise RuntimeError(f"the editor drew no path for links {found['undrawn']}: cannot tell where they run")
+        return found["hits"]
+
     def queue(self) -> None:
         """Queue the loaded workflow as the Run button does."""
         self.page.evaluate("() => window.app.queuePrompt(0, 1)")

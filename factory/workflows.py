@@ -292,7 +292,9 @@ _LOAD = {"LoadImage", "LoadVideo", "TempoLoadConditioning", "CheckpointLoaderSim
 STAGE_COLORS = {"Load": "#3f789e", "Condition": "#8a8a3f", "Sample": "#a1309b", "Decode and save": "#3f8a5a"}
 GAP_X, GAP_Y, GROUP_GAP, PAD, TITLE_H = 50, 70, 90, 24, 84
 SLOT_STEP, ROW_GAP = 20, 120
+LANE_TOP, LANE_STEP, LANE_GAP, TITLE_BAR = 44, 16, 30, 30  # a row's first lane below its group titles; lanes apart; more gap after a column a lane climbs from; a node's title bar
 WIDGET_H, SLOT_H, MULTILINE_H = 26, 22, 110
+PREVIEW_HEIGHT = {"LoadImage": 320, "LoadVideo": 360}  # the editor shows the picked file under the widgets
 
 
 def stage_of(node_type: str) -> int:
@@ -319,7 +321,7 @@ def _node_size(n: N, info: dict, widgets: list, n_inputs: int, n_outputs: int) -
             continue
         chars = max(chars, len(name) + len(f"{value:g}" if isinstance(value, float) else str(value)) + 6)
         height += WIDGET_H
-    return [int(min(max(7.2 * chars + 40, 280), 560)), int(height + 12)]
+    return [int(min(max(7.2 * chars + 40, 280), 560)), max(int(height + 12), PREVIEW_HEIGHT.get(n.type, 0))]
 
 
 def layout(nodes: list[N]) -> dict:
@@ -409,7 +411,7 @@ def build_ui(description: str, nodes: list[N], object_info: dict, note: str = ""
             links.append([lid, src, src_slot, n.id, slot, out["type"]])
             inp["link"] = lid
             out["links"].append(lid)
-    groups = _place(nodes, keys, ui_nodes, links)
+    groups, reroutes, extensions = _place(nodes, keys, ui_nodes, links)
     all_nodes = list(ui_nodes.values())
     last_id = max(by_id)
     if note:
@@ -423,6 +425,8 @@ def build_ui(description: str, nodes: list[N], object_info: dict, note: str = ""
           "links": links, "groups": groups, "config": {},
           "extra": {"info": {"description": description, "generated_by": "Tempo factory/workflows.py"}},
           "version": 0.4}
+    if reroutes:  # the editor's own link reroutes (drawing only: the prompt is the same without them)
+        wf["extra"].update(reroutes=reroutes, linkExtensions=extensions)
     if models:
         wf["models"] = models
     return wf
@@ -432,34 +436,27 @@ def _note_height(note: str) -> int:
     return 50 + 17 * sum(1 + len(line) // 120 for line in note.splitlines())
 
 
-def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> list[dict]:
-    """Positions for every node and one titled group per stage (and phase)."""
+def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> tuple[list[dict], list[dict]]:
+    """Positions for every node, one titled group per stage (and phase), and the reroutes that keep
+    links out from behind nodes: a link between neighbouring columns runs in the gap between them;
+    one that would cross a node runs up (or down) its source's gap to a lane of its own above the
+    row (or between rows), along it, and down the gap before its target."""
     groups_of: dict = {}
     for n in nodes:
         ph, st, sub = keys[n.id]
         groups_of.setdefault((ph, st), {}).setdefault(sub, []).append(n.id)
-    x, spans, row = 0, [], 0
     columns = []  # node ids per column, top to bottom
+    column_of = {}
     for gkey in sorted(groups_of):
-        cols = groups_of[gkey]
-        if gkey[0] != row:  # a new phase starts a new row of stages, below (placed after the first row)
-            row, x = gkey[0], 0
-        gx = x
-        x += PAD
-        for sub in sorted(cols):
-            width = max(ui_nodes[i]["size"][0] for i in cols[sub])
-            for i in cols[sub]:
-                ui_nodes[i]["pos"] = [x, 0]
-                ui_nodes[i]["size"][0] = width
-            columns.append(sorted(cols[sub]))
-            x += width + GAP_X
-        x += PAD - GAP_X
-        spans.append((gkey, gx, x))
-        x += GROUP_GAP
+        for sub in sorted(groups_of[gkey]):
+            for i in groups_of[gkey][sub]:
+                column_of[i] = len(columns)
+            columns.append(sorted(groups_of[gkey][sub]))
+    spans = _columns_x(groups_of, ui_nodes, column_of, {})
     sources = {}
     for _, src, src_slot, dst, dst_slot, _ in links:
         sources.setdefault(dst, []).append((src, src_slot))
-    for c in columns:  # top to bottom in the order of what feeds them (fewer crossing links), then stacked
+    for c in columns:  # top to bottom in the order of what feeds them (fewer crossing links)
         def feed_y(i):  # sources in earlier columns are placed (y > 0); later ones are not counted
             ys = [ui_nodes[s]["pos"][1] + SLOT_STEP * k for s, k in sources.get(i, []) if ui_nodes[s]["pos"][1]]
             return sum(ys) / len(ys) if ys else 0.0
@@ -468,15 +465,32 @@ def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> list[dict
         for i in c:
             ui_nodes[i]["pos"][1] = y
             y += ui_nodes[i]["size"][1] + GAP_Y
-    height = {}  # of each row (phase), from its first node's top
-    for n in nodes:
-        ph = keys[n.id][0]
-        height[ph] = max(height.get(ph, 0), ui_nodes[n.id]["pos"][1] + ui_nodes[n.id]["size"][1])
-    row_top, y = {}, 0
-    for ph in sorted(height):  # rows of phases one below the other
-        row_top[ph], y = y, y + height[ph] + PAD + ROW_GAP
-    for n in nodes:
-        ui_nodes[n.id]["pos"][1] += row_top[keys[n.id][0]]
+    phase_of = {n.id: keys[n.id][0] for n in nodes}
+    lanes: dict = {}
+    row_top, height = _stack_rows(nodes, phase_of, ui_nodes, lanes)
+    routed = [link for link in links if _crosses_a_node(link, ui_nodes, column_of, phase_of)]
+    if routed:  # a link that climbs from its source to a lane swings out a little: a wider gap after it
+        spans = _columns_x(groups_of, ui_nodes, column_of, {column_of[link[1]]: LANE_GAP for link in routed})
+        routed = [link for link in links if _crosses_a_node(link, ui_nodes, column_of, phase_of)]
+    for link in routed:  # a lane per routed link, in the row of its target (above its nodes)
+        lanes.setdefault(phase_of[link[3]], []).append(link[0])
+    if routed:  # the rows make room for their lanes, and the nodes move down with them
+        for n in nodes:
+            ui_nodes[n.id]["pos"][1] -= row_top[phase_of[n.id]]
+        row_top, height = _stack_rows(nodes, phase_of, ui_nodes, lanes)
+    reroutes, extensions = [], []
+    for link in routed:
+        lid, src, src_slot, dst, dst_slot, _ = link
+        ph = phase_of[dst]
+        lane = row_top[ph] + LANE_TOP + LANE_STEP * lanes[ph].index(lid)
+        if phase_of[src] != ph:  # down to the target's row: the lane runs in the gap above it
+            lane = row_top[ph] - ROW_GAP // 2 - LANE_STEP * lanes[ph].index(lid)
+        (sx, _), (sw, _) = ui_nodes[src]["pos"], ui_nodes[src]["size"]
+        first = {"id": len(reroutes) + 1, "pos": [sx + sw + (GAP_X + LANE_GAP) / 2, lane], "linkIds": [lid]}
+        last = {"id": len(reroutes) + 2, "parentId": first["id"],
+                "pos": [ui_nodes[dst]["pos"][0] - GAP_X / 2, lane], "linkIds": [lid]}
+        reroutes += [first, last]
+        extensions.append({"id": lid, "parentId": last["id"]})
     groups, seen = [], {}
     for gkey, gx, gend in spans:  # the groups of a row are as tall as its tallest
         stage = STAGES[gkey[1]]
@@ -485,7 +499,85 @@ def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> list[dict
         groups.append({"id": len(groups) + 1, "title": title,
                        "bounding": [gx, row_top[gkey[0]], gend - gx, height[gkey[0]] + PAD],
                        "color": STAGE_COLORS[stage], "font_size": 24, "flags": {}})
-    return groups
+    return groups, reroutes, extensions
+
+
+def _columns_x(groups_of: dict, ui_nodes: dict, column_of: dict, extra_gap: dict) -> list:
+    """Stages left to right in each row, their columns as wide as their widest node, ``extra_gap``
+    more after the columns it names; returns each group's (key, left, right)."""
+    x, spans, row = 0, [], 0
+    for gkey in sorted(groups_of):
+        cols = groups_of[gkey]
+        if gkey[0] != row:  # a new phase starts a new row of stages, below
+            row, x = gkey[0], 0
+        gx = x
+        x += PAD
+        for sub in sorted(cols):
+            width = max(ui_nodes[i]["size"][0] for i in cols[sub])
+            for i in cols[sub]:
+                ui_nodes[i]["pos"][0] = x
+                ui_nodes[i]["size"][0] = width
+            x += width + GAP_X + extra_gap.get(column_of[cols[sub][0]], 0)
+        x -= extra_gap.get(column_of[cols[max(cols)][0]], 0)  # the group's gap is wide enough
+        x += PAD - GAP_X
+        spans.append((gkey, gx, x))
+        x += GROUP_GAP
+    return spans
+
+
+def _stack_rows(nodes: list[N], phase_of: dict, ui_nodes: dict, lanes: dict) -> tuple[dict, dict]:
+    """Rows of phases one below the other, each lowered by its lanes; returns each row's top and height."""
+    height = {}  # of each row (phase), from its top
+    for n in nodes:
+        ph = phase_of[n.id]
+        ui_nodes[n.id]["pos"][1] += LANE_STEP * len(lanes.get(ph, ()))
+        height[ph] = max(height.get(ph, 0), ui_nodes[n.id]["pos"][1] + ui_nodes[n.id]["size"][1])
+    row_top, y = {}, 0
+    for ph in sorted(height):
+        row_top[ph], y = y, y + height[ph] + PAD + ROW_GAP + LANE_STEP * len(lanes.get(ph + 1, ()))
+    for n in nodes:
+        ui_nodes[n.id]["pos"][1] += row_top[phase_of[n.id]]
+    return row_top, height
+
+
+def _slot_y(node: dict, slot: int, output: bool) -> float:
+    """Roughly where the editor draws a slot: outputs and linked inputs one per slot row from the top;
+    an input that is a widget sits at its widget's row below them."""
+    if output:
+        return node["pos"][1] + SLOT_H * (slot + 0.7)
+    slots = [i for i in node["inputs"] if "widget" not in i]
+    inp = node["inputs"][slot]
+    if "widget" not in inp:
+        return node["pos"][1] + SLOT_H * (slots.index(inp) + 0.7)
+    rows = max(len(slots), len(node["outputs"]))
+    widgets = [i for i in node["inputs"] if "widget" in i]
+    return node["pos"][1] + SLOT_H * rows + WIDGET_H * (widgets.index(inp) + 0.5)
+
+
+def _crosses_a_node(link: list, ui_nodes: dict, column_of: dict, phase_of: dict) -> bool:
+    """Would the editor's spline for ``link`` (horizontal tangents at both ends, control points a
+    quarter of the distance out) pass behind a node, with a margin? A link between neighbouring
+    columns of a row stays in the gap between them and never does."""
+    _, src, src_slot, dst, dst_slot, _ = link
+    if phase_of[src] == phase_of[dst] and column_of[dst] == column_of[src] + 1:
+        return False
+    a = (ui_nodes[src]["pos"][0] + ui_nodes[src]["size"][0], _slot_y(ui_nodes[src], src_slot, True))
+    b = (ui_nodes[dst]["pos"][0], _slot_y(ui_nodes[dst], dst_slot, False))
+    d = 0.25 * ((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5
+    points = []
+    for k in range(65):
+        t = k / 64
+        u = 1 - t
+        points.append((u ** 3 * a[0] + 3 * u * u * t * (a[0] + d) + 3 * u * t * t * (b[0] - d) + t ** 3 * b[0],
+                       u ** 3 * a[1] + 3 * u * u * t * a[1] + 3 * u * t * t * b[1] + t ** 3 * b[1]))
+    margin = 12
+    for i, node in ui_nodes.items():
+        if i in (src, dst):
+            continue
+        (x, y), (w, h) = node["pos"], node["size"]
+        if any(x - margin <= px <= x + w + margin and y - TITLE_BAR - margin <= py <= y + h + margin for px, py in points):
+            return True
+    return False
 
 
 # What each file a workflow names is, where it goes, and the real file to pick (the shipped widgets
