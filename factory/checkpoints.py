@@ -30,6 +30,15 @@ APT_MODEL = "tempo-demo-apt-wan.safetensors"
 SVD_CKPT = "tempo-demo-svd-xt.safetensors"
 WAN_VAE = "tempo-demo-wan-vae.safetensors"
 WAN_PROMPT = "tempo-demo-wan-prompt.safetensors"  # a saved conditioning standing in for the Wan text encoder
+# Few-step Wan releases: two Wan 2.2 A14B experts and their Lightning LoRAs, a Wan 2.1 I2V base and
+# lightx2v's LoRA for it, an rCM .pt (all tiny, in the released layouts)
+WAN22_HIGH = "tempo-demo-wan22-t2v-high-noise.safetensors"
+WAN22_LOW = "tempo-demo-wan22-t2v-low-noise.safetensors"
+LIGHTNING_HIGH_LORA = "tempo-demo-wan22-lightning-high-noise-lora.safetensors"
+LIGHTNING_LOW_LORA = "tempo-demo-wan22-lightning-low-noise-lora.safetensors"
+WAN21_I2V_BASE = "tempo-demo-wan21-i2v.safetensors"
+LIGHTX2V_I2V_LORA = "tempo-demo-lightx2v-i2v-4step-lora.safetensors"
+RCM_MODEL = "tempo-demo-rcm-wan21-t2v.pt"
 # two more, so a prompt timeline run through a server really switches
 WAN_PROMPTS_MORE = ["tempo-demo-wan-prompt-2.safetensors", "tempo-demo-wan-prompt-3.safetensors"]
 
@@ -353,6 +362,47 @@ def write_apt_video(path: str, seed: int = 19, frames: int | None = None, in_dim
     return save_safetensors(sd, path, meta, dtype)
 
 
+def write_rcm_pt(path: str, seed: int = 19, in_dim: int = 16, wrapped: bool = False) -> str:
+    """As rCM's released ``.pt`` (NVlabs/rcm@5b41aa9 scripts/dcp_to_pth.py:38-46): the EMA weights as
+    ``net.*`` in bf16, saved with torch.save; the patch embedding a Linear [dim, in_dim * 4]
+    (rcm/networks/wan2pt1.py:567); ``wrapped``: block keys still inside the activation-checkpoint
+    wrapper (``blocks.0._checkpoint_wrapped_module.self_attn...``)."""
+    sd = causal_wan_state_dict(seed, in_dim=in_dim)
+    out = {}
+    for k, v in sd.items():
+        if k == "patch_embedding.weight":
+            v = v.reshape(v.shape[0], -1)
+        if wrapped and k.startswith("blocks."):
+            i, rest = k[len("blocks."):].split(".", 1)
+            k = f"blocks.{i}._checkpoint_wrapped_module.{rest}"
+        out["net." + k] = v.to(torch.bfloat16)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save(out, path)
+    return path
+
+
+def write_turbodiffusion_pth(path: str, seed: int = 19, quant: bool = False) -> str:
+    """As TurboDiffusion's ``TurboWan*.pth`` (thu-ml/TurboDiffusion@aaecff5 turbodiffusion/modify_model.py:
+    47-67, 162-183): Wan keys plus each block's SLA ``self_attn.attn_op.local_attn.proj_l``; ``quant``: the
+    ``-quant`` files, whose block linears are ``int8_weight`` + a 128-block ``scale``."""
+    sd = causal_wan_state_dict(seed)
+    out = {}
+    for k, v in sd.items():
+        if quant and k.startswith("blocks.") and k.endswith(".weight") and v.ndim == 2:
+            scale = v.abs().amax().reshape(1, 1).expand((v.shape[0] + 127) // 128, (v.shape[1] + 127) // 128) / 128
+            out[k[:-len("weight")] + "int8_weight"] = (v / scale[0, 0]).round().clamp(-127, 127).to(torch.int8)
+            out[k[:-len("weight")] + "scale"] = scale.float().contiguous()
+        else:
+            out[k] = v
+    for i in range(WAN_TINY["num_layers"]):
+        head = WAN_TINY["dim"] // WAN_TINY["num_heads"]
+        out[f"blocks.{i}.self_attn.attn_op.local_attn.proj_l.weight"] = torch.zeros(head, head)
+        out[f"blocks.{i}.self_attn.attn_op.local_attn.proj_l.bias"] = torch.zeros(head)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save(out, path)
+    return path
+
+
 SVD_TINY_UNET = {
     "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
     "num_classes": "sequential", "adm_in_channels": 768, "in_channels": 8, "out_channels": 4, "model_channels": 64,
@@ -443,6 +493,14 @@ DEMO_FILES = [
     ("diffusion_models", APT_MODEL, lambda p: write_apt_video(p)),
     ("checkpoints", SVD_CKPT, lambda p: write_svd_checkpoint(p)),
     ("vae", WAN_VAE, lambda p: write_wan_vae(p)),
+    ("diffusion_models", WAN22_HIGH, lambda p: save_safetensors(causal_wan_state_dict(41), p, {}, torch.float16)),
+    ("diffusion_models", WAN22_LOW, lambda p: save_safetensors(causal_wan_state_dict(43), p, {}, torch.float16)),
+    ("loras", LIGHTNING_HIGH_LORA, lambda p: save_safetensors(wan_lora_state_dict(47), p, {}, torch.float32)),
+    ("loras", LIGHTNING_LOW_LORA, lambda p: save_safetensors(wan_lora_state_dict(53), p, {}, torch.float32)),
+    ("diffusion_models", WAN21_I2V_BASE, lambda p: save_safetensors(causal_wan_state_dict(59, in_dim=36), p, {},
+                                                                    torch.float16)),
+    ("loras", LIGHTX2V_I2V_LORA, lambda p: save_safetensors(wan_lora_state_dict(61), p, {}, torch.float32)),
+    ("diffusion_models", RCM_MODEL, lambda p: write_rcm_pt(p, seed=67)),
     ("tempo_conditioning", WAN_PROMPT, lambda p: write_conditioning(p)),
     ("tempo_conditioning", WAN_PROMPTS_MORE[0], lambda p: write_conditioning(p, seed=18)),
     ("tempo_conditioning", WAN_PROMPTS_MORE[1], lambda p: write_conditioning(p, seed=19)),

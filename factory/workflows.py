@@ -12,7 +12,9 @@ import os
 
 from ..client.local import PACK_ROOT
 from ..client.workflow import input_default, input_names, input_spec, spec_type_and_options, widget_names
-from .checkpoints import APT_MODEL, CAUSAL_MODEL, EXAMPLE_IMAGE, EXAMPLE_VIDEO, SD15_CKPT, SD15_CONTROLNET, SVD_CKPT, WAN_VAE
+from .checkpoints import (APT_MODEL, CAUSAL_MODEL, EXAMPLE_IMAGE, EXAMPLE_VIDEO, LIGHTNING_HIGH_LORA, LIGHTNING_LOW_LORA,
+                          LIGHTX2V_I2V_LORA, RCM_MODEL, SD15_CKPT, SD15_CONTROLNET, SVD_CKPT, WAN21_I2V_BASE, WAN22_HIGH,
+                          WAN22_LOW, WAN_VAE)
 
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 VIDEO_PROMPT = "a red fox running through fresh snow in a pine forest, tracking shot, golden hour"
@@ -206,6 +208,67 @@ def apt_t2v_mp4():
     ]
 
 
+def _video_tail(first: int, samples: tuple, vae: tuple, name: str):
+    return [
+        N(first, "VAEDecode", samples=samples, vae=vae),
+        N(first + 1, "CreateVideo", images=(first, 0), fps=16.0),
+        N(first + 2, "SaveVideo", video=(first + 1, 0), filename_prefix=f"tempo/{name}", format="mp4", codec="h264"),
+    ]
+
+
+def lightning_t2v_two_experts():
+    return ("Wan 2.2 A14B text-to-video in 4 steps with the Lightning LoRAs: the high-noise expert for the steps "
+            "above t = 875, the low-noise expert for the rest, in one Tempo Two-Expert Generate"), [
+        N(1, "UNETLoader", "High-noise expert", unet_name=WAN22_HIGH, weight_dtype="default"),
+        N(2, "UNETLoader", "Low-noise expert", unet_name=WAN22_LOW, weight_dtype="default"),
+        N(3, "LoraLoaderModelOnly", "Lightning LoRA (high noise)", model=(1, 0), lora_name=LIGHTNING_HIGH_LORA,
+          strength_model=1.0),
+        N(4, "LoraLoaderModelOnly", "Lightning LoRA (low noise)", model=(2, 0), lora_name=LIGHTNING_LOW_LORA,
+          strength_model=1.0),
+        N(5, "TempoOneStepPreset", "Preset (high noise)", model=(3, 0), preset="Wan2.2-Lightning T2V"),
+        N(6, "TempoOneStepPreset", "Preset (low noise)", model=(4, 0), preset="Wan2.2-Lightning T2V"),
+        N(7, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
+        N(8, "CLIPTextEncode", "Prompt", text=VIDEO_PROMPT, clip=(7, 0)),
+        N(9, "VAELoader", vae_name=WAN_VAE),
+        N(10, "EmptyHunyuanLatentVideo", width=832, height=480, length=81, batch_size=1),
+        N(11, "TempoTwoExpertGenerate", model_high=(5, 0), model_low=(6, 0), positive=(8, 0), latent=(10, 0),
+          seed=42, steps=4, cfg=1.0),
+    ] + _video_tail(12, (11, 0), (9, 0), "lightning_t2v")
+
+
+def lightx2v_i2v_lora():
+    return ("lightx2v's 4-step LoRA on a Wan 2.1 image-to-video base loaded by ComfyUI's own Load Diffusion Model: "
+            "the start image through WanImageToVideo, four steps with fresh noise between them"), [
+        N(1, "UNETLoader", "Wan 2.1 I2V base", unet_name=WAN21_I2V_BASE, weight_dtype="default"),
+        N(2, "LoraLoaderModelOnly", "lightx2v 4-step LoRA", model=(1, 0), lora_name=LIGHTX2V_I2V_LORA,
+          strength_model=1.0),
+        N(3, "TempoOneStepPreset", model=(2, 0), preset="lightx2v Wan 2.1"),
+        N(4, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
+        N(5, "CLIPTextEncode", "Prompt", text=VIDEO_PROMPT, clip=(4, 0)),
+        N(6, "CLIPTextEncode", "Negative (unused at cfg 1)", text="", clip=(4, 0)),
+        N(7, "VAELoader", vae_name=WAN_VAE),
+        N(8, "LoadImage", image=EXAMPLE_IMAGE),
+        N(9, "WanImageToVideo", positive=(5, 0), negative=(6, 0), vae=(7, 0), start_image=(8, 0), width=832,
+          height=480, length=81, batch_size=1),
+        N(10, "TempoOneStepGenerate", model=(3, 0), positive=(9, 0), latent=(9, 2), seed=42, steps=4, strength=1.0,
+          cfg=1.0),
+    ] + _video_tail(11, (10, 0), (7, 0), "lightx2v_i2v")
+
+
+def rcm_t2v_4step():
+    return ("rCM few-step text-to-video: an rCM .pt as released (net. keys) in 4 steps, TrigFlow times as sigmas, "
+            "fresh noise between steps"), [
+        N(1, "TempoOneStepVideoLoader", model_name=RCM_MODEL, weight_dtype="default", timestep=0.0, shift=0.0),
+        N(2, "TempoOneStepPreset", model=(1, 0), preset="rCM"),
+        N(3, "CLIPLoader", clip_name=WAN_TEXT_ENCODER, type="wan", device="default"),
+        N(4, "CLIPTextEncode", "Prompt", text=VIDEO_PROMPT, clip=(3, 0)),
+        N(5, "VAELoader", vae_name=WAN_VAE),
+        N(6, "EmptyHunyuanLatentVideo", width=832, height=480, length=77, batch_size=1),
+        N(7, "TempoOneStepGenerate", model=(2, 0), positive=(4, 0), latent=(6, 0), seed=42, steps=4, strength=1.0,
+          cfg=1.0),
+    ] + _video_tail(8, (7, 0), (5, 0), "rcm_t2v")
+
+
 def _svd_tail(first: int, image: tuple, steps: int, cfg: float, name: str):
     """SVD image-to-video from ``image``: conditioning, per-frame linear CFG, one-step core, mp4.
     fps 7 in ComfyUI's node reaches the UNet as fps_id 6 (ComfyUI passes fps - 1), the value of
@@ -262,6 +325,9 @@ SPECS = {
     "13 SVD image to video in four steps.json": svd_4step,
     "14 One-step image animated by SVD.json": svd_from_onestep_image,
     "15 ControlNet start frame animated by SVD.json": svd_controlnet_start,
+    "16 Wan 2.2 Lightning text to video, two experts.json": lightning_t2v_two_experts,
+    "17 lightx2v image to video, LoRA on a core loader.json": lightx2v_i2v_lora,
+    "18 rCM text to video in 4 steps.json": rcm_t2v_4step,
 }
 
 
@@ -285,6 +351,7 @@ def use_saved_conditioning(api: dict, name: str) -> dict:
 # Layout: left-to-right stages, each a titled group; within a stage, columns by dependency.
 STAGES = ("Load", "Condition", "Sample", "Decode and save")
 _SAMPLE = {"TempoOneStepSigmas", "TempoOneStepSampler", "TempoTCDSampler", "SamplerCustom", "TempoOneStepGenerate",
+           "TempoTwoExpertGenerate",
            "TempoCausalVideoSampler", "KSampler"}
 _SAVE = {"VAEDecode", "SaveImage", "PreviewImage", "CreateVideo", "SaveVideo", "TempoCausalVideoSaveMP4",
          "TempoCausalVideoDecode", "SaveLatent"}
@@ -292,7 +359,7 @@ _LOAD = {"LoadImage", "LoadVideo", "TempoLoadConditioning", "CheckpointLoaderSim
 STAGE_COLORS = {"Load": "#3f789e", "Condition": "#8a8a3f", "Sample": "#a1309b", "Decode and save": "#3f8a5a"}
 GAP_X, GAP_Y, GROUP_GAP, PAD, TITLE_H = 50, 70, 90, 24, 84
 SLOT_STEP, ROW_GAP = 20, 120
-LANE_TOP, LANE_STEP, LANE_GAP, TITLE_BAR = 44, 16, 30, 30  # a row's first lane below its group titles; lanes apart; more gap after a column a lane climbs from; a node's title bar
+LANE_TOP, LANE_STEP, LANE_GAP, TITLE_BAR, CLIMB_SWING = 44, 16, 30, 30, 0.14  # a row's first lane below its group titles; lanes apart; more gap after a column a lane climbs from (at least, and per pixel climbed); a node's title bar
 WIDGET_H, SLOT_H, MULTILINE_H = 26, 22, 110
 PREVIEW_HEIGHT = {"LoadImage": 320, "LoadVideo": 360}  # the editor shows the picked file under the widgets
 
@@ -469,8 +536,14 @@ def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> tuple[lis
     lanes: dict = {}
     row_top, height = _stack_rows(nodes, phase_of, ui_nodes, lanes)
     routed = [link for link in links if _crosses_a_node(link, ui_nodes, column_of, phase_of)]
-    if routed:  # a link that climbs from its source to a lane swings out a little: a wider gap after it
-        spans = _columns_x(groups_of, ui_nodes, column_of, {column_of[link[1]]: LANE_GAP for link in routed})
+    extra = {}
+    if routed:  # a link that climbs from its source to a lane swings out, the more the higher it climbs:
+        for link in routed:  # a wider gap after its column (the editor's spline overshoots ~12% of the climb)
+            y = ui_nodes[link[1]]["pos"][1] - row_top[phase_of[link[1]]]
+            climb = y if phase_of[link[1]] == phase_of[link[3]] else height[phase_of[link[1]]] - y + ROW_GAP
+            col = column_of[link[1]]
+            extra[col] = max(extra.get(col, LANE_GAP), int(CLIMB_SWING * climb) + 2 * PAD - GAP_X)
+        spans = _columns_x(groups_of, ui_nodes, column_of, extra)
         routed = [link for link in links if _crosses_a_node(link, ui_nodes, column_of, phase_of)]
     for link in routed:  # a lane per routed link, in the row of its target (above its nodes)
         lanes.setdefault(phase_of[link[3]], []).append(link[0])
@@ -486,7 +559,8 @@ def _place(nodes: list[N], keys: dict, ui_nodes: dict, links: list) -> tuple[lis
         if phase_of[src] != ph:  # down to the target's row: the lane runs in the gap above it
             lane = row_top[ph] - ROW_GAP // 2 - LANE_STEP * lanes[ph].index(lid)
         (sx, _), (sw, _) = ui_nodes[src]["pos"], ui_nodes[src]["size"]
-        first = {"id": len(reroutes) + 1, "pos": [sx + sw + (GAP_X + LANE_GAP) / 2, lane], "linkIds": [lid]}
+        first = {"id": len(reroutes) + 1, "pos": [sx + sw + (GAP_X + extra.get(column_of[src], LANE_GAP)) / 2, lane],
+                 "linkIds": [lid]}
         last = {"id": len(reroutes) + 2, "parentId": first["id"],
                 "pos": [ui_nodes[dst]["pos"][0] - GAP_X / 2, lane], "linkIds": [lid]}
         reroutes += [first, last]
@@ -570,7 +644,7 @@ def _crosses_a_node(link: list, ui_nodes: dict, column_of: dict, phase_of: dict)
         u = 1 - t
         points.append((u ** 3 * a[0] + 3 * u * u * t * (a[0] + d) + 3 * u * t * t * (b[0] - d) + t ** 3 * b[0],
                        u ** 3 * a[1] + 3 * u * u * t * a[1] + 3 * u * t * t * b[1] + t ** 3 * b[1]))
-    margin = 12
+    margin = 24
     for i, node in ui_nodes.items():
         if i in (src, dst):
             continue
@@ -584,6 +658,7 @@ def _crosses_a_node(link: list, ui_nodes: dict, column_of: dict, phase_of: dict)
 # name the demo's files, so `python tempo.py demo` runs every workflow as it is).
 HF = "https://huggingface.co/"
 WAN_REPACK = HF + "Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/"
+WAN22_REPACK = HF + "Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files/"
 MODEL_FILES = {
     SD15_CKPT: ("checkpoints", "a one-step SD 1.5 checkpoint (DMD2's SD 1.5 model, tianweiy/DMD2 on Hugging Face), or "
                 "any SD 1.5 checkpoint with an LCM / Hyper-SD LoRA set by Tempo One-Step Preset", None),
@@ -596,14 +671,39 @@ MODEL_FILES = {
     SVD_CKPT: ("checkpoints", "svd_xt.safetensors",
                HF + "stabilityai/stable-video-diffusion-img2vid-xt/resolve/main/svd_xt.safetensors"),
     WAN_VAE: ("vae", "wan_2.1_vae.safetensors", WAN_REPACK + "vae/wan_2.1_vae.safetensors"),
+    WAN22_HIGH: ("diffusion_models", "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors",
+                 WAN22_REPACK + "diffusion_models/wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"),
+    WAN22_LOW: ("diffusion_models", "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors",
+                WAN22_REPACK + "diffusion_models/wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"),
+    LIGHTNING_HIGH_LORA: ("loras", "high_noise_model.safetensors",
+                          HF + "lightx2v/Wan2.2-Lightning/resolve/main/Wan2.2-T2V-A14B-4steps-lora-rank64-Seko-V1.1/"
+                               "high_noise_model.safetensors"),
+    LIGHTNING_LOW_LORA: ("loras", "low_noise_model.safetensors",
+                         HF + "lightx2v/Wan2.2-Lightning/resolve/main/Wan2.2-T2V-A14B-4steps-lora-rank64-Seko-V1.1/"
+                              "low_noise_model.safetensors"),
+    WAN21_I2V_BASE: ("diffusion_models", "wan2.1_i2v_480p_14B_fp8_scaled.safetensors",
+                     WAN_REPACK + "diffusion_models/wan2.1_i2v_480p_14B_fp8_scaled.safetensors"),
+    LIGHTX2V_I2V_LORA: ("loras", "wan2.1_i2v_lora_rank64_lightx2v_4step.safetensors",
+                        HF + "lightx2v/Wan2.1-Distill-Loras/resolve/main/wan2.1_i2v_lora_rank64_lightx2v_4step.safetensors"),
+    RCM_MODEL: ("diffusion_models", "rCM_Wan2.1_T2V_1.3B_480p.pt (or the 14B files; NVlabs/rcm README, as released: "
+                "the .pt loads as it is)", None),
     WAN_TEXT_ENCODER: ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
                        WAN_REPACK + "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
+}
+# What else to know about a file, said in the note after it.
+FILE_HINTS = {
+    LIGHTNING_HIGH_LORA: "of Wan2.2-T2V-A14B-4steps-lora-rank64-Seko-V1.1 (the low-noise LoRA has the same name in that "
+                         "folder: rename them)",
+    LIGHTNING_LOW_LORA: "of the same folder",
+    WAN21_I2V_BASE: "; for real Wan 2.1 I2V also wire CLIPVisionLoader (clip_vision_h) and CLIPVisionEncode into "
+                    "WanImageToVideo's clip_vision_output (Wan 2.2 I2V needs none)",
 }
 SMALL_MACHINE = {
     "TempoCausalVideoSampler": "Tempo Causal Video Sampler: width x height (832x480 is what the models were trained "
                                "at; 416x240 is a quarter of the work) and length (33 frames is 3 blocks); cache "
                                "'window' with a smaller local_attn_size holds less",
     "EmptyHunyuanLatentVideo": "EmptyHunyuanLatentVideo: width, height and length",
+    "WanImageToVideo": "WanImageToVideo: width, height and length",
     "SVD_img2vid_Conditioning": "ImageScale and SVD_img2vid_Conditioning: width x height (512x288) and video_frames (14)",
     "EmptyLatentImage": "Empty Latent Image: batch_size (512x512 is SD 1.5's own size)",
 }
@@ -620,7 +720,8 @@ def workflow_note(nodes: list[N]) -> str:
                 seen.add(value)
                 folder, real, url = MODEL_FILES[value]
                 where = f" ([download]({url}))" if url else ""
-                lines.append(f"- `{value}` in `models/{folder}/`: {real}{where}")
+                hint = FILE_HINTS.get(value, "")
+                lines.append(f"- `{value}` in `models/{folder}/`: {real}{' ' + hint if hint and not hint.startswith(';') else hint}{where}")
     tips = [SMALL_MACHINE[n.type] for n in nodes if n.type in SMALL_MACHINE]
     if tips:
         lines += ["", "**On a small GPU or the CPU**, lower: " + "; ".join(dict.fromkeys(tips)) + "."]

@@ -87,9 +87,10 @@ def image_base(sd: dict, metadata: dict | None = None) -> tuple[str | None, str]
 # What the file names (and metadata titles) of public checkpoints say about their family, first
 # match wins: the causal video families (a Self Forcing file is "self_forcing_dmd.pt"), then the
 # one-step image and video families, whose names are the presets'.
-CAUSAL_FAMILIES = ("Self Forcing", "CausVid", "Causal Forcing")
+CAUSAL_FAMILIES = ("Self Forcing", "CausVid", "Causal Forcing", "One-Forcing")
 FAMILY_HINTS = [
     (r"self[-_ ]?forcing", "Self Forcing"),
+    (r"one[-_ ]?forcing", "One-Forcing"),
     (r"causvid", "CausVid"),
     (r"causal[-_ ]?forcing", "Causal Forcing"),
     (r"animate[-_ ]?lcm", "AnimateLCM-SVD"),

@@ -1,7 +1,8 @@
 """Wan 2.1 checkpoints in every layout they are published in, as Wan 2.1 key names.
 
 Plain torch. Self Forcing / Causal Forcing ``.pt`` files (``generator_ema``, else
-``generator``; ``model.`` and FSDP prefixes), CausVid ``model.pt``, ComfyUI repackages
+``generator``; ``model.`` and FSDP prefixes), CausVid ``model.pt``, rCM ``.pt`` (``net.``, a
+Linear patch embedding), ComfyUI repackages
 (safetensors, sometimes ``model.diffusion_model.``), and diffusers ``WanTransformer3DModel``
 folders or files. What a file says about itself (causal or not, frames per block) is read
 from its metadata.
@@ -17,7 +18,10 @@ from .classify import CAUSAL_FAMILIES, family_from_name, file_kind
 from .files import CheckpointError, read_file
 
 PREFIXES = ("model._fsdp_wrapped_module.", "_fsdp_wrapped_module.", "model.diffusion_model.", "diffusion_model.",
-            "model.", "module.")
+            "model.", "module.", "net.", "_orig_mod.")
+# Wrappers whose names sit inside keys: activation checkpointing (rCM's blocks, NVlabs/rcm@5b41aa9
+# rcm/networks/wan2pt1.py:798-808) and torch.compile.
+INNER_WRAPPERS = ("_checkpoint_wrapped_module.", "_orig_mod.")
 
 DIFFUSERS_MAP = [
     (r"^condition_embedder\.text_embedder\.linear_1\.", "text_embedding.0."),
@@ -69,6 +73,12 @@ def diffusers_to_wan(sd: dict) -> dict:
     return out
 
 
+def _unwrap(key: str) -> str:
+    for w in INNER_WRAPPERS:
+        key = key.replace(w, "")
+    return key
+
+
 def strip_prefixes(sd: dict) -> dict:
     for p in PREFIXES:
         if sd and all(k.startswith(p) for k in sd):
@@ -76,11 +86,36 @@ def strip_prefixes(sd: dict) -> dict:
     return sd
 
 
+def refuse_kernel_only_files(sd: dict, name: str) -> None:
+    """TurboDiffusion's files carry weights only its own kernels run (thu-ml/TurboDiffusion@aaecff5
+    turbodiffusion/modify_model.py:47-67): int8 ``-quant`` linears (``int8_weight`` + block
+    ``scale``) and SLA sparse attention (``self_attn.attn_op.local_attn.proj_l``)."""
+    if any(k.endswith(".int8_weight") for k in sd):
+        raise CheckpointError(f"{name} is a TurboDiffusion int8 '-quant' file: its linear layers are int8 blocks that "
+                              "only TurboDiffusion's own kernels run. Use the rCM file of the same model instead "
+                              "(rCM_Wan2.1_T2V_1.3B_480p.pt, rCM_Wan2.1_T2V_14B_480p.pt, or the Wan 2.2 I2V "
+                              "high/low rCM-merged .pt files), with the rCM preset")
+    if any(".attn_op.local_attn.proj_l." in k for k in sd):
+        raise CheckpointError(f"{name} is a TurboDiffusion file tuned for its SLA sparse attention (it carries "
+                              "self_attn.attn_op.local_attn.proj_l weights), which ComfyUI does not run. Use the rCM "
+                              "file of the same model instead (rCM_Wan2.1_T2V_1.3B_480p.pt, rCM_Wan2.1_T2V_14B_480p.pt, "
+                              "or the Wan 2.2 I2V high/low rCM-merged .pt files), with the rCM preset")
+
+
 def wan_state_dict(sd: dict, name: str = "checkpoint") -> dict:
     """Wan 2.1 naming, whatever layout ``sd`` came in; CheckpointError when it is not a Wan DiT."""
     sd = strip_prefixes(sd)
+    if any(w in k for k in sd for w in INNER_WRAPPERS):
+        sd = {_unwrap(k): v for k, v in sd.items()}
+    refuse_kernel_only_files(sd, name)
     if is_diffusers_wan(sd):
         sd = diffusers_to_wan(sd)
+    patch = sd.get("patch_embedding.weight")
+    if patch is not None and patch.ndim == 2 and patch.shape[1] % 4 == 0:
+        # rCM keeps the patch embedding as a Linear over (c, kt, kh, kw) = (c, 1, 2, 2) (NVlabs/rcm@5b41aa9
+        # rcm/networks/wan2pt1.py:567, :656): the Conv3d weight is the same numbers
+        sd = dict(sd)
+        sd["patch_embedding.weight"] = patch.reshape(patch.shape[0], patch.shape[1] // 4, 1, 2, 2)
     if "patch_embedding.weight" not in sd or "blocks.0.self_attn.q.weight" not in sd:
         kind = file_kind(sd)
         raise CheckpointError(f"{name} is not a Wan 2.1 video transformer (it looks like a {kind}); causal video "
@@ -125,9 +160,23 @@ def infer_from_name(path: str) -> dict:
     return info
 
 
+# Causal releases whose sampling settings are not published with code: refused, with the reason.
+UNPUBLISHED = [(r"aad[-_ ]?1", "AAD-1 (arXiv 2606.03972, Watay/AAD-1) publishes weights and LoRAs but no inference "
+                "code or settings: the timestep each chunk is fed, the frames per chunk and the KV window are not "
+                "stated anywhere, so it cannot be run as its authors do. Its extracted HIGH / LOW LoRAs load with "
+                "ComfyUI's LoraLoaderModelOnly on a Wan 2.2 I2V A14B base, sampled by your own settings")]
+
+
+def refuse_unpublished(name: str) -> None:
+    for pattern, why in UNPUBLISHED:
+        if re.search(pattern, name, re.IGNORECASE):
+            raise CheckpointError(f"{name}: {why}")
+
+
 def read_wan_checkpoint(path: str) -> tuple[dict, dict]:
     """(Wan 2.1 state dict, what the file says: causal, frames_per_block, family)."""
     name = os.path.basename(os.path.normpath(path))
+    refuse_unpublished(name)
     if os.path.isdir(path):
         sub = os.path.join(path, "transformer") if os.path.isdir(os.path.join(path, "transformer")) else path
         from .files import read_diffusers_component

@@ -38,6 +38,7 @@ SDXL = _supported_models.SDXL
 SVD_img2vid = _supported_models.SVD_img2vid
 WAN21_T2V = _supported_models.WAN21_T2V
 WAN21_I2V = _supported_models.WAN21_I2V
+WAN22_T2V = _supported_models.WAN22_T2V  # Wan 2.2 TI2V 5B (48-channel Wan22 latent); the A14B experts are WAN21_*
 ModelPatcher = _model_patcher.ModelPatcher
 # Custom samplers: KSAMPLER(fn, extra_options), fn(model, x, sigmas, extra_args, callback, disable).
 KSAMPLER = _samplers.KSAMPLER

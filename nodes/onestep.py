@@ -14,8 +14,8 @@ import comfy.sample
 import comfy.utils
 import latent_preview
 
-from ..samplers.onestep import (IMG2IMG_RULES, RENOISE_MODES, TCD_ETA, Preset, batch_generators, final_timestep,
-                                preset_timesteps, sample_onestep)
+from ..samplers.onestep import (EXPERT_RULES, IMG2IMG_RULES, RENOISE_MODES, TCD_ETA, Preset, advance_generators,
+                                batch_generators, expert_split, final_timestep, preset_timesteps, sample_onestep)
 from . import compat
 from .common import CATEGORY, TempoInputError
 from .compat import io
@@ -153,10 +153,12 @@ def check_sampling_memory(base_model, x: torch.Tensor, device):
                               + (" or the length" if x.ndim == 5 else "") + (" or the batch size" if x.shape[0] > 1 else ""))
 
 
-def make_onestep_sampler(renoise: str = "auto", eta: float | None = None, batch_index=None) -> OneStepKSampler:
+def make_onestep_sampler(renoise: str = "auto", eta: float | None = None, batch_index=None,
+                         skip_draws: int = 0) -> OneStepKSampler:
     """The one-step SAMPLER: ``renoise`` "auto" takes the model's preset rule (fresh, deterministic, lcm,
     tcd, ancestral); ``eta`` (TCD) defaults to the preset's; ``batch_index``: the images' indices in
-    their batch (a latent's batch_index), for the per-image noise streams (default 0 .. B - 1)."""
+    their batch (a latent's batch_index), for the per-image noise streams (default 0 .. B - 1);
+    ``skip_draws``: the draws an earlier part of the same run made (the low-noise expert's part)."""
     if renoise not in ("auto",) + RENOISE_MODES:
         raise TempoInputError(f"renoise '{renoise}' is not one of auto, {', '.join(RENOISE_MODES)}")
 
@@ -183,6 +185,7 @@ def make_onestep_sampler(renoise: str = "auto", eta: float | None = None, batch_
         indices = list(batch_index or [])[:x.shape[0]]
         indices += range(len(indices), x.shape[0])  # positions in the batch where no batch_index says otherwise
         generators = batch_generators(seed if seed is not None else 0, indices)
+        advance_generators(generators, x.shape, skip_draws)
         s_in = x.new_ones([x.shape[0]])
 
         def denoise(x_, sigma):
@@ -286,8 +289,11 @@ def check_latent(model, samples: torch.Tensor, positive=None, what: str = "laten
 
 
 def generate(model, positive, negative, latent: dict, seed: int, steps: int, strength: float, cfg: float,
-             renoise: str = "auto", rule: str = "run steps") -> dict:
-    """One-step generation through ComfyUI's custom-sampling path (same as SamplerCustom)."""
+             renoise: str = "auto", rule: str = "run steps", model_low=None, expert_rule: str = "",
+             expert_boundary: float | None = None) -> dict:
+    """One-step generation through ComfyUI's custom-sampling path (same as SamplerCustom). With
+    ``model_low``, a Wan 2.2 two-expert run: the steps above the family's boundary on ``model``
+    (the high-noise expert), the rest on ``model_low``, as one run (the noise streams go on)."""
     samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
     check_latent(model, samples, positive)
     if negative is None:
@@ -296,16 +302,46 @@ def generate(model, positive, negative, latent: dict, seed: int, steps: int, str
                                   "or set cfg to 1 (one-step models are distilled for cfg 1)")
         negative = positive
     sigmas = onestep_sigmas(model, steps, strength, rule)
+    parts = [(model, sigmas)]
+    if model_low is not None:
+        check_expert_pair(model, model_low)
+        k = expert_split(model_preset(model), sigmas[:-1].tolist(), expert_rule, expert_boundary)
+        parts = [(model, sigmas[:k + 1]), (model_low, sigmas[k:])]
     noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
-    x0_output = {}
-    callback = latent_preview.prepare_callback(model, len(sigmas) - 1, x0_output)
-    sampler = make_onestep_sampler(renoise, batch_index=latent.get("batch_index"))
-    out = comfy.sample.sample_custom(model, noise, cfg, sampler, sigmas, positive, negative,
-                                     samples, noise_mask=latent.get("noise_mask"), callback=callback,
-                                     disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    done = 0
+    for part_model, part_sigmas in parts:
+        if len(part_sigmas) < 2:
+            continue
+        x0_output = {}
+        callback = latent_preview.prepare_callback(part_model, len(part_sigmas) - 1, x0_output)
+        sampler = make_onestep_sampler(renoise, batch_index=latent.get("batch_index"), skip_draws=done)
+        samples = comfy.sample.sample_custom(part_model, noise, cfg, sampler, part_sigmas, positive, negative,
+                                             samples, noise_mask=latent.get("noise_mask"), callback=callback,
+                                             disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+        noise = torch.zeros_like(noise)  # the second part goes on from the first part's latent
+        done += len(part_sigmas) - 1
     result = latent.copy()
-    result["samples"] = out
+    result["samples"] = samples
     return result
+
+
+def check_expert_pair(high, low) -> None:
+    """Two experts of one Wan 2.2 model: the same architecture and the same one-step family."""
+    a, b = high.model.diffusion_model, low.model.diffusion_model
+    shape = lambda net: (type(net).__name__, tuple(net.patch_embedding.weight.shape) if hasattr(net, "patch_embedding")
+                         else None, getattr(net, "dim", None), len(getattr(net, "blocks", ())))
+    if shape(a) != shape(b):
+        raise TempoInputError(f"the high-noise and low-noise models differ ({shape(a)} and {shape(b)}); connect the two "
+                              "experts of one Wan 2.2 model (high_noise and low_noise files of the same release)")
+    pa, pb = model_preset(high), get_preset(low)
+    if pb is not None and (pb.name, pb.schedule, pb.prediction) != (pa.name, pa.schedule, pa.prediction):
+        raise TempoInputError(f"the high-noise model is set to {pa.name} and the low-noise one to {pb.name}; set both "
+                              "to the same preset (or only the high-noise one)")
+
+
+RENOISE_TOOLTIP = ("The update between steps: 'auto' is the model's preset (the published rule); fresh (a new noise "
+                   "draw: rCM, lightx2v Wan 2.1, DMD), deterministic (Euler: Lightning, APT), lcm / tcd / ancestral "
+                   "(SD-family). Only matters with more than one step.")
 
 
 class OneStepGenerate(io.ComfyNode):
@@ -334,13 +370,15 @@ class OneStepGenerate(io.ComfyNode):
                 io.Vae.Input("vae", optional=True, tooltip="VAE to encode 'image'."),
                 io.Combo.Input("img2img_rule", options=list(IMG2IMG_RULES), default="run steps", optional=True,
                                tooltip=IMG2IMG_RULE_TOOLTIP),
+                io.Combo.Input("renoise", options=["auto", *RENOISE_MODES], default="auto", optional=True,
+                               tooltip=RENOISE_TOOLTIP),
             ],
             outputs=[io.Latent.Output()],
         )
 
     @classmethod
     def execute(cls, model, positive, seed, steps, strength, cfg, negative=None, latent=None, image=None,
-                vae=None, img2img_rule="run steps") -> io.NodeOutput:
+                vae=None, img2img_rule="run steps", renoise="auto") -> io.NodeOutput:
         if image is not None:
             if vae is None:
                 raise TempoInputError("an 'image' is connected but no 'vae' to encode it; connect the model's VAE")
@@ -351,7 +389,52 @@ class OneStepGenerate(io.ComfyNode):
             latent = {"samples": vae.encode(image[:, :, :, :3])}
         elif latent is None:
             raise TempoInputError("connect a 'latent' (Empty Latent Image for txt2img) or an 'image' and 'vae'")
-        return io.NodeOutput(generate(model, positive, negative, latent, seed, steps, strength, cfg, rule=img2img_rule))
+        return io.NodeOutput(generate(model, positive, negative, latent, seed, steps, strength, cfg, renoise,
+                                      img2img_rule))
 
 
-NODES = [OneStepSigmas, OneStepSampler, TCDSampler, OneStepGenerate]
+class TwoExpertGenerate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TempoTwoExpertGenerate",
+            display_name="Tempo Two-Expert Generate (Wan 2.2)",
+            category=SUBCAT,
+            description="Few-step Wan 2.2 A14B video in one node: the high-noise expert runs the steps above the "
+                        "family's published boundary, the low-noise expert the rest, as one run (the noise between "
+                        "steps goes on as if one model ran). Set the family on model_high with Tempo One-Step Preset "
+                        "(after each expert's LoRA).",
+            inputs=[
+                io.Model.Input("model_high", tooltip="The high-noise expert (its file or LoRA says high_noise), with "
+                                                     "its one-step preset set."),
+                io.Model.Input("model_low", tooltip="The low-noise expert of the same release."),
+                io.Conditioning.Input("positive", tooltip="Prompt conditioning (Wan text encoder)."),
+                io.Latent.Input("latent", tooltip="EmptyHunyuanLatentVideo, or WanImageToVideo's latent."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed; the same seed gives the same video."),
+                io.Int.Input("steps", default=4, min=1, max=16,
+                             tooltip="The preset's published step counts (4 for Lightning and lightx2v)."),
+                io.Float.Input("cfg", default=1.0, min=1.0, max=20.0, step=0.1,
+                               tooltip="Guidance; the distilled experts are made for 1.0 (needs 'negative' above 1)."),
+                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg > 1."),
+                io.Combo.Input("expert_rule", options=["preset", *EXPERT_RULES], default="preset", optional=True,
+                               tooltip="Where to switch: 'preset' is the family's published rule; timestep (steps at "
+                                       "t >= boundary, 0-1000, on the high-noise expert), sigma (steps at sigma >= "
+                                       "boundary) or step (the first 'boundary' steps)."),
+                io.Float.Input("expert_boundary", default=0.0, min=0.0, max=1000.0, step=0.001, optional=True,
+                               tooltip="Only when expert_rule is not 'preset': the timestep, sigma or step count."),
+                io.Combo.Input("renoise", options=["auto", *RENOISE_MODES], default="auto", optional=True,
+                               tooltip=RENOISE_TOOLTIP),
+            ],
+            outputs=[io.Latent.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model_high, model_low, positive, latent, seed, steps, cfg, negative=None, expert_rule="preset",
+                expert_boundary=0.0, renoise="auto") -> io.NodeOutput:
+        rule, boundary = ("", None) if expert_rule == "preset" else (expert_rule, expert_boundary)
+        return io.NodeOutput(generate(model_high, positive, negative, latent, seed, steps, 1.0, cfg, renoise,
+                                      model_low=model_low, expert_rule=rule, expert_boundary=boundary))
+
+
+NODES = [OneStepSigmas, OneStepSampler, TCDSampler, OneStepGenerate, TwoExpertGenerate]

@@ -4,7 +4,9 @@ on it (LoraLoaderModelOnly: DMD2 4-step, Hyper-SD, LCM-LoRA, SDXL-Lightning) sam
 
 from __future__ import annotations
 
-from ..samplers.onestep import IMAGE_PRESET_NAMES, PREDICTIONS, SVD_PRESET_NAMES, video_preset, preset_for
+from ..errors import TempoError
+from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, SVD_PRESET_NAMES, WAN_PRESET_NAMES, describe_flow_preset,
+                                explicit_preset, parse_sigma_list, preset_for, video_preset)
 from . import compat
 from .common import TempoInputError, check_choice
 from .compat import io, ui
@@ -12,22 +14,26 @@ from .onestep import SUBCAT, apply_preset
 from .onestep_image import (CUSTOM_STARTS, DEFAULT_CUSTOM_PREDICTION, DEFAULT_CUSTOM_START, DEFAULT_CUSTOM_TIMESTEP,
                             choose_preset, preset_info)
 
-PRESET_CHOICES = [*IMAGE_PRESET_NAMES, "APT", *SVD_PRESET_NAMES]
+PRESET_CHOICES = [*IMAGE_PRESET_NAMES, "APT", *WAN_PRESET_NAMES, *SVD_PRESET_NAMES]
 DEFAULT_APT_SHIFT = 5.0
 # ComfyUI's model configs (comfy/supported_models.py) -> the bases the presets name; subclasses
 # (SSD-1B, Vega, the Wan 2.1 image-to-video config) count as their parent.
-_BASES = [("SDXL", "SDXL"), ("SD20", "SD21"), ("SD15", "SD15"), ("SVD_img2vid", "SVD"), ("WAN21_T2V", "WAN21")]
+_BASES = [("SDXL", "SDXL"), ("SD20", "SD21"), ("SD15", "SD15"), ("SVD_img2vid", "SVD"), ("WAN22_T2V", "WAN22_5B"),
+          ("WAN21_T2V", "WAN21")]
+BASE_NAMES = {"WAN21": "the Wan 2.1 architecture (Wan 2.1, or a Wan 2.2 A14B expert)",
+              "WAN22_5B": "Wan 2.2 TI2V 5B (its own VAE, 48-channel latent)"}
 
 
 def model_base(model) -> str:
-    """SD15, SD21, SDXL, SVD or WAN21 for a MODEL, from ComfyUI's own model config."""
+    """SD15, SD21, SDXL, SVD, WAN21 (Wan 2.1 and the Wan 2.2 A14B experts) or WAN22_5B for a MODEL,
+    from ComfyUI's own model config."""
     config = model.model.model_config
     for attr, base in _BASES:
         cls = getattr(compat, attr, None)
         if cls is not None and isinstance(config, cls):
             return base
     raise TempoInputError(f"this MODEL is a {type(config).__name__}; the one-step presets are published for SD 1.5, "
-                          "SD 2.1, SDXL, SVD and Wan 2.1 models")
+                          "SD 2.1, SDXL, SVD, Wan 2.1 / 2.2 A14B and Wan 2.2 5B models")
 
 
 class OneStepPreset(io.ComfyNode):
@@ -56,6 +62,11 @@ class OneStepPreset(io.ComfyNode):
                                        "noise as x_t (LCM, TCD, DDIM pipelines)."),
                 io.Float.Input("shift", default=DEFAULT_APT_SHIFT, min=0.1, max=100.0, step=0.1, optional=True,
                                tooltip="Only for preset 'APT': the flow shift of multi-step refinement."),
+                io.String.Input("sigmas", default="", optional=True,
+                                tooltip="Wan presets: an explicit schedule instead of the published one, the sigma of "
+                                        "each step highest first, as the network is fed it (no shift on top), e.g. "
+                                        "'1.0, 0.9375, 0.8333, 0.625'; strictly decreasing, in (0, 1]. Set steps to "
+                                        "its length. Empty: the preset's published list."),
             ],
             outputs=[io.Model.Output(tooltip="The same MODEL, set to sample as the preset says."),
                      io.String.Output(display_name="info", tooltip="Which settings were set, and for which base.")],
@@ -63,9 +74,25 @@ class OneStepPreset(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, preset, custom_timestep=DEFAULT_CUSTOM_TIMESTEP, custom_prediction=DEFAULT_CUSTOM_PREDICTION,
-                custom_start=DEFAULT_CUSTOM_START, shift=DEFAULT_APT_SHIFT) -> io.NodeOutput:
+                custom_start=DEFAULT_CUSTOM_START, shift=DEFAULT_APT_SHIFT, sigmas="") -> io.NodeOutput:
         check_choice(preset, PRESET_CHOICES, "preset")
         base = model_base(model)
+        if preset in WAN_PRESET_NAMES or (sigmas or "").strip():
+            if preset not in WAN_PRESET_NAMES + ["APT"]:
+                raise TempoInputError(f"an explicit sigma list is for the Wan presets ({', '.join(WAN_PRESET_NAMES)}) "
+                                      f"and APT, not {preset}; clear 'sigmas'")
+            chosen = preset_for(preset, base) if preset != "APT" else video_preset(1000.0, shift)
+            if base not in chosen.bases:
+                raise TempoInputError(f"the {preset} preset is published for "
+                                      f"{' / '.join(BASE_NAMES.get(b, b) for b in chosen.bases)}; this MODEL is "
+                                      f"{BASE_NAMES.get(base, base)}")
+            try:
+                if (sigmas or "").strip():
+                    chosen = explicit_preset(chosen, parse_sigma_list(sigmas))
+            except TempoError as e:
+                raise TempoInputError(str(e)) from None
+            info = f"{describe_flow_preset(chosen)}; on {BASE_NAMES.get(base, base)}"
+            return io.NodeOutput(apply_preset(model, chosen), info, ui=ui.PreviewText(info))
         if preset == "APT":
             if base != "WAN21":
                 raise TempoInputError(f"the APT preset is for Wan 2.1 video models; this MODEL is {base}")

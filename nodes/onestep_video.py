@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 
 
+from ..errors import TempoError
 from ..loaders.files import CheckpointError
 from ..loaders.wan import read_wan_checkpoint
-from ..samplers.onestep import video_preset
+from ..samplers.onestep import (WAN_PRESET_NAMES, describe_flow_preset, explicit_preset, parse_sigma_list, preset_for,
+                                video_preset)
+from . import compat
 from .compat import io, ui
-from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, check_choice, model_file_list, resolve_model_path
 from .onestep import apply_preset
 from .wan_models import build_wan_model
 
@@ -26,7 +29,9 @@ VIDEO_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
 def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0, shift: float = 0.0,
                        frames: int = -1):
     """(MODEL with the APT preset, info line). timestep/shift/frames <= 0 (or -1) take the file's
-    metadata (``tempo.timestep``, ``tempo.shift``, ``tempo.frames``), else 1000 / 5.0 / any."""
+    metadata (``tempo.timestep``, ``tempo.shift``, ``tempo.frames``), else 1000 / 5.0 / any. A file
+    may name a few-step Wan preset (``tempo.preset``) and an explicit schedule (``tempo.sigmas``:
+    "1.0, 0.9375, 0.8333, 0.625")."""
     name = os.path.basename(os.path.normpath(path))
     try:
         sd, info = read_wan_checkpoint(path)
@@ -38,11 +43,32 @@ def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0,
     s = shift if shift > 0 else float(meta.get("tempo.shift", 5.0))
     n = frames if frames >= 0 else int(meta.get("tempo.frames", 0))
     model = build_wan_model(sd, dtype, name)
-    preset = video_preset(t, s, n)
-    text = (f"APT-style one-step video on Wan 2.1 ({'image' if model.model.diffusion_model.patch_embedding.weight.shape[1] > 16 else 'text'}"
-            f"-to-video): one step at t = {t:g}, x0 = z - v, shift {s:g}"
-            + (f", trained on {n}-frame clips" if n else ""))
+    arch = wan_architecture(model)
+    try:
+        if meta.get("tempo.preset"):  # a few-step Wan release whose file names its family
+            preset = preset_for(check_choice(meta["tempo.preset"], WAN_PRESET_NAMES + ["APT"], "tempo.preset"), None)
+        else:
+            preset = video_preset(t, s, n)
+        if meta.get("tempo.sigmas"):
+            preset = explicit_preset(preset, parse_sigma_list(meta["tempo.sigmas"]))
+    except TempoError as e:
+        raise TempoInputError(f"{name}: its metadata: {e}") from None
+    if preset.name == "APT" and not meta.get("tempo.sigmas"):
+        text = (f"APT-style one-step video on {arch}: one step at t = {t:g}, x0 = z - v, shift {s:g}"
+                + (f", trained on {n}-frame clips" if n else ""))
+    else:
+        text = f"{describe_flow_preset(preset)}; on {arch} [file metadata]"
     return apply_preset(model, preset), text
+
+
+def wan_architecture(model) -> str:
+    """What ComfyUI's own detection says the Wan model is, in words."""
+    config = model.model.model_config
+    if isinstance(config, compat.WAN22_T2V):
+        return "Wan 2.2 TI2V 5B (text- and image-to-video; the Wan 2.2 VAE, 48-channel latent)"
+    if isinstance(config, compat.WAN21_I2V):
+        return "the Wan 2.1 architecture, image-to-video (Wan 2.1 I2V, or a Wan 2.2 I2V A14B expert)"
+    return "the Wan 2.1 architecture, text-to-video (Wan 2.1 T2V, or a Wan 2.2 T2V A14B expert)"
 
 
 class OneStepVideoLoader(io.ComfyNode):

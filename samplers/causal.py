@@ -20,7 +20,8 @@ from ..models.kv_cache import RollingKVCache
 
 # The published causal checkpoints, as the authors' inference configs and pipelines run them.
 # Repositories read (commit): SF guandeh17/Self-Forcing@33593df, CV tianweiy/CausVid@ca21150,
-# CF thu-ml/Causal-Forcing@1fc7bbc, LL NVlabs/LongLive@e52d9ef (branch v1.0, LongLive-1.3B).
+# CF thu-ml/Causal-Forcing@1fc7bbc, LL NVlabs/LongLive@e52d9ef (branch v1.0, LongLive-1.3B),
+# OF Aurora-edu/One-Forcing@ca345b3 (one_forcing.pt: one step per block after a 4-step first block).
 #
 # - Denoising lists are warped when the config says warp_denoising_step: true (SF
 #   pipeline/causal_inference.py:29-31: timesteps[1000 - list] of FlowMatchScheduler(shift) over 1000
@@ -72,6 +73,13 @@ PRESETS = {p.name: p for p in [
                  "(denoising_step_list_first_chunk), :15, :18, :50 (1 frame per block)"),
     CausalPreset("Causal Forcing++ 1-step", (1000,), 5.0, 1, 21, 3, 0.0, (1000, 750, 500, 250),
                  "CF configs/causal_forcing_dmd_framewise_1step.yaml:7-8 (list), :9-13 (first chunk), :14"),
+    CausalPreset("One-Forcing", (1000,), 5.0, 1, 21, 3, 0.0, (1000, 750, 500, 250),
+                 "OF scripts/infer.sh:191-194 (frame-wise: 1 frame per block, denoising_step_list [1000], "
+                 "first_frame_denoising_step_list [1000, 750, 500, 250], warp_denoising_step true), config.yaml:107-108 "
+                 "(timestep_shift 5), :95 (context_noise 0); pipeline/causal_inference.py:32-36, :189-193 (the first "
+                 "block's own list); local_attn_size -1 / sink 0 (utils/wan_wrapper.py:179-180)"),
+    CausalPreset("One-Forcing chunk-wise", (1000,), 5.0, 3, 21, 3, 0.0, (1000, 750, 500, 250),
+                 "OF scripts/infer.sh:191-194 (chunk-wise: 3 frames per block), otherwise as One-Forcing"),
     CausalPreset("LongLive", (1000, 750, 500, 250), 5.0, 3, 12, 3, 0.0, (),
                  "LL configs/longlive_inference.yaml:1-7 (list, warp, 3 frames per block), :9-12 (local_attn_size "
                  "12, timestep_shift 5, sink_size 3), :25 (context_noise 0); the sink counts inside the window "

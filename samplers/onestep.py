@@ -13,7 +13,7 @@ puts noise back at a level (ComfyUI's ``model_sampling.noise_scaling``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
 import torch
@@ -69,6 +69,11 @@ class Preset:
     # what DDIM and TCD reach when the scheduler's set_alpha_to_one is false, as SD's configs set it)
     final: str = "zero"
     source: str = ""         # where the numbers come from
+    # Wan 2.2 A14B two-expert models: where the high-noise expert hands over to the low-noise one.
+    # expert_rule "timestep": steps at t >= expert_boundary (0..1000, after the shift) run on the
+    # high-noise expert; "sigma": steps at sigma >= it; "step": the first int(it) steps; "" : one model.
+    expert_rule: str = ""
+    expert_boundary: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +118,43 @@ def lcm_timesteps(steps: int, original_steps: int = LCM_ORIGINAL_STEPS, strength
     return [origin[int(math.floor(i * step))] for i in range(steps)]
 
 
+def trigflow_sigma(t: float) -> float:
+    """rCM's TrigFlow time t as the rectified-flow sigma Wan is fed: sin t / (sin t + cos t)
+    (NVlabs/rcm@5b41aa9 rcm/inference/wan2pt1_t2v_rcm_infer.py:154)."""
+    return math.sin(t) / (math.sin(t) + math.cos(t))
+
+
+def rcm_sigmas(steps: int, sigma_max: float) -> tuple:
+    """rCM / TurboDiffusion: [atan(sigma_max), 1.5, 1.4, 1.0][:steps] in TrigFlow time, as sigmas
+    (rcm@5b41aa9 rcm/inference/wan2pt1_t2v_rcm_infer.py:145-154; thu-ml/TurboDiffusion@aaecff5
+    turbodiffusion/inference/wan2.1_t2v_infer.py:113-122)."""
+    return tuple(trigflow_sigma(t) for t in [math.atan(sigma_max), 1.5, 1.4, 1.0][:steps])
+
+
+def fastvideo_sigma(t: float, shift: float = 8.0, train: int = TRAIN_STEPS) -> float:
+    """FastVideo's DMD stage: the sigma of the nearest timestep on FlowMatchEulerDiscreteScheduler's
+    shifted 1000-step grid (hao-ai-lab/FastVideo@2f3d407 fastvideo/pipelines/stages/denoising.py:1257,
+    fastvideo/models/utils.py:170-174); the shift is the stage's own 8.0 for every FastWan model."""
+    best = None
+    for i in range(train, 0, -1):
+        u = i / train
+        sig = shift * u / (1 + (shift - 1) * u)
+        if best is None or abs(sig * train - t) < abs(best * train - t):
+            best = sig
+    return best
+
+
+def _flow_pub(table: dict) -> tuple:
+    """((steps, (t, ...)), ...) of sigmas given per step count, as flow timesteps (1000 sigma)."""
+    return tuple((n, tuple(1000.0 * v for v in sig)) for n, sig in table.items())
+
+
+WAN_BASES = ("WAN21", "WAN22_5B")
+LX = "ModelTC/LightX2V@f8aee98"
+LX_OLD = "ModelTC/lightx2v@0591c35"
+LIGHTNING = "ModelTC/Wan2.2-Lightning@92efeb4"
+RCM = "NVlabs/rcm@5b41aa9"
+FASTVIDEO = "hao-ai-lab/FastVideo@2f3d407"
 DIFFUSERS = "huggingface/diffusers@58eb52c"
 # One entry per published model (and base, where the numbers differ by base). Every number is the
 # authors': model cards (Hugging Face), their code (repository@commit file:line), and the diffusers
@@ -173,6 +215,59 @@ _ROWS = [
            steps_rule="published", published=((1, (999,)),),
            source="VinAIResearch/SwiftBrush@686c231 infer.py:51-55 (t = 999, pure noise, x0 from eps)"),
     Preset("APT", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",), "one-step video DiT, x0 = z - v"),
+    # Few-step Wan video (flow prediction, x0 = x - sigma v). Timesteps 0..1000 before the preset's shift.
+    Preset("rCM", 1000, "flow", "flow", "fresh", 1.0, ("WAN21",), "rCM / TurboDiffusion Wan 2.1 T2V, sigma_max 80",
+           "scaled", steps_rule="published", published=_flow_pub({n: rcm_sigmas(n, 80.0) for n in (1, 2, 3, 4)}),
+           source=f"{RCM} rcm/inference/wan2pt1_t2v_rcm_infer.py:145-154 (TrigFlow times [atan(sigma_max), 1.5, 1.4, "
+                  "1.0][:steps] as sigma = sin t / (sin t + cos t), fed as 1000 sigma, no shift), :157 (x = sigma_0 "
+                  "noise), :166-171 (x0 = x - sigma v, then fresh noise: (1 - sigma') x0 + sigma' noise), :72-81 "
+                  "(4 steps, sigma_max 80; the 14B 720p examples use 120: give those sigmas as an explicit list)"),
+    Preset("rCM Wan 2.2 I2V", 1000, "flow", "flow", "fresh", 1.0, ("WAN21",),
+           "rCM / TurboDiffusion Wan 2.2 I2V A14B two experts, sigma_max 200", "scaled", steps_rule="published",
+           published=_flow_pub({n: rcm_sigmas(n, 200.0) for n in (1, 2, 3, 4)}), expert_rule="sigma",
+           expert_boundary=0.9,
+           source=f"{RCM} rcm/inference/wan2pt2_i2v_rcm_infer.py:64 (boundary 0.9), :176-212 (same loop; the "
+                  "high-noise expert while sigma >= 0.9), :84-85 (sigma_max 200, 4 steps)"),
+    Preset("lightx2v Wan 2.1", 1000, "flow", "flow", "fresh", 1.0, ("WAN21",),
+           "lightx2v 4-step Wan 2.1 (T2V / I2V models and LoRAs)", "scaled", shift=5.0, steps_rule="published",
+           published=((4, (1000.0, 750.0, 500.0, 250.0)),),
+           source=f"{LX} configs/distill/wan21/wan_t2v_distill_model_4step_cfg.json:10-15 and "
+                  "wan_i2v_distill_lora_4step_cfg.json:9-14 (steps [1000, 750, 500, 250], shift 5, cfg off); "
+                  "lightx2v/models/schedulers/wan/step_distill/scheduler.py:25-33 (the list indexes the unshifted "
+                  f"grid, then shift 5: sigma 1, 0.9375, 0.8333, 0.625); {LX_OLD} same file :49-56 (x0, then fresh "
+                  "noise: the update these models were released with, and the LCM sampling its docs recommend, "
+                  "docs/EN/source/method_tutorials/step_distill.md:94; since 753a494 the code steps by Euler: set "
+                  "renoise deterministic for that)"),
+    Preset("lightx2v Wan 2.2", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",),
+           "lightx2v 4-step Wan 2.2 A14B two experts (models and LoRAs)", "scaled", shift=5.0, steps_rule="published",
+           published=((4, (1000.0, 750.0, 500.0, 250.0)),), expert_rule="step", expert_boundary=2,
+           source=f"{LX} configs/distill/wan22/wan_moe_i2v_distill_model.json:14, :21-27 and "
+                  "wan_moe_t2v_distill_lora.json:14, :20-26 (shift 5, [1000, 750, 500, 250], boundary_step_index 2); "
+                  "runners/wan/wan_distill_runner.py:51, :60-61, :179 (the high-noise expert for steps 0-1); "
+                  "step_distill/scheduler.py:80-89 (Euler: x + (sigma' - sigma) v)"),
+    Preset("Wan2.2-Lightning T2V", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",),
+           "Wan 2.2 Lightning T2V A14B LoRAs, two experts", "scaled", shift=5.0, steps_rule="published",
+           published=((4, (1000.0, 750.0, 500.0, 250.0)),), expert_rule="timestep", expert_boundary=875.0,
+           source=f"{LIGHTNING} wan/configs/wan_t2v_A14B.py:34-37 (shift 5, boundary 0.875); "
+                  "wan/utils/fm_solvers_euler.py:17-21, :41-45 (linspace(1000, 0, steps + 1), shifted), :84-86 (Euler); "
+                  "wan/text2video.py:200-205, :320 (the high-noise expert while t >= 875), :345-347"),
+    Preset("Wan2.2-Lightning I2V", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",),
+           "Wan 2.2 Lightning I2V A14B LoRAs, two experts", "scaled", shift=5.0, steps_rule="published",
+           published=((4, (1000.0, 750.0, 500.0, 250.0)),), expert_rule="timestep", expert_boundary=900.0,
+           source=f"{LIGHTNING} wan/configs/wan_i2v_A14B.py:34-37 (shift 5, boundary 0.900); the same Euler solver"),
+    Preset("FastWan", 1000, "flow", "flow", "fresh", 1.0, WAN_BASES, "FastWan (DMD) Wan 2.1 1.3B / 14B and Wan 2.2 TI2V 5B",
+           "scaled", steps_rule="published",
+           published=_flow_pub({3: tuple(fastvideo_sigma(t) for t in (1000, 757, 522))}),
+           source=f"{FASTVIDEO} fastvideo/configs/pipelines/wan.py:123-124, :277-278 (dmd_denoising_steps [1000, 757, "
+                  "522]); fastvideo/pipelines/stages/denoising.py:1257 (shift 8.0 for every model), :1318, :1338 (the "
+                  "steps unwarped; the network is fed 757 where the sigma is the grid's 0.75676: 0.03% apart), "
+                  ":1384-1397 (x0, then fresh noise)"),
+    Preset("CausVid 14B (lightx2v)", 1000, "flow", "flow", "fresh", 1.0, ("WAN21",),
+           "lightx2v's bidirectional CausVid Wan 2.1 14B and the LoRAs extracted from it", "scaled", shift=8.0,
+           steps_rule="published", published=((9, (999.0, 934.0, 862.0, 756.0, 603.0, 410.0, 250.0, 140.0, 74.0)),),
+           source=f"{LX_OLD} configs/causvid/wan_t2v_causvid.json:2, :11-19 (9 steps [999, 934, 862, 756, 603, 410, "
+                  "250, 140, 74], sample_shift 8, cfg off); lightx2v/models/schedulers/wan/step_distill/scheduler.py:"
+                  "33-40 (warped on the shift-8 grid), :49-56 (fresh noise)"),
     Preset("SVD", 700.0, "v", "edm", "deterministic", 1.0, ("SVD",), "EDM v-prediction, Karras sigmas, Euler",
            "pure"),
     Preset("AnimateLCM-SVD", 700.0, "v", "edm", "fresh", 1.0, ("SVD",), "consistency-distilled SVD, 1-8 steps",
@@ -183,7 +278,8 @@ for _p in _ROWS:
     PRESETS.setdefault(_p.name, _p)  # the first row of a name is its default (DMD2: SDXL)
 EDM_SIGMA_MIN, EDM_RHO = 0.002, 7.0
 PRESET_NAMES = list(PRESETS) + ["custom"]
-IMAGE_PRESET_NAMES = [n for n in PRESET_NAMES if n not in ("APT", "SVD", "AnimateLCM-SVD")]
+WAN_PRESET_NAMES = [p.name for p in _ROWS if p.schedule == "flow" and p.name not in ("APT", "InstaFlow")]
+IMAGE_PRESET_NAMES = [n for n in PRESET_NAMES if n not in ("APT", "SVD", "AnimateLCM-SVD", *WAN_PRESET_NAMES)]
 SVD_PRESET_NAMES = ["SVD", "AnimateLCM-SVD"]
 
 
@@ -206,16 +302,35 @@ def published_table() -> list[str]:
     return lines
 
 
+def published_wan_table() -> list[str]:
+    """The README's table of the few-step Wan presets: the sigmas each step is sampled at (after
+    the shift), the update between steps and the expert switch."""
+    lines = ["| preset | steps | sigmas | update | two experts (high-noise expert runs) |", "|---|---|---|---|---|"]
+    for name in WAN_PRESET_NAMES:
+        p = PRESETS[name]
+        switch = {"step": f"the first {int(p.expert_boundary)} steps", "timestep": f"t >= {p.expert_boundary:g}",
+                  "sigma": f"sigma >= {p.expert_boundary:g}"}.get(p.expert_rule, "-")
+        for n, ts in p.published:
+            lines.append(f"| {name} | {n} | {', '.join(f'{flow_sigma(t, p.shift):.4f}' for t in ts)} | {p.renoise} | "
+                         f"{switch} |")
+    return lines
+
+
 def published_sources() -> list[str]:
     """The README's list of where each preset's numbers come from."""
-    return [f"- {p.name} ({'/'.join(p.bases)}): {p.source}" for p in _ROWS if p.source]
+    return [f"- {p.name} ({'/'.join(p.bases)}): {p.source}" for p in _ROWS if p.source and p.name not in WAN_PRESET_NAMES]
+
+
+def published_wan_sources() -> list[str]:
+    """The README's list of where each few-step Wan preset's numbers come from."""
+    return [f"- {p.name}: {p.source}" for p in _ROWS if p.name in WAN_PRESET_NAMES]
 
 
 def published_rows() -> list[dict]:
     """The published settings, one row per preset, base and step count (the README's table)."""
     rows = []
     for p in _ROWS:
-        if not p.source:  # set by their loaders (APT, SVD), not by a card's scheduler
+        if not p.source or p.name in WAN_PRESET_NAMES:  # set by their loaders (APT, SVD); Wan: its own table
             continue
         counts = p.published_steps() or ([1, 2, 4, 8] if p.steps_rule == "lcm" else [1, 2, 4])
         for n in counts:
@@ -252,6 +367,92 @@ def video_preset(timestep: float = 1000.0, shift: float = 5.0, frames: int = 0) 
     base = PRESETS["APT"]
     return Preset(base.name, float(timestep), base.prediction, base.schedule, base.renoise, base.cfg, base.bases,
                   base.note, base.start, float(shift), int(frames))
+
+
+EXPERT_RULES = ("timestep", "sigma", "step")
+
+
+def parse_sigma_list(text: str) -> list[float]:
+    """An explicit flow schedule typed by the user ("1.0, 0.9375, 0.8333, 0.625"): the sigma of each
+    step, highest first, as the network is fed it (no shift applied on top); refused unless
+    strictly decreasing and inside (0, 1]."""
+    parts = [p for p in str(text).replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    try:
+        sigmas = [float(p) for p in parts]
+    except ValueError:
+        raise TempoError(f"the sigma list '{text}' is not numbers separated by commas (e.g. 1.0, 0.9375, 0.8333, "
+                         "0.625)") from None
+    if not sigmas:
+        raise TempoError("the sigma list is empty; give one sigma per step, highest first (e.g. 1.0, 0.75, 0.5)")
+    bad = [v for v in sigmas if not (0.0 < v <= 1.0) or math.isnan(v)]
+    if bad:
+        raise TempoError(f"sigma {bad[0]:g} is outside (0, 1]: a flow schedule's sigmas run from 1 (pure noise) "
+                         "down towards 0 (the image); the final 0 is added for you")
+    for a, b in zip(sigmas, sigmas[1:]):
+        if not b < a:
+            raise TempoError(f"the sigma list must decrease strictly, step by step ({a:g} is followed by {b:g})")
+    return sigmas
+
+
+def explicit_preset(base: Preset, sigmas: list[float]) -> Preset:
+    """``base`` sampled at exactly ``sigmas`` (one step each; flow models): its prediction, start and
+    update between steps are kept; the list replaces the published timesteps and the shift."""
+    if base.schedule != "flow":
+        raise TempoError(f"an explicit sigma list is for flow models (Wan); the {base.name} preset samples a "
+                         f"{base.schedule} schedule")
+    return replace(base, shift=1.0, steps_rule="published",
+                   published=((len(sigmas), tuple(1000.0 * v for v in sigmas)),),
+                   note=(base.note + "; " if base.note else "") + "explicit sigmas " + ", ".join(f"{v:g}" for v in sigmas))
+
+
+def expert_split(preset: Preset, sigmas: list[float], rule: str = "", boundary: float | None = None) -> int:
+    """How many of the steps at ``sigmas`` (highest first, the final level excluded) run on the
+    high-noise expert, by ``rule`` / ``boundary`` (default: the preset's own)."""
+    rule = rule or preset.expert_rule
+    boundary = preset.expert_boundary if boundary is None else boundary
+    if rule not in EXPERT_RULES:
+        raise TempoError(f"the {preset.name} preset names no switch between two experts; set the expert rule to one "
+                         f"of {', '.join(EXPERT_RULES)} and its boundary")
+    n = len(sigmas)
+    if rule == "step":
+        k = int(boundary)
+    else:
+        level = [1000.0 * float(v) for v in sigmas] if rule == "timestep" else [float(v) for v in sigmas]
+        k = sum(1 for v in level if v >= boundary)
+    if not 0 <= k <= n:
+        raise TempoError(f"the expert boundary {boundary:g} ({rule}) splits {n} steps at {k}")
+    return k
+
+
+def flow_sigma(t: float, shift: float) -> float:
+    """A flow timestep (0..1000) as the sigma it is sampled at: sigma' = s u / (1 + (s - 1) u), u = t / 1000
+    (ComfyUI's ModelSamplingDiscreteFlow and every Wan pipeline's shift)."""
+    u = t / 1000.0
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def describe_flow_preset(preset: Preset) -> str:
+    """What a Wan preset samples at: its step counts as sigmas, the update, the expert switch."""
+    counts = []
+    for n, ts in preset.published:
+        counts.append(f"{n} step{'s' if n > 1 else ''} at sigma {', '.join(f'{flow_sigma(t, preset.shift):.4g}' for t in ts)}")
+    text = f"{preset.name}: " + ("; ".join(counts) or "one step at sigma 1") + \
+        (f" (t {', '.join(f'{t:g}' for t in preset.published[-1][1])}, shift {preset.shift:g})" if preset.shift != 1
+         and preset.published else "") + f"; update {preset.renoise}; cfg {preset.cfg:g}"
+    if preset.expert_rule:
+        rule = {"step": f"the first {int(preset.expert_boundary)} steps",
+                "timestep": f"steps at t >= {preset.expert_boundary:g}",
+                "sigma": f"steps at sigma >= {preset.expert_boundary:g}"}[preset.expert_rule]
+        text += f"; two experts: {rule} on the high-noise one"
+    return text
+
+
+def advance_generators(generator, shape, draws: int) -> None:
+    """Move noise streams on by ``draws`` draws of ``shape`` (a run split between two models goes on
+    with the noise the first part would have drawn next)."""
+    like = torch.empty(0)
+    for _ in range(draws):
+        _draw(generator, shape, like)
 
 
 def check_strength(strength: float) -> None:

@@ -87,7 +87,7 @@ def test_model_metadata_offers_the_real_files_for_download():
         names = {v for n in wf["nodes"] for v in n.get("widgets_values") or [] if isinstance(v, str)}
         for m in wf.get("models", []):
             assert m["url"].startswith("https://huggingface.co/") and m["name"].endswith(".safetensors"), m
-            assert m["directory"] in ("text_encoders", "vae", "checkpoints", "controlnet", "diffusion_models"), m
+            assert m["directory"] in ("text_encoders", "vae", "checkpoints", "controlnet", "diffusion_models", "loras"), m
         if any("umt5" in v for v in names):
             assert any(m["directory"] == "text_encoders" for m in wf["models"]), path
 

@@ -110,7 +110,7 @@ def test_readme_shows_the_published_table_as_the_code_has_it():
     import pathlib
 
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for line in os1.published_table() + os1.published_sources():
+    for line in os1.published_table() + os1.published_wan_table() + os1.published_sources() + os1.published_wan_sources():
         assert line in readme, f"README lacks: {line}"
 
 
