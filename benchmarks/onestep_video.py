@@ -1,5 +1,7 @@
 """One-step video, random weights: APT-style text-to-video on the Wan 2.1 shape and SVD-XT image-to-video,
-the pack's node path (Tempo One-Step Generate) against a bare network forward plus VAE decode.
+the pack's node path (Tempo One-Step Generate) against a bare network forward plus VAE decode; the
+few-step Wan rules (a 4-step row per update rule, FastWan's 3, and a Wan 2.2 two-expert row) against
+a bare loop of the same forwards and updates.
 
     python benchmarks/onestep_video.py        # GPU: Wan 1.3B at 832x480x81 and SVD-XT at 1024x576x25; CPU: small
 
@@ -121,6 +123,76 @@ def bench_svd(device, gpu, repeats):
            timed(bare, device, repeats), timed(node, device, repeats))
 
 
+def bench_fewstep(device, gpu, repeats):
+    """A 4-step row per update rule (rCM fresh, lightx2v Wan 2.1 fresh, Lightning deterministic; FastWan
+    at its 3 steps) and a two-expert row (Lightning T2V, two networks): Tempo One-Step Generate / Two-Expert
+    Generate against a bare loop of the same forwards and updates, decode included."""
+    import comfy.model_management as mm
+    import comfy.sd
+
+    from tempo_pack.nodes.onestep import TwoExpertGenerate, onestep_sigmas
+    from tempo_pack.nodes.onestep_preset import OneStepPreset
+    from tempo_pack.nodes.onestep_video import load_onestep_video
+
+    shape = WAN_13B if gpu else WAN_SMALL
+    w, h, frames = (832, 480, 81) if gpu else (128, 96, 17)
+    models = []
+    for seed in (0, 1):
+        path = os.path.join(tempfile.mkdtemp(), f"wan{seed}.safetensors")
+        factory.save_safetensors(factory.causal_wan_state_dict(seed, **shape), path, {}, torch.bfloat16)
+        models.append(load_onestep_video(path, "default")[0])
+        os.remove(path)
+    vae = comfy.sd.VAE(sd=factory.wan_vae_state_dict())
+    latent = {"samples": torch.zeros(1, 16, (frames - 1) // 4 + 1, h // 8, w // 8)}
+    cond = [[torch.randn(1, 512, 4096) * 0.1, {}]]
+
+    def bare_loop(nets, sigmas, fresh, high_steps):
+        def run():
+            mm.load_models_gpu(nets)
+            dtype = nets[0].model.get_dtype()
+            s = sigmas.tolist()
+            with torch.no_grad():
+                x = s[0] * torch.randn(latent["samples"].shape, device=device, dtype=dtype)
+                for i in range(len(s) - 1):
+                    net = (nets[0] if i < high_steps else nets[-1]).model.diffusion_model
+                    v = net(x, torch.full((1,), 1000.0 * s[i], device=device), cond[0][0].to(device, dtype))
+                    x0 = x - s[i] * v
+                    if s[i + 1] == 0:
+                        x = x0
+                    elif fresh:
+                        x = (1 - s[i + 1]) * x0 + s[i + 1] * torch.randn_like(x)
+                    else:
+                        x = x + (s[i + 1] - s[i]) * v
+            return vae.decode(nets[0].model.process_latent_out(x.float()))
+        return run
+
+    for name, steps in (("rCM", 4), ("lightx2v Wan 2.1", 4), ("Wan2.2-Lightning T2V", 4), ("FastWan", 3)):
+        model = OneStepPreset.execute(model=models[0], preset=name).args[0]
+        sigmas = onestep_sigmas(model, steps, 1.0)
+        fresh = name != "Wan2.2-Lightning T2V"
+
+        def node(model=model, steps=steps):
+            from tempo_pack.nodes.onestep import OneStepGenerate
+            out = OneStepGenerate.execute(model=model, positive=cond, seed=0, steps=steps, strength=1.0, cfg=1.0,
+                                          latent=latent).args[0]
+            return vae.decode(out["samples"])
+
+        reset_peak(device)
+        report(f"{name} {steps}-step t2v, Wan {shape['dim']}x{shape['num_layers']}, {w}x{h}x{frames}", device,
+               timed(bare_loop([model], sigmas, fresh, steps), device, repeats), timed(node, device, repeats))
+    high, low = (OneStepPreset.execute(model=m, preset="Wan2.2-Lightning T2V").args[0] for m in models)
+    sigmas = onestep_sigmas(high, 4, 1.0)
+
+    def two():
+        out = TwoExpertGenerate.execute(model_high=high, model_low=low, positive=cond, latent=latent, seed=0, steps=4,
+                                        cfg=1.0).args[0]
+        return vae.decode(out["samples"])
+
+    reset_peak(device)
+    report(f"Wan2.2-Lightning two experts 4-step t2v, 2 x Wan {shape['dim']}x{shape['num_layers']}, {w}x{h}x{frames}",
+           device, timed(bare_loop([high, low], sigmas, False, 2), device, repeats), timed(two, device, repeats))
+
+
 def main():
     factory.import_comfy()
     import comfy.model_management as mm
@@ -131,6 +203,7 @@ def main():
     print(f"device: {torch.cuda.get_device_name() if gpu else 'cpu (small scale)'}")
     bench_apt(device, gpu, repeats)
     bench_svd(device, gpu, repeats)
+    bench_fewstep(device, gpu, repeats)
 
 
 if __name__ == "__main__":

@@ -217,3 +217,24 @@ def test_the_preset_node_says_what_it_set(wan):
     info = OneStepPreset.execute(model=wan["high"], preset="Wan2.2-Lightning I2V").args[1]
     assert "4 steps at sigma 1, 0.9375, 0.8333, 0.625" in info and "steps at t >= 900 on the high-noise one" in info
     assert "Wan 2.2 A14B expert" in info
+
+
+def test_wan22_5b_is_named_as_such_and_takes_only_its_presets(wan, tmp_path):
+    """ComfyUI's detection (48-channel latent: WAN22_T2V) decides; the info says Wan 2.2 TI2V 5B, not 'Wan 2.1
+    image-to-video'; FastWan is published for it, the A14B presets are not."""
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.onestep_video import load_onestep_video
+
+    path = factory.save_safetensors(factory.causal_wan_state_dict(5, in_dim=48, out_dim=48),
+                                    str(tmp_path / "wan22_ti2v_5b.safetensors"), {}, torch.float32)
+    model, info = load_onestep_video(path, "fp32")
+    assert "Wan 2.2 TI2V 5B" in info and "2.1" not in info.split("on ", 1)[1]
+    assert "FastWan" in preset_info(model, "FastWan")
+    with pytest.raises(ValueError, match="this MODEL is Wan 2.2 TI2V 5B"):
+        preset(model, "Wan2.2-Lightning T2V")
+
+
+def preset_info(model, name):
+    from tempo_pack.nodes.onestep_preset import OneStepPreset
+
+    return OneStepPreset.execute(model=model, preset=name).args[1]
