@@ -370,6 +370,7 @@ def video_preset(timestep: float = 1000.0, shift: float = 5.0, frames: int = 0) 
 
 
 EXPERT_RULES = ("timestep", "sigma", "step")
+MAX_LISTED_STEPS = 16  # the step inputs' maximum
 
 
 def parse_sigma_list(text: str) -> list[float]:
@@ -384,6 +385,8 @@ def parse_sigma_list(text: str) -> list[float]:
                          "0.625)") from None
     if not sigmas:
         raise TempoError("the sigma list is empty; give one sigma per step, highest first (e.g. 1.0, 0.75, 0.5)")
+    if len(sigmas) > MAX_LISTED_STEPS:
+        raise TempoError(f"the sigma list has {len(sigmas)} steps; at most {MAX_LISTED_STEPS}")
     bad = [v for v in sigmas if not (0.0 < v <= 1.0) or math.isnan(v)]
     if bad:
         raise TempoError(f"sigma {bad[0]:g} is outside (0, 1]: a flow schedule's sigmas run from 1 (pure noise) "

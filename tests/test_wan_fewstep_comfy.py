@@ -145,7 +145,9 @@ def test_an_explicit_sigma_list_is_sampled_exactly(wan):
 
 
 @pytest.mark.parametrize("text,message", [("1.0, 0.5, 0.7", "must decrease strictly"), ("1.5, 0.5", "outside \\(0, 1\\]"),
-                                          ("1.0, 0", "outside \\(0, 1\\]"), ("1.0, fast", "not numbers")])
+                                          ("1.0, 0", "outside \\(0, 1\\]"), ("1.0, fast", "not numbers"),
+                                          (", ".join(str(1 - i / 100) for i in range(40)), "at most 16"),
+                                          ("nan", "outside")])
 def test_a_bad_sigma_list_is_refused(wan, text, message):
     with pytest.raises(ValueError, match=message):
         preset(wan["high"], "rCM", sigmas=text)
