@@ -6,7 +6,8 @@ time goes, against recomputing the context every block. Random weights, one proc
 
 First bar on one H100 (Self Forcing's published figures): 17.0 FPS, 0.69 s to the first frame.
 Steering: the cost of a prompt switch with LongLive's re-cache (target: at most one block's time),
-and video-to-video FPS including the streamed Wan VAE encode and decode.
+and video-to-video FPS including the streamed Wan VAE encode and decode; FPS with the TAEHV
+tiny decoder (taew2_1's architecture) in place of the Wan VAE.
 """
 
 from __future__ import annotations
@@ -195,6 +196,13 @@ def main():
         total_v, first_v, _ = run(model, args, device, dtype, decoder=dec.decode)
         print(f"with streaming decode: {frames_out / total_v:.2f} FPS, first decoded frames after {first_v:.2f} s; "
               f"VAE share {100 * (total_v - total) / total_v:.0f}% of the time")
+        import tempfile
+
+        from tempo_pack.nodes.wan_models import StreamingTAEHVDecoder
+        tiny = StreamingTAEHVDecoder(factory.write_taehv(os.path.join(tempfile.mkdtemp(), "taew2_1.pth")))
+        total_t, first_t, _ = run(model, args, device, dtype, decoder=tiny.decode)
+        print(f"with the TAEHV decoder (taew2_1 architecture, random weights): {frames_out / total_t:.2f} FPS, first "
+              f"decoded frames after {first_t:.2f} s; decoder share {100 * (total_t - total) / total_t:.0f}% of the time")
         fps = v2v_fps(model, args, device, dtype, vae)
         print(f"video-to-video at strength 0.7 (2 steps + refill), streamed encode + decode: {fps['v2v']:.2f} FPS; "
               f"text-to-video (4 steps) with decode in the same run: {fps['t2v']:.2f} FPS")

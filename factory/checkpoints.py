@@ -403,6 +403,21 @@ def write_turbodiffusion_pth(path: str, seed: int = 19, quant: bool = False) -> 
     return path
 
 
+def taehv_state_dict(latent_channels: int = 16, seed: int = 71) -> dict:
+    """A TAEHV decoder (taew2_1's architecture and key names) with PyTorch's default random init."""
+    from ..models.taehv import TAEHVDecoder
+
+    torch.manual_seed(seed)
+    return TAEHVDecoder(latent_channels, 1 if latent_channels == 16 else 2).state_dict()
+
+
+def write_taehv(path: str, latent_channels: int = 16, seed: int = 71) -> str:
+    """As madebyollin/taehv's taew2_1.pth: a torch.save'd state dict (its decoder part)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save(taehv_state_dict(latent_channels, seed), path)
+    return path
+
+
 SVD_TINY_UNET = {
     "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
     "num_classes": "sequential", "adm_in_channels": 768, "in_channels": 8, "out_channels": 4, "model_channels": 64,

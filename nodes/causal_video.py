@@ -16,7 +16,8 @@ import folder_paths
 
 from ..samplers import causal, timeline as tl
 from ..video.mp4 import Mp4Writer
-from .wan_models import StreamingWanDecoder, StreamingWanEncoder, causal_info, causal_runner, load_causal_model
+from .wan_models import (TAEHV_FOLDERS, WAN_VAE_DECODER, StreamingTAEHVDecoder, StreamingWanDecoder, StreamingWanEncoder,
+                         causal_info, causal_runner, load_causal_model, taehv_files)
 from . import compat, live as live_page
 from .compat import io, ui
 from ..loaders.paths import MAX_NAME_CHARS, is_inside, shown
@@ -528,11 +529,19 @@ def legacy_cache_inputs(prompt, unique_id) -> tuple | None:
     return values
 
 
+def DECODER_INPUT():
+    return io.Combo.Input("decoder", options=[WAN_VAE_DECODER, *taehv_files()], default=WAN_VAE_DECODER, optional=True,
+                          tooltip="What turns latents into frames: the Wan VAE (full quality), or a TAEHV tiny decoder "
+                                  "from models/vae_approx (madebyollin's taew2_1.pth, lightx2v's lighttaew2_1): many "
+                                  "times faster, softer detail, for real time. The Wan VAE stays wired (video-to-video "
+                                  "encodes with it).")
+
+
 class StopRequested(Exception):
     """The live page asked to stop: the video ends after the block being made."""
 
 
-def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None):
+def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None, decoder_name: str = WAN_VAE_DECODER):
     """Generate, decode each block as it finishes, hand frames on; return the LATENT of the clip.
 
     Progress and previews per block; an interrupt stops at the next block boundary, and the
@@ -540,8 +549,11 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None):
     someone watches, and may stop the video or change its prompt between blocks."""
     from . import live as live_page
 
-    check_vae_memory(plan, vae)
-    decoder = StreamingWanDecoder(vae)
+    if decoder_name == WAN_VAE_DECODER:
+        check_vae_memory(plan, vae)
+        decoder = StreamingWanDecoder(vae)
+    else:  # TAEHV: a name from a shared workflow, so only a file listed in models/vae_approx
+        decoder = StreamingTAEHVDecoder(resolve_model_path(decoder_name, TAEHV_FOLDERS, "decoder"))
     pbar = comfy.utils.ProgressBar(plan.num_blocks)
     latents, done = [], 0
 
@@ -598,6 +610,7 @@ class CausalVideoToMP4(io.ComfyNode):
                 io.String.Input("filename_prefix", default="tempo/causal", tooltip="Output file prefix."),
                 io.Float.Input("fps", default=16.0, min=1.0, max=120.0, step=1.0, tooltip="Wan 2.1 plays at 16 fps."),
                 io.Int.Input("crf", default=19, min=0, max=51, tooltip="H.264 quality: lower is better and larger."),
+                DECODER_INPUT(),
             ],
             outputs=[io.Latent.Output(tooltip="The clip's latent video (feed continue_from of the next job).")],
             hidden=[io.Hidden.unique_id, io.Hidden.prompt, io.Hidden.extra_pnginfo],
@@ -605,7 +618,7 @@ class CausalVideoToMP4(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, video, vae, filename_prefix, fps, crf) -> io.NodeOutput:
+    def execute(cls, video, vae, filename_prefix, fps, crf, decoder=WAN_VAE_DECODER) -> io.NodeOutput:
         full_dir, filename, counter, subfolder = output_path(filename_prefix, video.width, video.height)
         os.makedirs(full_dir, exist_ok=True)
         name = f"{filename}_{counter:05}_.mp4"
@@ -615,7 +628,7 @@ class CausalVideoToMP4(io.ComfyNode):
         writer = Mp4Writer(path, video.width, video.height, fps, crf, metadata)
         stream = live_page.open_stream(video, f"{subfolder}/{name}".lstrip("/"), fps, getattr(cls.hidden, "unique_id", None))
         try:
-            latent = run_stream(video, vae, writer.write, stream)
+            latent = run_stream(video, vae, writer.write, stream, decoder)
         except BaseException as e:
             writer.close()
             if os.path.exists(path) and writer.frames == 0:
@@ -639,17 +652,17 @@ class CausalVideoDecode(io.ComfyNode):
             description="Runs a causal video stream and returns its frames (IMAGE) and LATENT, decoding each block with "
                         "the Wan VAE's causal cache while generating; for chaining with native video nodes.",
             inputs=[VideoStream.Input("video", tooltip="From 'Tempo Causal Video Sampler'."),
-                    io.Vae.Input("vae", tooltip="The Wan 2.1 VAE.")],
+                    io.Vae.Input("vae", tooltip="The Wan 2.1 VAE."), DECODER_INPUT()],
             outputs=[io.Image.Output(tooltip="All frames, in memory."), io.Latent.Output()],
             hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, video, vae) -> io.NodeOutput:
+    def execute(cls, video, vae, decoder=WAN_VAE_DECODER) -> io.NodeOutput:
         frames = []
         stream = live_page.open_stream(video, "frames in memory", 16.0, getattr(cls.hidden, "unique_id", None))
         try:
-            latent = run_stream(video, vae, frames.append, stream)
+            latent = run_stream(video, vae, frames.append, stream, decoder)
         except BaseException as e:
             stream.finish("failed", str(e) or type(e).__name__)
             raise

@@ -22,6 +22,8 @@ import comfy.model_detection as _model_detection
 import comfy.model_patcher as _model_patcher
 import comfy.model_sampling as model_sampling  # noqa: F401  CONST, EPS, V_PREDICTION, X0, ModelSamplingDiscrete(Flow), reshape_sigma
 import comfy.samplers as _samplers
+import comfy.latent_formats as latent_formats  # noqa: F401  Wan21 (process_in: the diffusion model's latent space)
+import comfy.ops as ops  # noqa: F401  disable_weight_init: the layers ComfyUI builds its own models from
 import comfy.supported_models as _supported_models
 from comfy.ldm.modules.attention import optimized_attention  # noqa: F401  0.3.64 .. 0.8.0: same name and signature
 

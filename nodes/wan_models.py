@@ -17,8 +17,10 @@ import torch
 import comfy.model_management as mm
 import comfy.sd
 
+from ..loaders.files import CheckpointError, flatten_state_dict, read_file
 from ..loaders.wan import read_wan_checkpoint
 from ..models.causal_wan import CausalWan, config_from_state_dict
+from ..models.taehv import TAEHVDecoder
 from ..video.wan_stream import StreamingDecoder, StreamingEncoder
 from . import compat
 from .common import WEIGHT_DTYPES, TempoInputError, check_choice
@@ -101,6 +103,50 @@ class StreamingWanDecoder:
 
     def close(self):
         self.stream.close()
+
+
+WAN_VAE_DECODER = "Wan VAE"
+TAEHV_FOLDERS = ("vae_approx",)
+
+
+def taehv_files() -> list[str]:
+    """TAEHV decoders in ComfyUI's vae_approx folder (taew2_1.pth, lighttaew2_1.safetensors...)."""
+    import folder_paths
+
+    return [n for n in folder_paths.get_filename_list("vae_approx") if "taew" in n.lower() or "taehv" in n.lower()]
+
+
+class StreamingTAEHVDecoder:
+    """The tiny TAEHV decoder, block by block, with the same interface as StreamingWanDecoder.
+    madebyollin's taew2_1 decodes the diffusion model's own latents (the latent format's process_in
+    of ComfyUI's LATENT); lightx2v's lighttaew2_1 decodes the LATENT as it is (as ComfyUI's own VAE
+    loader treats the two, comfy/sd.py 0.8.0)."""
+
+    def __init__(self, path: str):
+        name = os.path.basename(path)
+        try:
+            raw, _ = read_file(path)
+            self.model = TAEHVDecoder.from_state_dict(flatten_state_dict(raw, path), compat.ops.disable_weight_init)
+        except (CheckpointError, ValueError) as e:
+            raise TempoInputError(f"{name}: {e}") from None
+        if self.model.latent_channels != 16:
+            raise TempoInputError(f"{name} decodes {self.model.latent_channels}-channel latents (Wan 2.2 5B); causal "
+                                  "video is Wan 2.1 (16 channels): pick taew2_1")
+        self.scale = None if "lighttae" in name.lower() else compat.latent_formats.Wan21()
+        self.device = mm.get_torch_device()
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.model.to(self.device, self.dtype).eval()
+        self.stream = self.model.stream()
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """latent [B, 16, F, h, w] in VAE units -> frames [B*T, H, W, 3] in 0..1."""
+        x = latent if self.scale is None else self.scale.process_in(latent)
+        out = self.stream.decode(x.to(self.device, self.dtype)).float()
+        return out.movedim(1, -1).reshape(-1, out.shape[-2], out.shape[-1], 3).cpu()
+
+    def close(self):
+        self.model = self.stream = None
+        mm.soft_empty_cache()
 
 
 def wan_vae_net(vae):

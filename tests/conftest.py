@@ -83,6 +83,9 @@ def models_dir(tmp_path_factory, comfy):
         for name in os.listdir(src):
             if ".partial" not in name:
                 os.symlink(os.path.join(src, name), root / folder / name)
+    from tempo_pack.factory import checkpoints as factory  # test-only: a TAEHV decoder where ComfyUI keeps them
+
+    factory.write_taehv(str(root / "vae_approx" / "taew2_1.pth"))
     return root
 
 

@@ -482,3 +482,25 @@ def test_long_prompts_are_cut_at_512_tokens_and_said(chunkwise):
                       schedule="Self Forcing", custom_timesteps="", shift=5.0, frames_per_block="auto", cache="preset",
                       sink_size=3, local_attn_size=21)
     assert any("600 tokens long" in line for line in plan.report)
+
+
+def test_taehv_decoder_equals_comfyuis_own_where_it_has_one(comfy):
+    """ComfyUI 0.8 ships TAEHV (comfy/taesd/taehv.py); ours, built from ComfyUI's ops and streamed in
+    blocks, equals it on the same weights. 0.3.64 has none: there the reference check is
+    test_taehv_unit's (madebyollin/taehv, with TAEHV_PATH)."""
+    taehv = pytest.importorskip("comfy.taesd.taehv", reason="this ComfyUI has no TAEHV of its own (added after 0.3.64)")
+    import comfy.ops
+
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.models.taehv import TAEHVDecoder
+
+    sd = factory.taehv_state_dict()
+    theirs = taehv.TAEHV(latent_channels=16, latent_format=None, show_progress_bar=False)
+    assert not [k for k in theirs.load_state_dict(sd, strict=False).missing_keys if k.startswith("decoder.")]
+    ours = TAEHVDecoder.from_state_dict(sd, comfy.ops.disable_weight_init)
+    x = torch.randn(1, 16, 5, 4, 6, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = theirs.decode(x).clamp(0, 1)
+    stream = ours.stream()
+    got = torch.cat([stream.decode(x[:, :, a:b]) for a, b in ((0, 2), (2, 5))], 2)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)

@@ -198,6 +198,33 @@ def test_every_video_workflow_runs_to_mp4(client, name, tmp_path):
         assert (info["frames"], info["width"], info["height"], info["codec"]) == (n, *size, "h264")
 
 
+def test_a_causal_video_decoded_by_taehv_from_vae_approx(client, tmp_path):
+    """decoder: a TAEHV file of models/vae_approx (taew2_1.pth, random weights here) makes the same number
+    of frames as the Wan VAE; a name outside the listed files is refused."""
+    from checks import read_mp4_info
+    from tempo_pack.factory.checkpoints import WAN_PROMPT
+
+    name = "05 Causal text to video, streamed to mp4.json"
+    info = client.object_info()
+    spec = info["TempoCausalVideoSaveMP4"]["input"]["optional"]["decoder"]
+    assert "taew2_1.pth" in (spec[1]["options"] if spec[0] == "COMBO" else spec[0])  # the listed vae_approx file
+    api = specs.use_saved_conditioning(workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)),
+                                                       info), WAN_PROMPT)
+    sizes = {**CAUSAL_SIZE, "TempoCausalVideoSampler.length": 21}
+    frames = {}
+    for decoder in ("Wan VAE", "taew2_1.pth"):
+        out = tmp_path / decoder.replace(".", "_")
+        results = runner.run_batch(client, api, [{**sizes, "TempoCausalVideoSaveMP4.decoder": decoder}], str(out),
+                                   progress=False)
+        (video,) = [f for f in results[0].files if f.endswith(".mp4")]
+        mp4 = read_mp4_info(str(out / video))
+        frames[decoder] = (mp4["frames"], mp4["width"], mp4["height"])
+    assert frames["taew2_1.pth"] == frames["Wan VAE"] == (21, 64, 48)
+    with pytest.raises(ValidationFailed):
+        runner.run_batch(client, api, [{**sizes, "TempoCausalVideoSaveMP4.decoder": "../../taew2_1.pth"}],
+                         str(tmp_path / "bad"), progress=False)
+
+
 @pytest.mark.parametrize("path", [p for p in WORKFLOWS if os.path.basename(p) in SMALL], ids=os.path.basename)
 def test_every_workflow_runs(client, path, tmp_path):
     api = workflow.to_api(workflow.load_workflow(path), client.object_info())
