@@ -66,7 +66,8 @@ def wan_architecture(model) -> str:
     config = model.model.model_config
     if isinstance(config, compat.WAN22_T2V):
         return "Wan 2.2 TI2V 5B (text- and image-to-video; the Wan 2.2 VAE, 48-channel latent)"
-    if isinstance(config, compat.WAN21_I2V):
+    net = model.model.diffusion_model
+    if isinstance(config, compat.WAN21_I2V) or net.patch_embedding.weight.shape[1] > 16:  # the start image's channels
         return "the Wan 2.1 architecture, image-to-video (Wan 2.1 I2V, or a Wan 2.2 I2V A14B expert)"
     return "the Wan 2.1 architecture, text-to-video (Wan 2.1 T2V, or a Wan 2.2 T2V A14B expert)"
 
