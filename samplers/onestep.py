@@ -154,6 +154,7 @@ LX = "ModelTC/LightX2V@f8aee98"
 LX_OLD = "ModelTC/lightx2v@0591c35"
 LIGHTNING = "ModelTC/Wan2.2-Lightning@92efeb4"
 RCM = "NVlabs/rcm@5b41aa9"
+LX_FOUR_STEPS = ((4, (1000.0, 750.0, 500.0, 250.0)),)  # lightx2v's and Lightning's 4 steps, before shift 5
 FASTVIDEO = "hao-ai-lab/FastVideo@2f3d407"
 DIFFUSERS = "huggingface/diffusers@58eb52c"
 # One entry per published model (and base, where the numbers differ by base). Every number is the
@@ -230,7 +231,7 @@ _ROWS = [
                   "high-noise expert while sigma >= 0.9), :84-85 (sigma_max 200, 4 steps)"),
     Preset("lightx2v Wan 2.1", 1000, "flow", "flow", "fresh", 1.0, ("WAN21",),
            "lightx2v 4-step Wan 2.1 (T2V / I2V models and LoRAs)", "scaled", shift=5.0, steps_rule="published",
-           published=((4, (1000.0, 750.0, 500.0, 250.0)),),
+           published=LX_FOUR_STEPS,
            source=f"{LX} configs/distill/wan21/wan_t2v_distill_model_4step_cfg.json:10-15 and "
                   "wan_i2v_distill_lora_4step_cfg.json:9-14 (steps [1000, 750, 500, 250], shift 5, cfg off); "
                   "lightx2v/models/schedulers/wan/step_distill/scheduler.py:25-33 (the list indexes the unshifted "
@@ -240,20 +241,20 @@ _ROWS = [
                   "renoise deterministic for that)"),
     Preset("lightx2v Wan 2.2", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",),
            "lightx2v 4-step Wan 2.2 A14B two experts (models and LoRAs)", "scaled", shift=5.0, steps_rule="published",
-           published=((4, (1000.0, 750.0, 500.0, 250.0)),), expert_rule="step", expert_boundary=2,
+           published=LX_FOUR_STEPS, expert_rule="step", expert_boundary=2,
            source=f"{LX} configs/distill/wan22/wan_moe_i2v_distill_model.json:14, :21-27 and "
                   "wan_moe_t2v_distill_lora.json:14, :20-26 (shift 5, [1000, 750, 500, 250], boundary_step_index 2); "
                   "runners/wan/wan_distill_runner.py:51, :60-61, :179 (the high-noise expert for steps 0-1); "
                   "step_distill/scheduler.py:80-89 (Euler: x + (sigma' - sigma) v)"),
     Preset("Wan2.2-Lightning T2V", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",),
            "Wan 2.2 Lightning T2V A14B LoRAs, two experts", "scaled", shift=5.0, steps_rule="published",
-           published=((4, (1000.0, 750.0, 500.0, 250.0)),), expert_rule="timestep", expert_boundary=875.0,
+           published=LX_FOUR_STEPS, expert_rule="timestep", expert_boundary=875.0,
            source=f"{LIGHTNING} wan/configs/wan_t2v_A14B.py:34-37 (shift 5, boundary 0.875); "
                   "wan/utils/fm_solvers_euler.py:17-21, :41-45 (linspace(1000, 0, steps + 1), shifted), :84-86 (Euler); "
                   "wan/text2video.py:200-205, :320 (the high-noise expert while t >= 875), :345-347"),
     Preset("Wan2.2-Lightning I2V", 1000, "flow", "flow", "deterministic", 1.0, ("WAN21",),
            "Wan 2.2 Lightning I2V A14B LoRAs, two experts", "scaled", shift=5.0, steps_rule="published",
-           published=((4, (1000.0, 750.0, 500.0, 250.0)),), expert_rule="timestep", expert_boundary=900.0,
+           published=LX_FOUR_STEPS, expert_rule="timestep", expert_boundary=900.0,
            source=f"{LIGHTNING} wan/configs/wan_i2v_A14B.py:34-37 (shift 5, boundary 0.900); the same Euler solver"),
     Preset("FastWan", 1000, "flow", "flow", "fresh", 1.0, WAN_BASES, "FastWan (DMD) Wan 2.1 1.3B / 14B and Wan 2.2 TI2V 5B",
            "scaled", steps_rule="published",
@@ -308,8 +309,7 @@ def published_wan_table() -> list[str]:
     lines = ["| preset | steps | sigmas | update | two experts (high-noise expert runs) |", "|---|---|---|---|---|"]
     for name in WAN_PRESET_NAMES:
         p = PRESETS[name]
-        switch = {"step": f"the first {int(p.expert_boundary)} steps", "timestep": f"t >= {p.expert_boundary:g}",
-                  "sigma": f"sigma >= {p.expert_boundary:g}"}.get(p.expert_rule, "-")
+        switch = expert_rule_text(p)
         for n, ts in p.published:
             lines.append(f"| {name} | {n} | {', '.join(f'{flow_sigma(t, p.shift):.4f}' for t in ts)} | {p.renoise} | "
                          f"{switch} |")
@@ -443,11 +443,15 @@ def describe_flow_preset(preset: Preset) -> str:
         (f" (t {', '.join(f'{t:g}' for t in preset.published[-1][1])}, shift {preset.shift:g})" if preset.shift != 1
          and preset.published else "") + f"; update {preset.renoise}; cfg {preset.cfg:g}"
     if preset.expert_rule:
-        rule = {"step": f"the first {int(preset.expert_boundary)} steps",
-                "timestep": f"steps at t >= {preset.expert_boundary:g}",
-                "sigma": f"steps at sigma >= {preset.expert_boundary:g}"}[preset.expert_rule]
-        text += f"; two experts: {rule} on the high-noise one"
+        text += f"; two experts: {expert_rule_text(preset)} on the high-noise one"
     return text
+
+
+def expert_rule_text(preset: Preset) -> str:
+    """Which steps a preset's high-noise expert runs, in words ("-" for one model)."""
+    b = preset.expert_boundary
+    return {"step": f"the first {int(b)} steps", "timestep": f"steps at t >= {b:g}",
+            "sigma": f"steps at sigma >= {b:g}"}.get(preset.expert_rule, "-")
 
 
 def advance_generators(generator, shape, draws: int) -> None:

@@ -504,3 +504,22 @@ def test_taehv_decoder_equals_comfyuis_own_where_it_has_one(comfy):
     stream = ours.stream()
     got = torch.cat([stream.decode(x[:, :, a:b]) for a, b in ((0, 2), (2, 5))], 2)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_taehv_files_get_the_latent_space_they_were_made_for(comfy, tmp_path):
+    """madebyollin's taew2_1 decodes the diffusion model's latents (Wan21 process_in of the LATENT);
+    lightx2v's lighttaew2_1 the LATENT itself, as ComfyUI 0.8's VAE loader treats them."""
+    import comfy.latent_formats
+
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.wan_models import StreamingTAEHVDecoder
+
+    latent = torch.randn(1, 16, 2, 4, 6, generator=torch.Generator().manual_seed(8))
+    for name, feed in (("taew2_1.pth", comfy.latent_formats.Wan21().process_in(latent)), ("lighttaew2_1.pth", latent)):
+        dec = StreamingTAEHVDecoder(factory.write_taehv(str(tmp_path / name)))
+        expected = dec.model.decode(feed.float())  # [B, 3, T, H, W]
+        got = dec.decode(latent)
+        torch.testing.assert_close(got, expected.movedim(1, -1).reshape(-1, *expected.shape[-2:], 3))
+        dec.close()
+    with pytest.raises(ValueError, match="decodes 48-channel latents.*pick taew2_1"):
+        StreamingTAEHVDecoder(factory.write_taehv(str(tmp_path / "taew2_2.pth"), latent_channels=48))

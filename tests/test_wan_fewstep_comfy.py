@@ -240,3 +240,21 @@ def preset_info(model, name):
     from tempo_pack.nodes.onestep_preset import OneStepPreset
 
     return OneStepPreset.execute(model=model, preset=name).args[1]
+
+
+def test_a_file_can_carry_its_preset_and_sigmas(wan, tmp_path):
+    """tempo.preset / tempo.sigmas in a file's metadata, read by Tempo One-Step Video Loader; a bad list
+    in a file is refused naming the file."""
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.onestep import onestep_sigmas
+    from tempo_pack.nodes.onestep_video import load_onestep_video
+
+    sd = factory.causal_wan_state_dict(5)
+    good = factory.save_safetensors(sd, str(tmp_path / "rcm_720p.safetensors"),
+                                    {"tempo.preset": "rCM", "tempo.sigmas": "0.9917, 0.9338, 0.6090"}, torch.float32)
+    model, info = load_onestep_video(good, "fp32")
+    assert onestep_sigmas(model, 3, 1.0).tolist() == pytest.approx([0.9917, 0.9338, 0.609, 0.0], abs=1e-6)
+    assert "rCM: 3 steps at sigma 0.9917, 0.9338, 0.609; update fresh" in info and "[file metadata]" in info
+    bad = factory.save_safetensors(sd, str(tmp_path / "bad.safetensors"), {"tempo.sigmas": "0.5, 0.9"}, torch.float32)
+    with pytest.raises(ValueError, match="bad.safetensors: its metadata: .*must decrease strictly"):
+        load_onestep_video(bad, "fp32")
