@@ -258,3 +258,16 @@ def test_a_file_can_carry_its_preset_and_sigmas(wan, tmp_path):
     bad = factory.save_safetensors(sd, str(tmp_path / "bad.safetensors"), {"tempo.sigmas": "0.5, 0.9"}, torch.float32)
     with pytest.raises(ValueError, match="bad.safetensors: its metadata: .*must decrease strictly"):
         load_onestep_video(bad, "fp32")
+
+
+def test_the_expert_rule_input_overrides_the_preset_switch(wan):
+    """expert_rule 'step' with boundary 1: only the first step on the high-noise expert."""
+    from tempo_pack.nodes.onestep import TwoExpertGenerate
+
+    name = "Wan2.2-Lightning T2V"
+    high, low = preset(wan["high"], name), preset(wan["low"], name)
+    expected = authors_loop([high, low], name, 4, "deterministic", lambda i, s: i < 1)
+    out = TwoExpertGenerate.execute(model_high=high, model_low=low, positive=[[_ctx(), {}]],
+                                    latent={"samples": torch.zeros(LATENT)}, seed=SEED, steps=4, cfg=1.0,
+                                    expert_rule="step", expert_boundary=1.0).args[0]
+    torch.testing.assert_close(high.model.process_latent_in(out["samples"]), expected, rtol=1e-4, atol=1e-5)
