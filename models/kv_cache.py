@@ -1,8 +1,17 @@
 """KV caches for causal video: fixed-size rolling self-attention cache with sink frames.
 
-Plain torch. Memory is allocated once, at ``(sink + window) * tokens_per_frame`` tokens per
-layer, so it stays the same however long the video runs. Keys are stored after RoPE, at
+Plain torch. Memory is allocated once, at ``(sink + window + spare) * tokens_per_frame`` tokens
+per layer, so it stays the same however long the video runs. Keys are stored after RoPE, at
 their absolute frame positions; evicting a frame never re-rotates the others.
+
+The cache is a set of frame *slots*. Attention over the cached keys has no mask, so the order
+the slots hold the frames in does not matter: a frame evicted frees its slot and the next frame
+is written there (a ring, no shifting). With ``in_place`` (the default) every network pass writes
+its own keys/values straight into free slots (the ``spare`` slots hold one block) and attends to
+a view of the buffer: no per-layer concatenation, and the clean refill pass commits by
+bookkeeping alone. Without it, or when a pass has more frames than there are free slots (a long
+prefix), the pass attends to the held frames in time order joined with its own, as the authors'
+code does, and the commit copies the kept frames in.
 """
 
 from __future__ import annotations
@@ -14,24 +23,29 @@ class RollingKVCache:
     """Per layer keys/values of the frames generated so far, as Self Forcing keeps them.
 
     Holds at most ``sink_frames + window_frames`` frames: the first ``sink_frames`` of the
-    video stay for good; after them, the most recent ``window_frames``. A pass with
-    ``write=True`` first stages every layer's new keys/values (the frames being written must
-    not see themselves twice) and :meth:`commit` then stores them, evicting the oldest
-    non-sink frames that no longer fit.
+    video stay for good; after them, the most recent ``window_frames``. A network pass calls
+    :meth:`begin` once, then :meth:`attend_kv` per layer; a pass with ``write=True`` ends with
+    :meth:`commit`, which keeps its frames (the frames being written never see themselves twice),
+    evicting the oldest non-sink frames that no longer fit.
     """
 
     def __init__(self, num_layers: int, batch: int, heads: int, head_dim: int, tokens_per_frame: int,
-                 sink_frames: int, window_frames: int, device=None, dtype=torch.float32, full: bool = False):
+                 sink_frames: int, window_frames: int, device=None, dtype=torch.float32, full: bool = False,
+                 spare_frames: int = 0, in_place: bool = True):
         if window_frames < 1:
             raise ValueError("the cache window must hold at least one frame")
         self.tpf, self.sink, self.window = tokens_per_frame, sink_frames, window_frames
         self.full = full  # sized to hold every frame of the video (no window): a re-cache recomputes all
-        self.capacity_frames = sink_frames + window_frames
-        shape = (num_layers, batch, self.capacity_frames * tokens_per_frame, heads, head_dim)
+        self.capacity_frames = sink_frames + window_frames   # frames held between passes
+        self.in_place = in_place
+        slots = self.capacity_frames + (spare_frames if in_place else 0)
+        shape = (num_layers, batch, slots * tokens_per_frame, heads, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.frames: list[int] = []      # absolute indices of the stored frames, in order
+        self.slot_frame: list = [None] * slots   # absolute frame index held by each slot
+        self._pass = None
         self._staged: dict[int, tuple] = {}
+        self.passes = {"in place": 0, "join": 0}  # how the passes ran (the benchmark and tests read it)
 
     @staticmethod
     def bytes_needed(num_layers, batch, heads, head_dim, tokens_per_frame, frames, dtype=torch.bfloat16) -> int:
@@ -41,54 +55,111 @@ class RollingKVCache:
     def nbytes(self) -> int:
         return self.k.numel() * self.k.element_size() + self.v.numel() * self.v.element_size()
 
+    @property
+    def frames(self) -> list[int]:
+        """Absolute indices of the held frames, in time order."""
+        return sorted(f for f in self.slot_frame if f is not None)
+
+    def _held_slots(self) -> list[int]:
+        """Slots of the held frames, in the frames' time order."""
+        return [i for _, i in sorted((f, i) for i, f in enumerate(self.slot_frame) if f is not None)]
+
+    def _tokens(self, slots: list[int]):
+        """A slice over the slots' tokens when they are consecutive, else an index tensor."""
+        if slots == list(range(slots[0], slots[0] + len(slots))):
+            return slice(slots[0] * self.tpf, (slots[-1] + 1) * self.tpf)
+        return (torch.tensor(slots)[:, None] * self.tpf + torch.arange(self.tpf)).flatten().to(self.k.device)
+
+    def _take(self, layer: int, tokens):
+        if isinstance(tokens, slice):
+            return self.k[layer, :, tokens], self.v[layer, :, tokens]
+        return self.k[layer].index_select(1, tokens), self.v[layer].index_select(1, tokens)
+
     def read(self, layer: int):
-        n = len(self.frames) * self.tpf
-        if n == 0:
-            return None, None
-        return self.k[layer, :, :n], self.v[layer, :, :n]
+        """The held keys/values of a layer in time order ([B, tokens, H, D]), or (None, None)."""
+        held = self._held_slots()
+        return (None, None) if not held else self._take(layer, self._tokens(held))
+
+    def begin(self, start_frame: int, n_frames: int):
+        """Lay out one network pass over frames ``start_frame ..``: in place when they fit the free slots."""
+        free = [i for i, f in enumerate(self.slot_frame) if f is None]
+        held = self._held_slots()
+        if self.in_place and len(free) >= n_frames:
+            own = free[:n_frames]
+            self._pass = ("in place", self._tokens(own), self._tokens(sorted(held + own)), own)
+        else:
+            self._pass = ("join", None, self._tokens(held) if held else None, None)
+        self.passes[self._pass[0]] += 1
+
+    def attend_kv(self, layer: int, k: torch.Tensor, v: torch.Tensor, write: bool):
+        """The keys/values a pass's queries attend to at ``layer``: the held frames' and its own."""
+        if self._pass is None:
+            raise RuntimeError("begin() the pass before attending to the cache")
+        mode, own, view, _ = self._pass
+        if mode == "in place":
+            if isinstance(own, slice):
+                self.k[layer, :, own] = k
+                self.v[layer, :, own] = v
+            else:
+                self.k[layer].index_copy_(1, own, k.to(self.k.dtype))
+                self.v[layer].index_copy_(1, own, v.to(self.v.dtype))
+            return self._take(layer, view)
+        if write:  # a copy: the pass's own tensors may be a compiled graph's buffers, reused by the next layer
+            self.stage(layer, k.clone(), v.clone())
+        if view is None:
+            return k, v
+        k_ctx, v_ctx = self._take(layer, view)
+        return torch.cat([k_ctx.to(k.dtype), k], dim=1), torch.cat([v_ctx.to(v.dtype), v], dim=1)
 
     def stage(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         self._staged[layer] = (k, v)
 
+    def _kept(self, held: list[int], new: list[int]) -> list[int]:
+        """Of the held and the new frames (in time order), the ones kept: all when they fit, else the
+        first ``sink_frames`` and the most recent (a re-cache may pass more frames than the cache holds)."""
+        both = sorted(held + new)
+        cap = self.capacity_frames
+        if len(both) <= cap:
+            return both
+        s = min(self.sink, cap - 1)
+        return both[:s] + both[len(both) - (cap - s):]
+
     def commit(self, start_frame: int, n_frames: int):
-        """Store the staged frames ``start_frame .. start_frame + n_frames - 1``. When the held and
-        the new frames together overflow the cache, the first ``sink_frames`` of them stay and the
-        most recent fill the rest (a re-cache may stage more frames than the cache holds)."""
-        if len(self._staged) != self.k.shape[0]:
+        """Keep the frames ``start_frame .. start_frame + n_frames - 1`` of the pass just run."""
+        new = list(range(start_frame, start_frame + n_frames))
+        mode = self._pass[0] if self._pass is not None else "join"
+        if mode == "join" and len(self._staged) != self.k.shape[0]:
             raise RuntimeError("commit without keys/values staged for every layer")
-        keep, new = self.frames, list(range(start_frame, start_frame + n_frames))
-        total, cap = len(keep) + n_frames, self.capacity_frames
-        chosen = list(range(total))
-        if total > cap:  # the sinks, then the newest
-            s = min(self.sink, cap - 1)
-            chosen = chosen[:s] + chosen[total - (cap - s):]
-        old = [i for i in chosen if i < len(keep)]
-        fresh = [i - len(keep) for i in chosen if i >= len(keep)]
-        if old and old != list(range(len(old))):  # old = the sinks + a run of the newest: shift the run left
-            s = next(j for j, i in enumerate(old) if i != j)
-            src = slice(old[s] * self.tpf, (old[-1] + 1) * self.tpf)
-            dst = slice(s * self.tpf, len(old) * self.tpf)
-            self.k[:, :, dst] = self.k[:, :, src].clone()
-            self.v[:, :, dst] = self.v[:, :, src].clone()
-        if fresh:
-            at = len(old) * self.tpf
-            contiguous = fresh == list(range(fresh[0], fresh[-1] + 1))
-            tokens = None if contiguous else (torch.tensor(fresh)[:, None] * self.tpf + torch.arange(self.tpf)).flatten()
-            for layer, (k, v) in self._staged.items():
-                if contiguous:
-                    k, v = k[:, fresh[0] * self.tpf:(fresh[-1] + 1) * self.tpf], v[:, fresh[0] * self.tpf:(fresh[-1] + 1) * self.tpf]
-                else:
-                    k, v = k.index_select(1, tokens.to(k.device)), v.index_select(1, tokens.to(v.device))
-                self.k[layer, :, at:at + k.shape[1]] = k.to(self.k.dtype)
-                self.v[layer, :, at:at + v.shape[1]] = v.to(self.v.dtype)
+        kept = set(self._kept(self.frames, new))
+        if mode == "in place":  # the pass wrote its frames into its own slots already
+            for slot, f in zip(self._pass[3], new):
+                self.slot_frame[slot] = f
+            self.slot_frame = [f if f in kept else None for f in self.slot_frame]
+        else:
+            self.slot_frame = [f if f in kept else None for f in self.slot_frame]
+            fresh = [i for i, f in enumerate(new) if f in kept]
+            if fresh:
+                free = [i for i, f in enumerate(self.slot_frame) if f is None][:len(fresh)]
+                dst = self._tokens(free)
+                src = (torch.tensor(fresh)[:, None] * self.tpf + torch.arange(self.tpf)).flatten()
+                for layer, (k, v) in self._staged.items():
+                    k, v = k.index_select(1, src.to(k.device)), v.index_select(1, src.to(v.device))
+                    if isinstance(dst, slice):
+                        self.k[layer, :, dst], self.v[layer, :, dst] = k, v
+                    else:
+                        self.k[layer].index_copy_(1, dst, k.to(self.k.dtype))
+                        self.v[layer].index_copy_(1, dst, v.to(self.v.dtype))
+                for slot, i in zip(free, fresh):
+                    self.slot_frame[slot] = new[i]
         self._staged.clear()
-        self.frames = [keep[i] for i in old] + [new[i] for i in fresh]
+        self._pass = None
 
     def restart(self, keep_sinks: bool):
         """Forget the held frames (a re-cache writes them again), keeping the sink frames or not."""
-        self.frames = self.frames[:min(self.sink, len(self.frames))] if keep_sinks else []
-        self._staged = {}
+        keep = set(self.frames[:min(self.sink, len(self.frames))] if keep_sinks else [])
+        self.slot_frame = [f if f in keep else None for f in self.slot_frame]
+        self._staged, self._pass = {}, None
 
     def clear(self):
-        self.frames, self._staged = [], {}
+        self.slot_frame, self._staged, self._pass = [None] * len(self.slot_frame), {}, None
         self.k = self.v = None

@@ -94,6 +94,9 @@ class LongLiveState:
         self.sink_recache_after_switch = False
         self.pending = []
 
+    def begin(self, start_frame, n_frames):
+        """The pack's forward opens each pass on its cache; LongLive's rule needs nothing then."""
+
     def apply(self):
         for layer, k, v, global_end, local_end in self.pending:
             c = self.layers[layer]
