@@ -23,6 +23,7 @@ on the fly in float64 (no 1024-entry table, so positions past 1024 latent frames
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from typing import Callable, Optional
 
@@ -130,6 +131,92 @@ def _cast(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return p.to(dtype=like.dtype, device=like.device)
 
 
+def _modulate(val, shift, scale, n_frames: int):
+    b = val.shape[0]
+    v4 = val.view(b, n_frames, val.shape[1] // n_frames, -1)
+    return (v4 * (1 + scale[:, :, None]) + shift[:, :, None]).view_as(val)
+
+
+def _gate(val, g, n_frames: int):
+    return (val.view(val.shape[0], n_frames, val.shape[1] // n_frames, -1) * g[:, :, None]).view_as(val)
+
+
+def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
+    return t.view(t.shape[0], t.shape[1], heads, t.shape[2] // heads)
+
+
+def attend(attention, q, k, v, mask=None):
+    """q, k, v: [B, L, H, D] -> [B, Lq, H * D] through ``attention`` (which takes [B, H, L, D])."""
+    out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
+    return out.transpose(1, 2).reshape(q.shape[0], q.shape[1], -1)
+
+
+def layer_before_attention(blk, h, e0, cos, sin, n_frames: int, heads: int):
+    """One transformer layer up to its self-attention: the modulation, and the queries, keys and
+    values with RoPE ([B, L, H, D]). Fixed shapes per block: the part :meth:`CausalWan.compile` compiles."""
+    mod = (_cast(blk.modulation, h).unsqueeze(0) + e0).unbind(2)  # 6 x [B, F, dim]
+    sa = blk.self_attn
+    y = _modulate(blk.norm1(h), mod[0], mod[1], n_frames)
+    q = apply_rope(_split_heads(sa.norm_q(sa.q(y)), heads), cos, sin)
+    k = apply_rope(_split_heads(sa.norm_k(sa.k(y)), heads), cos, sin)
+    v = _split_heads(sa.v(y), heads)
+    return q, k, v, mod
+
+
+def layer_after_attention(blk, h, attn, mod, kv, n_frames: int, heads: int, attention):
+    """The rest of the layer after self-attention (``attn`` [B, L, dim]): output projection and gate,
+    cross-attention over the context's cached keys/values ``kv``, the feed-forward."""
+    sa, ca = blk.self_attn, blk.cross_attn
+    h = h + _gate(sa.o(attn), mod[2], n_frames)
+    qc = _split_heads(ca.norm_q(ca.q(blk.norm3(h))), heads)
+    out = attend(attention, qc, kv[0], kv[1])
+    if len(kv) == 4:
+        out = out + attend(attention, qc, kv[2], kv[3])
+    h = h + ca.o(out)
+    y = _modulate(blk.norm2(h), mod[3], mod[4], n_frames)
+    return h + _gate(blk.ffn(y), mod[5], n_frames)
+
+
+COMPILE_MODES = ("off", "layers", "layers + CUDA graphs")
+_COMPILED: dict = {}
+
+
+def compiled_layer_parts(mode: str):
+    """(before, after) layer functions for a compile mode, compiled once per process and shared by every
+    runner: regional compilation (the two halves of one layer, the same code for all layers), fixed
+    shapes (``dynamic=False``: a block, the refill pass and a re-cache each get their own graph; the
+    growing cache stays outside, in the self-attention). "layers + CUDA graphs" is inductor's
+    ``reduce-overhead`` mode (CUDA graphs where the shapes allow; on the CPU it is plain compilation)."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
+    if mode == "off":
+        return layer_before_attention, layer_after_attention
+    if mode not in _COMPILED:
+        opts = dict(dynamic=False, mode="reduce-overhead" if "CUDA graphs" in mode else None)
+        _COMPILED[mode] = (_or_eager(torch.compile(layer_before_attention, **opts), layer_before_attention, mode),
+                           _or_eager(torch.compile(layer_after_attention, **opts), layer_after_attention, mode))
+    return _COMPILED[mode]
+
+
+def _or_eager(compiled, eager, mode: str):
+    """The compiled function, or the eager one for good once compiling fails (no C++ compiler, no
+    Triton for the GPU): the video is the same, only slower, and the log says why."""
+    state = {"failed": False}
+
+    def run(*args):
+        if not state["failed"]:
+            try:
+                return compiled(*args)
+            except Exception as e:  # noqa: BLE001 - only the compiler's own failures fall back
+                if not type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                    raise
+                state["failed"] = True
+                logging.warning(f"Tempo: compile '{mode}' failed here, running the layers uncompiled "
+                                f"({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+        return eager(*args)
+    return run
+
+
 class CausalWan:
     """The causal forward over a Wan 2.1 module tree ``net`` (any builder; only the parameter
     names matter). Its sizes are read from the tree's weights."""
@@ -144,6 +231,16 @@ class CausalWan:
         self.patch_size = tuple(net.patch_embedding.kernel_size)
         self.out_dim = net.head.head.weight.shape[0] // math.prod(self.patch_size)
         self.freq_dim = net.time_embedding[0].weight.shape[1]
+        self.compile_mode, self.compiled_frames = "off", None
+        self._fast = self._eager = (layer_before_attention, layer_after_attention)
+
+    def compile(self, mode: str = "layers", frames: Optional[int] = None):
+        """Run each layer's two halves compiled (see :func:`compiled_layer_parts`) in passes of ``frames``
+        frames (a block; None: any pass); other passes (a prefix, a re-cache) run eagerly, so a prompt
+        switch never waits for a compile. "off" runs every pass eagerly."""
+        self._fast = compiled_layer_parts(mode)
+        self.compile_mode, self.compiled_frames = mode, frames
+        return self
 
     # -- pieces ----------------------------------------------------------------------------
     def embed_context(self, context: torch.Tensor, clip_fea: torch.Tensor | None = None):
@@ -167,12 +264,11 @@ class CausalWan:
         return out
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
-        return t.view(t.shape[0], t.shape[1], self.num_heads, self.head_dim)
+        return _split_heads(t, self.num_heads)
 
     def _attend(self, q, k, v, mask=None):
         """q, k, v: [B, L, H, D] -> [B, Lq, H * D]."""
-        out = self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
-        return out.transpose(1, 2).reshape(q.shape[0], q.shape[1], -1)
+        return attend(self.attention, q, k, v, mask)
 
     def time_embed(self, t: torch.Tensor, dtype: torch.dtype = torch.float32):
         """t [B, F] (one timestep per latent frame) -> e [B, F, dim], e0 [B, F, 6, dim], computed in
@@ -195,14 +291,10 @@ class CausalWan:
     # -- the transformer -------------------------------------------------------------------
     def self_attention(self, layer: int, q, k, v, cache=None, write: bool = False) -> torch.Tensor:
         """The frames' queries over the cached keys/values and their own ([B, L, H, D] each).
-        ``write`` stages the frames' own keys/values for the cache (committed after the last layer)."""
+        ``write``: the frames' own keys/values are kept by the cache (committed after the last layer)."""
         if cache is None:
             return self._attend(q, k, v)
-        k_ctx, v_ctx = cache.read(layer)
-        k_all = torch.cat([k_ctx.to(k.dtype), k], dim=1) if k_ctx is not None else k
-        v_all = torch.cat([v_ctx.to(v.dtype), v], dim=1) if v_ctx is not None else v
-        if write:
-            cache.stage(layer, k, v)
+        k_all, v_all = cache.attend_kv(layer, k, v, write)
         return self._attend(q, k_all, v_all)
 
     def forward_frames(self, x: torch.Tensor, t: torch.Tensor, ctx_kv: list, start_frame: int = 0,
@@ -217,33 +309,17 @@ class CausalWan:
         tpf = grid[1] * grid[2]
         cos, sin = rope_block(start_frame, n_frames, grid[1], grid[2], self.head_dim, str(x.device))
         e, e0 = self.time_embed(t, x.dtype)
+        if cache is not None:
+            cache.begin(start_frame, n_frames)
+        fast = self.compile_mode != "off" and self.compiled_frames in (None, n_frames)
+        before, after = self._fast if fast else self._eager
+        if fast and self.compile_mode == "layers + CUDA graphs":
+            torch.compiler.cudagraph_mark_step_begin()  # one pass = one step: the last pass's graph outputs are dead
         h = tokens
         for i, blk in enumerate(self.net.blocks):
-            mod = (_cast(blk.modulation, h).unsqueeze(0) + e0).unbind(2)  # 6 x [B, F, dim]
-
-            def modulate(val, shift, scale):
-                v4 = val.view(b, n_frames, tpf, -1)
-                return (v4 * (1 + scale[:, :, None]) + shift[:, :, None]).view_as(val)
-
-            def gate(val, g):
-                return (val.view(b, n_frames, tpf, -1) * g[:, :, None]).view_as(val)
-
-            sa = blk.self_attn
-            y = modulate(blk.norm1(h), mod[0], mod[1])
-            q = apply_rope(self._heads(sa.norm_q(sa.q(y))), cos, sin)
-            k = apply_rope(self._heads(sa.norm_k(sa.k(y))), cos, sin)
-            v = self._heads(sa.v(y))
-            h = h + gate(sa.o(self.self_attention(i, q, k, v, cache, write)), mod[2])
-            ca = blk.cross_attn
-            y = blk.norm3(h)
-            qc = self._heads(ca.norm_q(ca.q(y)))
-            kv = ctx_kv[i]
-            out = self._attend(qc, kv[0], kv[1])
-            if len(kv) == 4:
-                out = out + self._attend(qc, kv[2], kv[3])
-            h = h + ca.o(out)
-            y = modulate(blk.norm2(h), mod[3], mod[4])
-            h = h + gate(blk.ffn(y), mod[5])
+            q, k, v, mod = before(blk, h, e0, cos, sin, n_frames, self.num_heads)
+            attn = self.self_attention(i, q, k, v, cache, write)
+            h = after(blk, h, attn, mod, ctx_kv[i], n_frames, self.num_heads, self.attention)
         if cache is not None and write:
             cache.commit(start_frame, n_frames)
         hm = (_cast(self.net.head.modulation, h).unsqueeze(0) + e.unsqueeze(2)).unbind(2)

@@ -336,22 +336,45 @@ class VideoSpec:
         return total if self.window is None else min(total, self.sink + self.window)
 
 
+@dataclass(frozen=True)
+class Speed:
+    """How a causal run is executed; none of it changes what is computed beyond float rounding.
+    ``in_place_cache``: passes write their keys/values into the cache and attend to a view of it
+    (:class:`models.kv_cache.RollingKVCache`); ``attention``: a backend of
+    :mod:`models.attention` ("auto": the runner's own, ComfyUI's configured one inside ComfyUI);
+    ``compile``: one of :data:`models.causal_wan.COMPILE_MODES`."""
+
+    in_place_cache: bool = True
+    attention: str = "auto"
+    compile: str = "off"
+
+
 class CausalSession:
     """One causal video run: compute dtype, tokens per frame, the cache's size, the text context
     and its cross-attention cache, the prefix, the block rollout and the cleanup, in one place.
     ``runner`` is a :class:`models.causal_wan.CausalWan`. Used by the nodes and the benchmark."""
 
-    def __init__(self, runner, spec: VideoSpec, device=None, weight_dtype: torch.dtype = torch.float32):
-        self.runner, self.spec, self.device = runner, spec, device
+    def __init__(self, runner, spec: VideoSpec, device=None, weight_dtype: torch.dtype = torch.float32,
+                 speed: Speed = Speed()):
+        self.runner, self.spec, self.device, self.speed = runner, spec, device, speed
         self.dtype = compute_dtype(weight_dtype)
         p = runner.patch_size
         self.tokens_per_frame = (spec.height // p[1]) * (spec.width // p[2])
+        if speed.attention != "auto":
+            from ..models.attention import attention_backend
+            runner.attention = attention_backend(speed.attention, device, self.dtype)
+        runner.compile(speed.compile, spec.frames_per_block)
+
+    def spare_frames(self) -> int:
+        """Slots beyond the held frames, for a block's own keys/values (in-place writes): none for a
+        full cache, which has room for every frame already."""
+        return 0 if self.spec.window is None or not self.speed.in_place_cache else self.spec.frames_per_block
 
     def cache_bytes(self, prefix_frames: int = 0) -> int:
         """Memory the KV cache will take (checked before anything is allocated)."""
         r = self.runner
         return RollingKVCache.bytes_needed(r.num_layers, 1, r.num_heads, r.head_dim, self.tokens_per_frame,
-                                           self.spec.cache_frames(prefix_frames), self.dtype)
+                                           self.spec.cache_frames(prefix_frames) + self.spare_frames(), self.dtype)
 
     def contexts(self, cond: torch.Tensor, switches: Optional[dict] = None) -> tuple:
         """(ctx_kv of ``cond``, {block: ctx_kv} of the switches). A switch to the conditioning already
@@ -375,13 +398,15 @@ class CausalSession:
         """Peak working memory of one network pass over ``frames_per_pass`` frames (one block by
         default; a re-cache passes more) beside the weights and the cache: the block's hidden states,
         q/k/v with RoPE in float32, the cached keys/values joined with the block's, the FFN's inner
-        layer. Attention itself is taken as memory-efficient (O(tokens))."""
+        layer (not with in-place cache writes, which attend to a view). Attention itself is taken as
+        memory-efficient (O(tokens))."""
         r, spec = self.runner, self.spec
         size = torch.empty((), dtype=self.dtype).element_size()
         ffn = r.net.blocks[0].ffn[0].weight.shape[0]
         lq = (frames_per_pass or spec.frames_per_block) * self.tokens_per_frame
         lk = spec.cache_frames(prefix_frames) * self.tokens_per_frame + lq
-        return size * (lq * (8 * r.dim + 2 * ffn) + 2 * lk * r.dim) + 4 * 3 * lq * r.dim
+        joined = 0 if self.speed.in_place_cache else 2 * lk * r.dim
+        return size * (lq * (8 * r.dim + 2 * ffn) + joined) + 4 * 3 * lq * r.dim
 
     def run(self, cond: torch.Tensor, prefix: Optional[torch.Tensor] = None,
             step_callback: Optional[Callable] = None, switches: Optional[dict] = None, recache: bool = True,
@@ -404,7 +429,8 @@ class CausalSession:
                 full = spec.window is None
                 cache = RollingKVCache(r.num_layers, 1, r.num_heads, r.head_dim, self.tokens_per_frame,
                                        0 if full else spec.sink, max(spec.cache_frames(n_prefix) if full else spec.window, 1),
-                                       device=dev, dtype=dtype, full=full)
+                                       device=dev, dtype=dtype, full=full, spare_frames=self.spare_frames(),
+                                       in_place=self.speed.in_place_cache)
                 if prefix is not None:
                     yield "prefix", prefix
                 settings = RolloutSettings(spec.frames_per_block, tuple(spec.sigmas), spec.seed, spec.num_blocks,
