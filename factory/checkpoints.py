@@ -39,6 +39,7 @@ LIGHTNING_LOW_LORA = "tempo-demo-wan22-lightning-low-noise-lora.safetensors"
 WAN21_I2V_BASE = "tempo-demo-wan21-i2v.safetensors"
 LIGHTX2V_I2V_LORA = "tempo-demo-lightx2v-i2v-4step-lora.safetensors"
 RCM_MODEL = "tempo-demo-rcm-wan21-t2v.pt"
+TAEHV_DEMO = "tempo-demo-taew2_1.pth"  # TAEHV's tiny decoder, as madebyollin's taew2_1.pth
 # two more, so a prompt timeline run through a server really switches
 WAN_PROMPTS_MORE = ["tempo-demo-wan-prompt-2.safetensors", "tempo-demo-wan-prompt-3.safetensors"]
 
@@ -516,6 +517,7 @@ DEMO_FILES = [
                                                                     torch.float16)),
     ("loras", LIGHTX2V_I2V_LORA, lambda p: save_safetensors(wan_lora_state_dict(61), p, {}, torch.float32)),
     ("diffusion_models", RCM_MODEL, lambda p: write_rcm_pt(p, seed=67)),
+    ("vae_approx", TAEHV_DEMO, lambda p: write_taehv(p)),
     ("tempo_conditioning", WAN_PROMPT, lambda p: write_conditioning(p)),
     ("tempo_conditioning", WAN_PROMPTS_MORE[0], lambda p: write_conditioning(p, seed=18)),
     ("tempo_conditioning", WAN_PROMPTS_MORE[1], lambda p: write_conditioning(p, seed=19)),

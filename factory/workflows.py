@@ -13,8 +13,8 @@ import os
 from ..client.local import PACK_ROOT
 from ..client.workflow import input_default, input_names, input_spec, spec_type_and_options, widget_names
 from .checkpoints import (APT_MODEL, CAUSAL_MODEL, EXAMPLE_IMAGE, EXAMPLE_VIDEO, LIGHTNING_HIGH_LORA, LIGHTNING_LOW_LORA,
-                          LIGHTX2V_I2V_LORA, RCM_MODEL, SD15_CKPT, SD15_CONTROLNET, SVD_CKPT, WAN21_I2V_BASE, WAN22_HIGH,
-                          WAN22_LOW, WAN_VAE)
+                          LIGHTX2V_I2V_LORA, RCM_MODEL, SD15_CKPT, SD15_CONTROLNET, SVD_CKPT, TAEHV_DEMO, WAN21_I2V_BASE,
+                          WAN22_HIGH, WAN22_LOW, WAN_VAE)
 
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 VIDEO_PROMPT = "a red fox running through fresh snow in a pine forest, tracking shot, golden hour"
@@ -113,6 +113,19 @@ def causal_t2v_mp4():
         N(5, "TempoCausalVideoSampler", model=(1, 0), positive=(3, 0), width=832, height=480, length=81, seed=42,
           schedule="Self Forcing", frames_per_block="auto", cache="full"),
         N(6, "TempoCausalVideoSaveMP4", video=(5, 0), vae=(4, 0), filename_prefix="tempo/causal_t2v", fps=16.0, crf=19),
+    ]
+
+
+def causal_realtime():
+    return ("Real-time causal text-to-video: Tempo Causal Speed writes the KV cache in place, runs the layers "
+            "compiled and decodes each block on a worker while the next is made; the TAEHV tiny decoder keeps up "
+            "with the generator. The live page plays it as it is made"), _causal_head() + [
+        N(5, "TempoCausalSpeed", model=(1, 0), in_place_cache=True, attention="auto", compile="layers",
+          overlap_decode="auto"),
+        N(6, "TempoCausalVideoSampler", model=(5, 0), positive=(3, 0), width=832, height=480, length=81, seed=42,
+          schedule="Self Forcing", frames_per_block="auto", cache="full"),
+        N(7, "TempoCausalVideoSaveMP4", video=(6, 0), vae=(4, 0), filename_prefix="tempo/causal_realtime", fps=16.0,
+          crf=19, decoder=TAEHV_DEMO),
     ]
 
 
@@ -328,6 +341,7 @@ SPECS = {
     "16 Wan 2.2 Lightning text to video, two experts.json": lightning_t2v_two_experts,
     "17 lightx2v image to video, LoRA on a core loader.json": lightx2v_i2v_lora,
     "18 rCM text to video in 4 steps.json": rcm_t2v_4step,
+    "19 Causal real-time stream, fast settings.json": causal_realtime,
 }
 
 
@@ -687,6 +701,8 @@ MODEL_FILES = {
                         HF + "lightx2v/Wan2.1-Distill-Loras/resolve/main/wan2.1_i2v_lora_rank64_lightx2v_4step.safetensors"),
     RCM_MODEL: ("diffusion_models", "rCM_Wan2.1_T2V_1.3B_480p.pt (or the 14B files; NVlabs/rcm README, as released: "
                 "the .pt loads as it is)", None),
+    TAEHV_DEMO: ("vae_approx", "taew2_1.pth (madebyollin/taehv: the tiny decoder for Wan 2.1 latents)",
+                 "https://github.com/madebyollin/taehv/raw/main/taew2_1.pth"),
     WAN_TEXT_ENCODER: ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
                        WAN_REPACK + "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
 }

@@ -16,12 +16,14 @@ import folder_paths
 
 from ..samplers import causal, timeline as tl
 from ..video.mp4 import Mp4Writer
+from ..video.overlap import run_in_order
+from .causal_speed import overlap_of, speed_of
 from .wan_models import (TAEHV_FOLDERS, WAN_VAE_DECODER, StreamingTAEHVDecoder, StreamingWanDecoder, StreamingWanEncoder,
                          causal_info, causal_runner, load_causal_model, taehv_files)
 from . import compat, live as live_page
 from .compat import io, ui
 from ..loaders.paths import MAX_NAME_CHARS, is_inside, shown
-from .common import WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, output_path, resolve_model_path, \
+from .common import CAUSAL_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, output_path, resolve_model_path, \
     check_choice
 
 SUBCAT = CATEGORY + "/causal video"
@@ -69,8 +71,10 @@ class CausalVideoLoader(io.ComfyNode):
                 io.Combo.Input("model_name", options=model_file_list(CAUSAL_FOLDERS),
                                tooltip="File in models/diffusion_models (or checkpoints), or a diffusers folder "
                                        "in models/diffusers."),
-                io.Combo.Input("weight_dtype", options=list(WEIGHT_DTYPES), default="default",
-                               tooltip="Weight precision; fp8 stores weights in 8 bits and computes in bf16."),
+                io.Combo.Input("weight_dtype", options=CAUSAL_WEIGHT_DTYPES, default="default",
+                               tooltip="Weight precision; fp8 stores weights in 8 bits and computes in bf16; "
+                                       "fp8_e4m3fn_fast also multiplies in fp8 on GPUs that have it (Ada, "
+                                       "Hopper), as ComfyUI's Load Diffusion Model does."),
             ],
             outputs=[io.Model.Output(tooltip="Native Wan 2.1 MODEL; its causal sampler is Tempo Causal Video Sampler."),
                      io.String.Output(display_name="info", tooltip="What the file says: family, frames per block.")],
@@ -117,7 +121,7 @@ class CausalVideoPlan:
     def session(self) -> causal.CausalSession:
         base = self.model.model
         return causal.CausalSession(causal_runner(self.model), self.spec, self.model.load_device,
-                                    base.manual_cast_dtype or base.get_dtype())
+                                    base.manual_cast_dtype or base.get_dtype(), speed_of(self.model))
 
     def input_blocks(self, vae=None):
         """Video-to-video: the input's latent blocks in VAE units, one per block as the rollout asks;
@@ -138,11 +142,12 @@ class CausalVideoPlan:
         finally:
             encoder.close()
 
-    def blocks(self, step_callback=None, vae=None, live=None):
+    def blocks(self, step_callback=None, vae=None, live=None, decode_vae=None):
         """Yield (kind, latent in VAE units): ("prefix", ...) first when there is one, then ("block", ...).
         ``vae`` encodes an input video (video-to-video); ``live(block)`` may return a text embedding to
-        switch to from that block (the live page)."""
-        mm.load_models_gpu([self.model])
+        switch to from that block (the live page); ``decode_vae``: a VAE loaded beside the model (a
+        decode overlapped with the generation never loads models itself)."""
+        mm.load_models_gpu([self.model] + ([decode_vae.patcher] if decode_vae is not None else []))
         lf = self.model.model.latent_format
         session = self.session()
         prefix = None if self.prefix is None else lf.process_in(self.prefix.to(session.device, torch.float32))
@@ -556,6 +561,7 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None, decoder_na
         decoder = StreamingTAEHVDecoder(resolve_model_path(decoder_name, TAEHV_FOLDERS, "decoder"))
     pbar = comfy.utils.ProgressBar(plan.num_blocks)
     latents, done = [], 0
+    overlap = overlap_of(plan.model, plan.model.load_device)
 
     def at_block_start(block, step):
         if step == 0:
@@ -565,31 +571,37 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None, decoder_na
                     raise StopRequested()
                 live.block_started()
 
-    try:
-        for kind, latent in plan.blocks(at_block_start, vae,
-                                        None if live is None else live_page.prompt_source(live, plan)):
-            made_at = time.time()
-            frames = decoder.decode(latent)
-            if kind == "prefix" and not plan.keep_prefix:
-                continue  # continuation context: warms the decoder's cache, is not output again
-            latents.append(latent)
-            if on_frames is not None:
-                on_frames(frames)
-            if kind == "block":
-                done += 1
-                if live is not None:
-                    t0 = time.perf_counter()
-                    pictures = live_page.jpegs(frames) if live.watching() else None
-                    live.publish(done - 1, frames.shape[0], pictures, made_at, time.perf_counter() - t0)
-                from PIL import Image
+    def finish(kind, latent, made_at):
+        """Decode a finished block and hand its frames on (on the worker when decode overlaps)."""
+        nonlocal done
+        frames = decoder.decode(latent, load=not overlap)
+        if kind == "prefix" and not plan.keep_prefix:
+            return  # continuation context: warms the decoder's cache, is not output again
+        latents.append(latent)
+        if on_frames is not None:
+            on_frames(frames)
+        if kind == "block":
+            done += 1
+            if live is not None:
+                t0 = time.perf_counter()
+                pictures = live_page.jpegs(frames) if live.watching() else None
+                live.publish(done - 1, frames.shape[0], pictures, made_at, time.perf_counter() - t0)
+            from PIL import Image
 
-                preview = Image.fromarray((frames[-1].numpy() * 255).astype("uint8"))
-                pbar.update_absolute(done, plan.num_blocks, ("JPEG", preview, 512))
+            preview = Image.fromarray((frames[-1].numpy() * 255).astype("uint8"))
+            pbar.update_absolute(done, plan.num_blocks, ("JPEG", preview, 512))
+
+    made = plan.blocks(at_block_start, vae, None if live is None else live_page.prompt_source(live, plan),
+                       decode_vae=vae if overlap and decoder_name == WAN_VAE_DECODER else None)
+    try:
+        run_in_order(finish, ((kind, latent, time.time()) for kind, latent in made), overlap,
+                     device=plan.model.load_device)
     except StopRequested:
         logging.info(f"Tempo: stopped from the live page after {done} of {plan.num_blocks} blocks")
         if live is not None:
             live.event(f"stopped after block {done}")
     finally:
+        made.close()
         decoder.close()
     return {"samples": torch.cat(latents, dim=2)}
 

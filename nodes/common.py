@@ -18,6 +18,10 @@ PREFIX = "Tempo"
 WEIGHT_DTYPES = {"default": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32,
                  "fp8_e4m3fn (storage)": torch.float8_e4m3fn}
 IMAGE_WEIGHT_DTYPES = [k for k, v in WEIGHT_DTYPES.items() if v is None or v.itemsize > 1]
+# fp8 storage with fp8 matrix multiplication where the GPU has it (Ada, Hopper): ComfyUI's own
+# "fp8_e4m3fn_fast" of Load Diffusion Model (model_options fp8_optimizations; fp8 storage elsewhere).
+FP8_MATMUL = "fp8_e4m3fn_fast (fp8 matmul)"
+CAUSAL_WEIGHT_DTYPES = [*WEIGHT_DTYPES, FP8_MATMUL]
 
 # Where each kind of model file is looked up, in order.
 IMAGE_MODEL_FOLDERS = ("checkpoints", "diffusion_models", "diffusers")

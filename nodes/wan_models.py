@@ -23,7 +23,7 @@ from ..models.causal_wan import CausalWan, config_from_state_dict
 from ..models.taehv import TAEHVDecoder
 from ..video.wan_stream import StreamingDecoder, StreamingEncoder
 from . import compat
-from .common import WEIGHT_DTYPES, TempoInputError, check_choice
+from .common import CAUSAL_WEIGHT_DTYPES, FP8_MATMUL, WEIGHT_DTYPES, TempoInputError, check_choice
 
 
 
@@ -35,7 +35,10 @@ def comfy_attention(q, k, v, mask=None):
 
 def build_wan_model(sd: dict, dtype: str, name: str):
     """Native Wan 2.1 MODEL (ModelPatcher) from a state dict in Wan key names, built by ComfyUI."""
-    options = {"dtype": WEIGHT_DTYPES[dtype]} if WEIGHT_DTYPES[check_choice(dtype, WEIGHT_DTYPES, "weight_dtype")] else {}
+    if check_choice(dtype, CAUSAL_WEIGHT_DTYPES, "weight_dtype") == FP8_MATMUL:
+        options = {"dtype": torch.float8_e4m3fn, "fp8_optimizations": True}
+    else:
+        options = {"dtype": WEIGHT_DTYPES[dtype]} if WEIGHT_DTYPES[dtype] else {}
     model = comfy.sd.load_diffusion_model_state_dict(sd, model_options=options)
     if model is None:
         raise TempoInputError(f"ComfyUI could not build a Wan 2.1 model from {name}; its width must be a multiple "
@@ -92,9 +95,11 @@ class StreamingWanDecoder:
         self.net = wan_vae_net(vae)
         self.stream = StreamingDecoder(self.net.decoder, compat.wan_decoder_cache_layers(self.net.decoder))
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """latent [B, 16, F, h, w] in VAE units -> frames [B*T, H, W, 3] in 0..1."""
-        mm.load_models_gpu([self.vae.patcher])
+    def decode(self, latent: torch.Tensor, load: bool = True) -> torch.Tensor:
+        """latent [B, 16, F, h, w] in VAE units -> frames [B*T, H, W, 3] in 0..1. ``load=False``: the VAE
+        was loaded beside the diffusion model already (a decode on a worker thread loads nothing)."""
+        if load:
+            mm.load_models_gpu([self.vae.patcher])
         dev, dtype = self.vae.device, self.vae.vae_dtype
         with torch.no_grad():
             out = self.stream.decode(self.net.conv2(latent.to(dev, dtype))).float()
@@ -138,10 +143,11 @@ class StreamingTAEHVDecoder:
         self.model.to(self.device, self.dtype).eval()
         self.stream = self.model.stream()
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """latent [B, 16, F, h, w] in VAE units -> frames [B*T, H, W, 3] in 0..1."""
+    def decode(self, latent: torch.Tensor, load: bool = True) -> torch.Tensor:
+        """latent [B, 16, F, h, w] in VAE units -> frames [B*T, H, W, 3] in 0..1 (``load``: nothing to load)."""
         x = latent if self.scale is None else self.scale.process_in(latent)
-        out = self.stream.decode(x.to(self.device, self.dtype)).float()
+        with torch.no_grad():
+            out = self.stream.decode(x.to(self.device, self.dtype)).float()
         return out.movedim(1, -1).reshape(-1, out.shape[-2], out.shape[-1], 3).cpu()
 
     def close(self):

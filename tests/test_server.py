@@ -44,6 +44,9 @@ CAUSAL = {
     "09 Causal video that follows a prompt timeline.json": ({"TempoCausalVideoSampler.length": 45, "Timeline 2.start": 1.0,
                                      "Timeline 3.start": 2.0}, [45]),
     "10 Causal video to video restyle.json": ({"ImageScale.width": 64, "ImageScale.height": 48}, [33]),
+    # the speed options as shipped (compiled layers: the first run compiles ComfyUI's Wan layers, on the CPU here)
+    "19 Causal real-time stream, fast settings.json": ({"TempoCausalVideoSampler.length": 21,
+                                                        "TempoCausalSpeed.overlap_decode": "on"}, [21]),
     "11 One-step text to video (APT, Wan 2.1).json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
     "16 Wan 2.2 Lightning text to video, two experts.json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
     "17 lightx2v image to video, LoRA on a core loader.json": ({"WanImageToVideo.width": 64, "WanImageToVideo.height": 48,

@@ -1,0 +1,86 @@
+"""Tempo Causal Speed: how the causal sampler runs a MODEL (cache writes, attention kernel,
+compilation, decode overlap). A MODEL patch as ComfyUI's own TorchCompileModel is: the options ride
+on a clone of the MODEL (``model_options["tempo_speed"]``) and the causal nodes read them. None of
+them changes what is computed beyond float rounding (SageAttention's 8-bit kernel aside, as its
+tooltip says); fp8 matrix multiplication is the causal loader's weight_dtype "fp8_e4m3fn_fast",
+as ComfyUI's Load Diffusion Model names it."""
+
+from __future__ import annotations
+
+from ..models.attention import BACKENDS
+from ..models.causal_wan import COMPILE_MODES
+from ..samplers import causal
+from .common import TempoInputError, check_choice
+from .compat import io
+
+SPEED_KEY = "tempo_speed"
+ATTENTION_CHOICES = ("auto", *BACKENDS)
+OVERLAP_CHOICES = ("auto", "on", "off")
+
+
+def speed_of(model) -> causal.Speed:
+    """The Speed a MODEL carries (the defaults when it went through no Tempo Causal Speed node)."""
+    opts = dict(getattr(model, "model_options", {}).get(SPEED_KEY, {}))
+    opts.pop("overlap_decode", None)
+    return causal.Speed(**opts)
+
+
+def overlap_of(model, device) -> bool:
+    """Decode on a worker (overlapped with the next block): "auto" does it on a GPU where ComfyUI keeps
+    models loaded (normal or high VRAM; in its low-VRAM modes the VAE would take the model's room)."""
+    import comfy.model_management as mm
+
+    choice = getattr(model, "model_options", {}).get(SPEED_KEY, {}).get("overlap_decode", "auto")
+    roomy = mm.vram_state in (mm.VRAMState.NORMAL_VRAM, mm.VRAMState.HIGH_VRAM)
+    return choice == "on" or (choice == "auto" and getattr(device, "type", str(device)) == "cuda" and roomy)
+
+
+class CausalSpeed(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        from .causal_video import SUBCAT
+
+        return io.Schema(
+            node_id="TempoCausalSpeed",
+            display_name="Tempo Causal Speed",
+            category=SUBCAT,
+            description="Sets how Tempo Causal Video Sampler runs this MODEL, for real time on a GPU: KV-cache writes in "
+                        "place, the attention kernel, compiled layers (CUDA graphs), decode overlapped with the next "
+                        "block. Put it between the loader and the sampler; the video is the same up to float rounding.",
+            inputs=[
+                io.Model.Input("model", tooltip="A causal Wan MODEL (Tempo Causal Video Loader or ComfyUI's loader)."),
+                io.Boolean.Input("in_place_cache", default=True,
+                                 tooltip="Write each block's keys/values straight into the KV cache and attend to a "
+                                         "view of it (no per-layer copy of the cache). Off: join the cache with the "
+                                         "block in every layer, as the authors' code does."),
+                io.Combo.Input("attention", options=list(ATTENTION_CHOICES), default="auto",
+                               tooltip="auto: ComfyUI's configured attention (--use-sage-attention, xformers, "
+                                       "PyTorch). sdpa: PyTorch picks its fastest kernel; 'sdpa flash/cudnn/"
+                                       "efficient/math' hold it to one. xformers / sage need their package; sage "
+                                       "quantizes q and k to 8 bits (not exact)."),
+                io.Combo.Input("compile", options=list(COMPILE_MODES), default="off",
+                               tooltip="torch.compile each transformer layer (compiled once, about a minute, then "
+                                       "reused; needs a C++ compiler, and Triton on a GPU). 'layers + CUDA graphs' "
+                                       "also replays the layers as CUDA graphs."),
+                io.Combo.Input("overlap_decode", options=list(OVERLAP_CHOICES), default="auto",
+                               tooltip="Decode, write and preview each block on a worker thread (its own CUDA "
+                                       "stream) while the next block is made; the VAE stays loaded beside the "
+                                       "model. auto: on a GPU, unless ComfyUI runs in a low-VRAM mode."),
+            ],
+            outputs=[io.Model.Output(tooltip="The same MODEL with these settings, for Tempo Causal Video Sampler.")],
+        )
+
+    @classmethod
+    def execute(cls, model, in_place_cache=True, attention="auto", compile="off", overlap_decode="auto") -> io.NodeOutput:
+        check_choice(attention, ATTENTION_CHOICES, "attention")
+        check_choice(compile, COMPILE_MODES, "compile")
+        check_choice(overlap_decode, OVERLAP_CHOICES, "overlap_decode")
+        if not hasattr(model, "clone"):
+            raise TempoInputError("model must be a MODEL (from Tempo Causal Video Loader or Load Diffusion Model)")
+        out = model.clone()
+        out.model_options[SPEED_KEY] = {"in_place_cache": bool(in_place_cache), "attention": attention,
+                                        "compile": compile, "overlap_decode": overlap_decode}
+        return io.NodeOutput(out)
+
+
+NODES = [CausalSpeed]

@@ -1,0 +1,127 @@
+"""Tempo Causal Speed inside real ComfyUI: each option over ComfyUI's own Wan model makes the video the
+defaults make (in-place cache writes, a named attention kernel, compiled layers, decode on a worker),
+bad choices are refused by name, a failing decode on the worker stops the run cleanly, and
+fp8_e4m3fn_fast loads as ComfyUI's Load Diffusion Model loads it. Tiny Wan 2.1 shapes, fp32."""
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.comfy
+
+
+@pytest.fixture(scope="module")
+def parts(comfy, tmp_path_factory):
+    import comfy.sd
+    import comfy.utils
+
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.wan_models import load_causal_model
+
+    root = tmp_path_factory.mktemp("speed")
+    path = factory.write_causal_safetensors(str(root / "repack.safetensors"))
+    vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(factory.write_wan_vae(str(root / "vae.safetensors"))))
+    return {"model": load_causal_model(path, "fp32")[0], "vae": vae, "path": path}
+
+
+def _plan(model, **over):
+    from tempo_pack.nodes.causal_video import plan_video
+
+    args = dict(width=64, height=48, length=21, seed=0, schedule="Self Forcing", custom_timesteps="",
+                shift=5.0, frames_per_block="auto", cache="window", sink_size=1, local_attn_size=7)
+    args.update(over)
+    return plan_video(model, [[torch.zeros(1, 12, 4096), {}]], **args)
+
+
+def _sped(model, **opts):
+    from tempo_pack.nodes.causal_speed import CausalSpeed
+
+    return CausalSpeed.execute(model, **opts).args[0]
+
+
+def _decode(model, vae):
+    from tempo_pack.nodes.causal_video import CausalVideoDecode
+
+    return CausalVideoDecode.execute(video=_plan(model), vae=vae).args
+
+
+@pytest.mark.parametrize("opts", [dict(in_place_cache=False), dict(attention="sdpa math"), dict(overlap_decode="on"),
+                                  dict(compile="layers", overlap_decode="on")],
+                         ids=["joined cache", "sdpa math", "decode on a worker", "compiled layers"])
+def test_each_speed_option_makes_the_default_video(parts, opts):
+    model, vae = parts["model"], parts["vae"]
+    frames, latent = _decode(model, vae)
+    frames_s, latent_s = _decode(_sped(model, **opts), vae)
+    assert frames_s.shape == frames.shape == (21, 48, 64, 3)
+    torch.testing.assert_close(latent_s["samples"], latent["samples"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(frames_s, frames, rtol=1e-4, atol=1e-4)
+
+
+def test_the_speed_node_leaves_the_models_it_was_given_alone(parts):
+    from tempo_pack.nodes.causal_speed import SPEED_KEY, speed_of
+
+    model = parts["model"]
+    sped = _sped(model, in_place_cache=False, attention="sdpa", compile="off")
+    assert SPEED_KEY not in model.model_options and speed_of(model).in_place_cache
+    assert speed_of(sped).in_place_cache is False and speed_of(sped).attention == "sdpa"
+
+
+@pytest.mark.parametrize("opts,message", [(dict(attention="flash9"), "attention 'flash9' is not one of"),
+                                          (dict(compile="max"), "compile 'max' is not one of"),
+                                          (dict(overlap_decode="maybe"), "overlap_decode 'maybe' is not one of")])
+def test_bad_speed_choices_are_named(parts, opts, message):
+    from tempo_pack.nodes.common import TempoInputError
+
+    with pytest.raises(TempoInputError, match=message):
+        _sped(parts["model"], **opts)
+
+
+def test_a_kernel_this_machine_lacks_is_refused_before_anything_runs(parts):
+    from tempo_pack.errors import TempoError
+    from tempo_pack.models import attention
+
+    missing = [n for n in ("xformers", "sage") if n not in attention.available("cpu", torch.float32)]
+    if not missing:
+        pytest.skip("xformers and SageAttention are both installed here: nothing is missing to refuse")
+    with pytest.raises(TempoError, match="not installed"):
+        _decode(_sped(parts["model"], attention=missing[0]), parts["vae"])
+
+
+def test_a_decode_failing_on_the_worker_stops_the_run_and_frees_the_cache(parts, monkeypatch):
+    from tempo_pack.models import kv_cache
+    from tempo_pack.nodes import wan_models
+
+    caches, real_init = [], kv_cache.RollingKVCache.__init__
+
+    def spy(self, *a, **k):
+        real_init(self, *a, **k)
+        caches.append(self)
+
+    calls = []
+
+    def failing(self, latent, load=True):
+        calls.append(load)
+        if len(calls) == 2:
+            raise RuntimeError("decoder out of memory")
+        return torch.zeros(4, 48, 64, 3)
+
+    monkeypatch.setattr(kv_cache.RollingKVCache, "__init__", spy)
+    monkeypatch.setattr(wan_models.StreamingWanDecoder, "decode", failing)
+    with pytest.raises(RuntimeError, match="decoder out of memory"):
+        _decode(_sped(parts["model"], overlap_decode="on"), parts["vae"])
+    assert calls[:2] == [False, False]  # on the worker nothing is loaded: the VAE was loaded beside the model
+    assert caches and caches[0].k is None
+
+
+def test_fp8_matmul_weight_dtype_loads_as_comfyuis_own_fast_fp8(parts):
+    """fp8_e4m3fn_fast: fp8 weights and ComfyUI's fp8_optimizations (fp8 matmul where the GPU has it;
+    on this CPU, fp8 storage computed in the activations' dtype), the video close to fp32's."""
+    from tempo_pack.nodes.wan_models import load_causal_model
+    from tempo_pack.nodes.common import FP8_MATMUL
+
+    fast = load_causal_model(parts["path"], FP8_MATMUL)[0]
+    assert fast.model.diffusion_model.blocks[0].self_attn.q.weight.dtype == torch.float8_e4m3fn
+    assert fast.model.model_config.optimizations.get("fp8") is True
+    _, a = _decode(parts["model"], parts["vae"])
+    _, b = _decode(fast, parts["vae"])
+    a, b = a["samples"], b["samples"]
+    assert torch.isfinite(b).all() and (a - b).abs().mean() < 0.1 * a.abs().mean()
