@@ -1,5 +1,6 @@
-"""One-step 512x512 on the SD 1.5 architecture (random weights): the pack's node path against a
-bare UNet forward plus VAE decode, measured side by side in one process.
+"""One-step 512x512 (random weights): the pack's node path against a bare UNet forward plus VAE
+decode, measured side by side in one process. SD-Turbo's shape (SD 2.1 base: 1024-wide context,
+64-wide heads, linear projections; its preset, t = 999) by default; DMD2's SD 1.5 with --arch sd15.
 
     python benchmarks/onestep_image.py                 # GPU if there is one, else CPU at reduced size
     python benchmarks/onestep_image.py --size 512 --batches 1,8 --repeats 10
@@ -35,6 +36,11 @@ SD15_UNET = {
     "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "use_temporal_attention": False,
     "use_temporal_resblock": False,
 }
+# SD 2.1 base, as SD-Turbo ships it (stabilityai/sd-turbo unet/config.json: attention_head_dim [5, 10, 20, 20]
+# i.e. 64-wide heads, cross_attention_dim 1024, use_linear_projection true)
+SD21_UNET = {**SD15_UNET, "context_dim": 1024, "num_heads": -1, "num_head_channels": 64, "use_linear_in_transformer": True}
+ARCHS = {"sd-turbo": ("SD21", SD21_UNET, "SD-Turbo", 1024, "stable-diffusion-v2-1-base"),
+         "sd15": ("SD15", SD15_UNET, "DMD2", 768, "stable-diffusion-v1")}
 
 
 def main():
@@ -42,6 +48,7 @@ def main():
     ap.add_argument("--size", type=int, default=None, help="image side (default 512 on GPU, 256 on CPU)")
     ap.add_argument("--batches", default=None, help="batch sizes (default 1,8 on GPU, 1 on CPU)")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--arch", choices=list(ARCHS), default="sd-turbo")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
@@ -63,16 +70,18 @@ def main():
     import tempfile
     tmp = tempfile.mkdtemp()
     path = os.path.join(tmp, "sd15_random_unet.safetensors")
-    factory.save_safetensors(factory.unet_state_dict("SD15", SD15_UNET, 0), path,
-                  {"modelspec.architecture": "stable-diffusion-v1", "tempo.preset": "DMD2"}, torch.float16)
-    model = apply_preset(load_image_model(path, "default")[0], PRESETS["DMD2"])
+    base, unet, preset, ctx_dim, spec = ARCHS[args.arch]
+    factory.save_safetensors(factory.unet_state_dict(base, unet, 0), path,
+                             {"modelspec.architecture": spec, "tempo.preset": preset}, torch.float16)
+    model = apply_preset(load_image_model(path, "default")[0], PRESETS[preset])
+    t_bare_step = float(PRESETS[preset].timestep)
     vae = comfy.sd.VAE(sd=factory.sd_vae_state_dict())
     os.remove(path)
 
-    results = {"device": torch.cuda.get_device_name() if gpu else "cpu", "size": size, "rows": []}
+    results = {"device": torch.cuda.get_device_name() if gpu else "cpu", "size": size, "arch": args.arch, "rows": []}
     for b in batches:
         latent = {"samples": torch.zeros(b, 4, size // 8, size // 8)}
-        ctx = torch.randn(b, 77, 768)
+        ctx = torch.randn(b, 77, ctx_dim)
         cond = [[ctx, {}]]
 
         def node_path():
@@ -86,7 +95,7 @@ def main():
             dtype = model.model.get_dtype()
             with torch.no_grad():
                 x = torch.randn(latent["samples"].shape, device=device, dtype=dtype)
-                eps = dm(x, torch.full((b,), 399.0, device=device), context=ctx.to(device, dtype))
+                eps = dm(x, torch.full((b,), t_bare_step, device=device), context=ctx.to(device, dtype))
                 x0 = (x - 0.2 * eps) / 0.18215
             return vae.decode(x0)
 
@@ -97,7 +106,7 @@ def main():
         row = {"batch": b, "bare_s": t_bare, "node_s": t_node, "overhead": t_node / t_bare - 1,
                "images_per_s": b / t_node, "peak_gib": peak}
         results["rows"].append(row)
-        print(f"{results['device']} {size}x{size} batch {b}: bare {t_bare:.3f} s, node path {t_node:.3f} s, "
+        print(f"{results['device']} {args.arch} {size}x{size} batch {b}: bare {t_bare:.3f} s, node path {t_node:.3f} s, "
               f"overhead {100 * row['overhead']:+.1f}%, {row['images_per_s']:.2f} images/s, "
               f"peak {where} {peak:.2f} GiB")
     if args.json:
