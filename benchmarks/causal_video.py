@@ -292,7 +292,7 @@ def decoders():
     """{"Wan VAE": decoder factory, "TAEHV": ...} or the reason there are none."""
     try:
         from tempo_pack.factory import checkpoints as factory
-        factory.import_comfy()
+        factory.import_comfy(cpu=not torch.cuda.is_available())  # on a GPU, ComfyUI uses it
         import comfy.sd
         from tempo_pack.nodes.wan_models import StreamingTAEHVDecoder, StreamingWanDecoder
     except Exception as e:  # noqa: BLE001 - the benchmark reports and goes on
@@ -308,6 +308,7 @@ def decoders():
         return lambda latent: d.decode(latent, load=False)
 
     def tiny():
+        StreamingTAEHVDecoder(taehv).decode(torch.zeros(1, 16, 1, 8, 8))  # first-call costs out of the rows
         d = StreamingTAEHVDecoder(taehv)
         return lambda latent: d.decode(latent, load=False)
     return {"Wan VAE": wan, "TAEHV": tiny}, vae, None

@@ -52,7 +52,7 @@ def main():
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
-    factory.import_comfy()
+    factory.import_comfy(cpu=not torch.cuda.is_available())  # on a GPU, ComfyUI uses it
     import comfy.model_management as mm
     import comfy.sd
 

@@ -194,7 +194,7 @@ def bench_fewstep(device, gpu, repeats):
 
 
 def main():
-    factory.import_comfy()
+    factory.import_comfy(cpu=not torch.cuda.is_available())  # on a GPU, ComfyUI uses it
     import comfy.model_management as mm
 
     device = mm.get_torch_device()

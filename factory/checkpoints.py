@@ -59,8 +59,10 @@ SD15_DEMO_UNET = {**SD15_TINY_UNET, "model_channels": 320, "num_res_blocks": [1]
 MODELSPEC = {"SD15": "stable-diffusion-v1", "SD21": "stable-diffusion-v2-1-base", "SDXL": "stable-diffusion-xl-v1-base"}
 
 
-def import_comfy(comfyui_path: str | None = None):
-    """Make ComfyUI's packages importable in this process (CPU only) and return ``comfy``."""
+def import_comfy(comfyui_path: str | None = None, cpu: bool = True):
+    """Make ComfyUI's packages importable in this process and return ``comfy``: CPU only (the tests,
+    the factory), or with ``cpu=False`` on the device ComfyUI picks (the benchmarks on a GPU). The
+    first import decides."""
     if "comfy" not in sys.modules:
         from ..client.local import require_comfyui
 
@@ -69,7 +71,7 @@ def import_comfy(comfyui_path: str | None = None):
             sys.path.insert(0, path)
         import comfy.cli_args
 
-        comfy.cli_args.args.cpu = True
+        comfy.cli_args.args.cpu = cpu
     import comfy
 
     return comfy
