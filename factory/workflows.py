@@ -745,11 +745,14 @@ def workflow_note(nodes: list[N]) -> str:
 
 
 def workflow_models(nodes: list[N]) -> list[dict]:
-    """The editor's model metadata (the missing-models dialog offers these downloads)."""
+    """The editor's model metadata: the missing-models dialog offers a download only for a .safetensors
+    file on Hugging Face (or civitai) in a folder it knows, so other files (a .pth on GitHub) stay in
+    the note alone."""
     out = []
     for n in nodes:
         for value in n.inputs.values():
-            if isinstance(value, str) and value in MODEL_FILES and MODEL_FILES[value][2]:
+            if isinstance(value, str) and value in MODEL_FILES and MODEL_FILES[value][2] \
+                    and MODEL_FILES[value][2].startswith(HF) and MODEL_FILES[value][1].endswith(".safetensors"):
                 folder, real, url = MODEL_FILES[value]
                 entry = {"name": real, "url": url, "directory": folder}
                 if entry not in out:
