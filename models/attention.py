@@ -98,7 +98,7 @@ def _checked(name: str, device_type: str, dtype: torch.dtype):
 def attention_backend(name: str, device=None, dtype: torch.dtype = torch.bfloat16):
     """The attention function called ``name``, checked to run on ``device`` in ``dtype``."""
     dev = torch.device(device if device is not None else "cpu").type
-    if dev == "cpu" and dtype in (torch.float16,):
+    if dev == "cpu" and dtype == torch.float16:  # the pack computes in fp32 on the CPU
         dtype = torch.float32
     return _checked(name, dev, dtype)
 

@@ -223,7 +223,7 @@ class CausalWan:
 
     def __init__(self, net: nn.Module, attention: Optional[Callable] = None):
         self.net = net
-        self.attention = attention or sdpa_attention
+        self.attention = self.own_attention = attention or sdpa_attention  # own: what a Speed of "auto" runs
         self.num_layers = len(net.blocks)
         self.num_heads = net.blocks[0].self_attn.num_heads
         self.dim = net.blocks[0].modulation.shape[-1]

@@ -70,15 +70,17 @@ class RollingKVCache:
             return slice(slots[0] * self.tpf, (slots[-1] + 1) * self.tpf)
         return (torch.tensor(slots)[:, None] * self.tpf + torch.arange(self.tpf)).flatten().to(self.k.device)
 
+    def _put(self, layer: int, tokens, k, v):
+        if isinstance(tokens, slice):
+            self.k[layer, :, tokens], self.v[layer, :, tokens] = k, v
+        else:
+            self.k[layer].index_copy_(1, tokens, k.to(self.k.dtype))
+            self.v[layer].index_copy_(1, tokens, v.to(self.v.dtype))
+
     def _take(self, layer: int, tokens):
         if isinstance(tokens, slice):
             return self.k[layer, :, tokens], self.v[layer, :, tokens]
         return self.k[layer].index_select(1, tokens), self.v[layer].index_select(1, tokens)
-
-    def read(self, layer: int):
-        """The held keys/values of a layer in time order ([B, tokens, H, D]), or (None, None)."""
-        held = self._held_slots()
-        return (None, None) if not held else self._take(layer, self._tokens(held))
 
     def begin(self, start_frame: int, n_frames: int):
         """Lay out one network pass over frames ``start_frame ..``: in place when they fit the free slots."""
@@ -97,12 +99,7 @@ class RollingKVCache:
             raise RuntimeError("begin() the pass before attending to the cache")
         mode, own, view, _ = self._pass
         if mode == "in place":
-            if isinstance(own, slice):
-                self.k[layer, :, own] = k
-                self.v[layer, :, own] = v
-            else:
-                self.k[layer].index_copy_(1, own, k.to(self.k.dtype))
-                self.v[layer].index_copy_(1, own, v.to(self.v.dtype))
+            self._put(layer, own, k, v)
             return self._take(layer, view)
         if write:  # a copy: the pass's own tensors may be a compiled graph's buffers, reused by the next layer
             self.stage(layer, k.clone(), v.clone())
@@ -134,23 +131,16 @@ class RollingKVCache:
         if mode == "in place":  # the pass wrote its frames into its own slots already
             for slot, f in zip(self._pass[3], new):
                 self.slot_frame[slot] = f
-            self.slot_frame = [f if f in kept else None for f in self.slot_frame]
-        else:
-            self.slot_frame = [f if f in kept else None for f in self.slot_frame]
-            fresh = [i for i, f in enumerate(new) if f in kept]
-            if fresh:
-                free = [i for i, f in enumerate(self.slot_frame) if f is None][:len(fresh)]
-                dst = self._tokens(free)
-                src = (torch.tensor(fresh)[:, None] * self.tpf + torch.arange(self.tpf)).flatten()
-                for layer, (k, v) in self._staged.items():
-                    k, v = k.index_select(1, src.to(k.device)), v.index_select(1, src.to(v.device))
-                    if isinstance(dst, slice):
-                        self.k[layer, :, dst], self.v[layer, :, dst] = k, v
-                    else:
-                        self.k[layer].index_copy_(1, dst, k.to(self.k.dtype))
-                        self.v[layer].index_copy_(1, dst, v.to(self.v.dtype))
-                for slot, i in zip(free, fresh):
-                    self.slot_frame[slot] = new[i]
+        self.slot_frame = [f if f in kept else None for f in self.slot_frame]
+        fresh = [i for i, f in enumerate(new) if f in kept] if mode == "join" else []
+        if fresh:  # joined: copy the kept new frames from what was staged into free slots
+            free = [i for i, f in enumerate(self.slot_frame) if f is None][:len(fresh)]
+            dst = self._tokens(free)
+            src = (torch.tensor(fresh)[:, None] * self.tpf + torch.arange(self.tpf)).flatten()
+            for layer, (k, v) in self._staged.items():
+                self._put(layer, dst, k.index_select(1, src.to(k.device)), v.index_select(1, src.to(v.device)))
+            for slot, i in zip(free, fresh):
+                self.slot_frame[slot] = new[i]
         self._staged.clear()
         self._pass = None
 

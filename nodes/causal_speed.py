@@ -18,11 +18,14 @@ ATTENTION_CHOICES = ("auto", *BACKENDS)
 OVERLAP_CHOICES = ("auto", "on", "off")
 
 
+def _options(model) -> dict:
+    """What a Tempo Causal Speed node set on a MODEL (nothing when it went through none)."""
+    return getattr(model, "model_options", {}).get(SPEED_KEY, {})
+
+
 def speed_of(model) -> causal.Speed:
     """The Speed a MODEL carries (the defaults when it went through no Tempo Causal Speed node)."""
-    opts = dict(getattr(model, "model_options", {}).get(SPEED_KEY, {}))
-    opts.pop("overlap_decode", None)
-    return causal.Speed(**opts)
+    return causal.Speed(**{k: v for k, v in _options(model).items() if k != "overlap_decode"})
 
 
 def overlap_of(model, device) -> bool:
@@ -30,7 +33,7 @@ def overlap_of(model, device) -> bool:
     models loaded (normal or high VRAM; in its low-VRAM modes the VAE would take the model's room)."""
     import comfy.model_management as mm
 
-    choice = getattr(model, "model_options", {}).get(SPEED_KEY, {}).get("overlap_decode", "auto")
+    choice = _options(model).get("overlap_decode", "auto")
     roomy = mm.vram_state in (mm.VRAMState.NORMAL_VRAM, mm.VRAMState.HIGH_VRAM)
     return choice == "on" or (choice == "auto" and getattr(device, "type", str(device)) == "cuda" and roomy)
 

@@ -360,9 +360,10 @@ class CausalSession:
         self.dtype = compute_dtype(weight_dtype)
         p = runner.patch_size
         self.tokens_per_frame = (spec.height // p[1]) * (spec.width // p[2])
-        if speed.attention != "auto":
-            from ..models.attention import attention_backend
-            runner.attention = attention_backend(speed.attention, device, self.dtype)
+        # the runner may serve several sessions (the benchmark's rows): each sets both, "auto" included
+        from ..models.attention import attention_backend
+        runner.attention = (runner.own_attention if speed.attention == "auto"
+                            else attention_backend(speed.attention, device, self.dtype))
         runner.compile(speed.compile, spec.frames_per_block)
 
     def spare_frames(self) -> int:

@@ -125,3 +125,17 @@ def test_fp8_matmul_weight_dtype_loads_as_comfyuis_own_fast_fp8(parts):
     _, b = _decode(fast, parts["vae"])
     a, b = a["samples"], b["samples"]
     assert torch.isfinite(b).all() and (a - b).abs().mean() < 0.1 * a.abs().mean()
+
+
+def test_overlap_auto_is_on_for_a_gpu_with_room_only(parts, monkeypatch):
+    import comfy.model_management as mm
+
+    from tempo_pack.nodes.causal_speed import overlap_of
+
+    model = parts["model"]
+    monkeypatch.setattr(mm, "vram_state", mm.VRAMState.NORMAL_VRAM)
+    assert overlap_of(model, torch.device("cuda")) and not overlap_of(model, torch.device("cpu"))
+    monkeypatch.setattr(mm, "vram_state", mm.VRAMState.LOW_VRAM)
+    assert not overlap_of(model, torch.device("cuda"))
+    assert overlap_of(_sped(model, overlap_decode="on"), torch.device("cpu"))
+    assert not overlap_of(_sped(model, overlap_decode="off"), torch.device("cuda"))

@@ -130,6 +130,17 @@ def test_a_video_with_a_named_kernel_equals_the_default():
     torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
 
 
+def test_auto_gives_a_shared_runner_back_its_own_kernel():
+    """One runner, several sessions (the benchmark's rows): a session of "auto" after one that named a
+    kernel runs the runner's own kernel again, and a compile mode is undone the same way."""
+    runner = tiny_model(16).causal
+    spec = causal.VideoSpec(H, W, 3, 3, SIGMAS, 5, channels=TINY["in_dim"])
+    causal.CausalSession(runner, spec, "cpu", speed=causal.Speed(attention="sdpa math", compile="layers"))
+    assert runner.attention is not runner.own_attention and runner.compile_mode == "layers"
+    causal.CausalSession(runner, spec, "cpu")
+    assert runner.attention is runner.own_attention and runner.compile_mode == "off"
+
+
 def test_an_unknown_or_unavailable_kernel_names_the_fix():
     with pytest.raises(TempoError, match="not one of"):
         attention.attention_backend("flash3", "cpu")
@@ -165,6 +176,27 @@ def test_compiled_layers_make_the_same_video_and_compile_once():
     assert graphs == 2  # before / after attention, not one per layer
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs  # nothing compiled for the switch
     model.causal.compile("off")
+
+
+def test_a_failing_compiler_leaves_the_layers_uncompiled_and_other_errors_through(caplog):
+    import torch._dynamo.exc
+
+    from tempo_pack.models.causal_wan import _or_eager
+
+    calls = []
+
+    def broken(*a):
+        calls.append("compiled")
+        raise torch._dynamo.exc.InternalTorchDynamoError("no C++ compiler")
+
+    run = _or_eager(broken, lambda x: x + 1, "layers")
+    assert run(1) == 2 and run(2) == 3 and calls == ["compiled"]  # tried once, then eager for good
+    assert "running the layers uncompiled" in caplog.text
+
+    def oom(*a):
+        raise RuntimeError("out of memory")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        _or_eager(oom, lambda x: x, "layers")(1)
 
 
 def test_an_unknown_compile_mode_is_refused():
