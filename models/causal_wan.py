@@ -184,8 +184,9 @@ _COMPILED: dict = {}
 def compiled_layer_parts(mode: str):
     """(before, after) layer functions for a compile mode, compiled once per process and shared by every
     runner: regional compilation (the two halves of one layer, the same code for all layers), fixed
-    shapes (``dynamic=False``: a block, the refill pass and a re-cache each get their own graph; the
-    growing cache stays outside, in the self-attention). "layers + CUDA graphs" is inductor's
+    shapes (``dynamic=False``: a block's passes, denoising and refill alike, share one graph per half;
+    :meth:`CausalWan.compile` runs passes of other lengths eagerly; the growing cache stays outside,
+    in the self-attention). "layers + CUDA graphs" is inductor's
     ``reduce-overhead`` mode (CUDA graphs where the shapes allow; on the CPU it is plain compilation)."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
