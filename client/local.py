@@ -51,6 +51,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def web_packages(comfyui: str) -> str | None:
+    """The folder holding the web packages ``comfyui`` pins (requirements.txt: comfyui-frontend-package,
+    comfyui-workflow-templates, comfyui-embedded-docs, exact versions) where the Python environment holds
+    other versions: .comfy_web/<ComfyUI version>/, written by scripts/install_dev.sh for each ComfyUI
+    but the newest. None: the environment's own serve it."""
+    import re
+    from importlib import metadata
+
+    try:
+        with open(os.path.join(comfyui, "requirements.txt")) as f:
+            pinned = re.search(r"^comfyui-frontend-package==([^\s#]+)", f.read(), re.M)
+        with open(os.path.join(comfyui, "comfyui_version.py")) as f:
+            version = re.search(r'__version__ = "([^"]+)"', f.read())
+        installed = metadata.version("comfyui-frontend-package")
+    except (OSError, metadata.PackageNotFoundError):
+        return None
+    if pinned is None or version is None or pinned.group(1) == installed:
+        return None
+    folder = os.path.join(PACK_ROOT, ".comfy_web", version.group(1))
+    return folder if os.path.isfile(os.path.join(folder, "PINS")) else None
+
+
 MODEL_FOLDERS = ("checkpoints", "diffusion_models", "unet", "vae", "text_encoders", "clip", "clip_vision",
                  "controlnet", "loras", "vae_approx", "tempo_conditioning")
 
@@ -103,6 +125,9 @@ class LocalComfyUI:
                "--base-directory", self.base, "--database-url", "sqlite:///:memory:",
                "--disable-auto-launch", *args, *self.extra_args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        web = web_packages(self.comfyui)
+        if web is not None:  # this ComfyUI's own frontend and templates, ahead of the environment's
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (web, env.get("PYTHONPATH")) if p)
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.comfyui, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         import requests

@@ -23,6 +23,10 @@ VIRTUAL_NODES = {"Reroute", "PrimitiveNode", "Note", "MarkdownNote"}
 # Values of the extra "control after generate" widget the editor adds after seed inputs.
 SEED_CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+# A V3 combo whose chosen option brings inputs of its own, named "<combo>.<input>" (ComfyUI 0.2x:
+# TextGenerate's sampling_mode, ResizeImageMaskNode's resize_type, most API nodes); the editor stores
+# the chosen key, then the option's widgets, where the combo stands.
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 # Options that make the editor add an extra upload widget (serialized after the combo value).
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload", "upload")
 
@@ -56,10 +60,19 @@ def workflow_format(data: Any, name: str = "workflow") -> str:
 
 
 def input_spec(info: dict, name: str):
+    """The /object_info spec of input ``name``; "combo.input" finds an input of a dynamic combo's option."""
     for section in ("required", "optional"):
         spec = (info.get("input") or {}).get(section, {}).get(name)
         if spec is not None:
             return spec
+    head, dot, rest = name.partition(".")
+    if dot:
+        spec = input_spec(info, head)
+        if spec is not None and spec_type_and_options(spec)[0] == DYNAMIC_COMBO:
+            for option in spec_type_and_options(spec)[1].get("options", []):
+                found = input_spec({"input": option.get("inputs") or {}}, rest)
+                if found is not None:
+                    return found
     return None
 
 
@@ -73,8 +86,12 @@ def spec_type_and_options(spec) -> tuple[str, dict]:
 
 
 def combo_values(spec) -> list:
-    """The values a combo input accepts: classic combos list them first, V3 combos in 'options'."""
-    return spec[0] if isinstance(spec[0], list) else spec_type_and_options(spec)[1].get("options", [])
+    """The values a combo input accepts: classic combos list them first, V3 combos in 'options'
+    (a dynamic combo's options are {key, inputs})."""
+    if isinstance(spec[0], list):
+        return spec[0]
+    options = spec_type_and_options(spec)[1].get("options", [])
+    return [o["key"] if isinstance(o, dict) else o for o in options]
 
 
 def input_names(info: dict) -> dict[str, list[str]]:
@@ -82,28 +99,42 @@ def input_names(info: dict) -> dict[str, list[str]]:
     return info.get("input_order") or {s: list((info.get("input") or {}).get(s, {})) for s in ("required", "optional")}
 
 
-def widget_names(info: dict) -> list[tuple[str, int]]:
+def widget_names(info: dict, chosen: dict | None = None) -> list[tuple[str, int]]:
     """The node's widget inputs in the order the editor stores their values.
 
     Returns ``(name, extra)`` pairs where ``extra`` is the number of editor-only values that
-    follow this widget's value in ``widgets_values`` (seed control, upload button).
-    """
-    order = input_names(info)
+    follow this widget's value in ``widgets_values`` (seed control, upload button). A dynamic
+    combo is followed by the widgets of its option ``chosen[name]`` (default: its default option)."""
+    chosen = chosen or {}
     out = []
-    for section in ("required", "optional"):
-        for name in order.get(section, []):
-            spec = input_spec(info, name)
-            if spec is None:
-                continue
-            kind, options = spec_type_and_options(spec)
-            if kind not in WIDGET_TYPES or options.get("forceInput") or options.get("rawLink"):
-                continue
-            extra = 0
-            if kind == "INT" and (options.get("control_after_generate") or name in ("seed", "noise_seed")):
-                extra = 1
-            if kind == "COMBO" and any(options.get(flag) for flag in UPLOAD_FLAGS):
-                extra = 1
-            out.append((name, extra))
+
+    def walk(spec_info: dict, prefix: str):
+        order = input_names(spec_info)
+        for section in ("required", "optional"):
+            for name in order.get(section, []):
+                spec = input_spec(spec_info, name)
+                if spec is None:
+                    continue
+                kind, options = spec_type_and_options(spec)
+                full = prefix + name
+                if kind == DYNAMIC_COMBO:
+                    out.append((full, 0))
+                    keys = combo_values(spec)
+                    key = chosen.get(full, options.get("default", keys[0] if keys else None))
+                    option = next((o for o in options.get("options", []) if o.get("key") == key), None)
+                    if option is not None:
+                        walk({"input": option.get("inputs") or {}}, full + ".")
+                    continue
+                if kind not in WIDGET_TYPES or options.get("forceInput") or options.get("rawLink"):
+                    continue
+                extra = 0
+                if kind == "INT" and (options.get("control_after_generate") or name in ("seed", "noise_seed")):
+                    extra = 1
+                if kind == "COMBO" and any(options.get(flag) for flag in UPLOAD_FLAGS):
+                    extra = 1
+                out.append((full, extra))
+
+    walk(info, "")
     return out
 
 
@@ -112,7 +143,7 @@ def input_default(info: dict, name: str):
     kind, options = spec_type_and_options(input_spec(info, name))
     if "default" in options:
         return options["default"]
-    if kind == "COMBO":
+    if kind in ("COMBO", DYNAMIC_COMBO):
         values = combo_values(input_spec(info, name))
         return values[0] if values else None
     return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
@@ -122,7 +153,7 @@ def map_widget_values(node: dict, info: dict) -> dict:
     """Widget values by input name. Widgets the file does not have (a node saved before an
     input was added) get their defaults, as the editor gives them when it loads the file."""
     mapped = _saved_widget_values(node, info)
-    for name, _ in widget_names(info):
+    for name, _ in widget_names(info, _chosen(info, mapped)):
         if name not in mapped:
             default = input_default(info, name)
             if default is not None:
@@ -130,20 +161,38 @@ def map_widget_values(node: dict, info: dict) -> dict:
     return mapped
 
 
+def _chosen(info: dict, mapped: dict) -> dict:
+    """The options of the node's dynamic combos that ``mapped`` (name -> value) picks."""
+    return {n: v for n, v in mapped.items() if spec_type_and_options(input_spec(info, n))[0] == DYNAMIC_COMBO}
+
+
 def _saved_widget_values(node: dict, info: dict) -> dict:
     values = node.get("widgets_values")
     if isinstance(values, dict):  # some nodes save a name -> value mapping
-        return {n: values[n] for n, _ in widget_names(info) if n in values}
+        return {n: values[n] for n, _ in widget_names(info, _chosen(info, {k: v for k, v in values.items()
+                                                                          if input_spec(info, k)}))
+                if n in values}
     return {name: values[i] for name, i in widget_slots(node, info).items()}
 
 
 def widget_slots(node: dict, info: dict) -> dict[str, int]:
     """Where each widget's value sits in a node's saved ``widgets_values`` list (widgets the file
-    predates have no slot)."""
+    predates have no slot). A dynamic combo's value decides which widgets follow it, so the walk
+    starts again whenever a saved value picks another option than the one assumed."""
     values = node.get("widgets_values")
     if not isinstance(values, list):
         return {}
-    names = widget_names(info)
+    chosen: dict = {}
+    while True:
+        slots = _slots(values, info, widget_names(info, chosen))
+        picked = {n: values[i] for n, i in slots.items()
+                  if spec_type_and_options(input_spec(info, n))[0] == DYNAMIC_COMBO and values[i] != chosen.get(n)}
+        if not picked or all(chosen.get(n) == v for n, v in picked.items()):
+            return slots
+        chosen.update(picked)
+
+
+def _slots(values: list, info: dict, names: list) -> dict[str, int]:
     result, i = {}, 0
     for k, (name, extra) in enumerate(names):
         if i >= len(values):

@@ -18,7 +18,7 @@ import sys
 import torch
 
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
-FACTORY_VERSION = "6"
+FACTORY_VERSION = "7"
 
 # The demo's files, named once: the shipped workflows name them, the demo writes them (DEMO_FILES).
 SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
@@ -275,9 +275,11 @@ def write_self_forcing_pt(path: str, seed: int = 11, fsdp: bool = False) -> str:
 
 def write_causal_safetensors(path: str, seed: int = 11, frames_per_block: int | None = 3, causal: bool = True,
                              dtype=torch.float32) -> str:
-    """As a ComfyUI repackage: Wan key names, metadata config {"transformer": {"causal_ar": ...}}."""
-    meta = {"config": json.dumps({"transformer": {"causal_ar": causal, **(
-        {"num_frame_per_block": frames_per_block} if frames_per_block else {})}})}
+    """As a ComfyUI repackage: Wan key names, metadata config {"transformer": {"causal_ar": ...}} (ComfyUI
+    0.21+ passes every key of "transformer" to its model class, which takes no frames per block: that
+    goes in Tempo's own key, tempo.frames_per_block)."""
+    meta = {"config": json.dumps({"transformer": {"causal_ar": causal}}),
+            **({"tempo.frames_per_block": str(frames_per_block)} if frames_per_block else {})}
     return save_safetensors(causal_wan_state_dict(seed), path, meta, dtype)
 
 
@@ -296,7 +298,7 @@ def write_causal_fp8_scaled(path: str, seed: int = 11) -> str:
         else:
             out[k] = v.to(torch.bfloat16) if v.ndim > 1 else v
     out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
-    meta = {"config": json.dumps({"transformer": {"causal_ar": True, "num_frame_per_block": 3}})}
+    meta = {"config": json.dumps({"transformer": {"causal_ar": True}}), "tempo.frames_per_block": "3"}
     return save_safetensors(out, path, meta, dtype=None)
 
 
@@ -415,9 +417,15 @@ def taehv_state_dict(latent_channels: int = 16, seed: int = 71) -> dict:
 
 
 def write_taehv(path: str, latent_channels: int = 16, seed: int = 71) -> str:
-    """As madebyollin/taehv's taew2_1.pth: a torch.save'd state dict (its decoder part)."""
+    """As madebyollin/taehv's taew2_1.pth: a torch.save'd state dict (its decoder part); a .safetensors
+    name is written as the repository's safetensors/ conversions are."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save(taehv_state_dict(latent_channels, seed), path)
+    if path.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in taehv_state_dict(latent_channels, seed).items()}, path)
+    else:
+        torch.save(taehv_state_dict(latent_channels, seed), path)
     return path
 
 

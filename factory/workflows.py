@@ -761,7 +761,8 @@ def workflow_models(nodes: list[N]) -> list[dict]:
 
 
 def build_all(object_info: dict, out_dir: str | None = None) -> dict[str, dict]:
-    out_dir = out_dir or os.path.join(PACK_ROOT, "workflows")
+    """Every shipped workflow from its spec, written to ``out_dir`` (None: workflows/; "": nowhere)."""
+    out_dir = os.path.join(PACK_ROOT, "workflows") if out_dir is None else out_dir
     built = {}
     for name, spec in SPECS.items():
         description, nodes = spec()

@@ -75,6 +75,28 @@ def _read_pickle(path: str) -> tuple[dict, dict]:
     return obj, {}
 
 
+_SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64",
+                       "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+
+
+def tensor_layout(path: str) -> dict[str, tuple[str, tuple]]:
+    """{name: (dtype name, shape)} of a checkpoint's tensors without reading their data (a safetensors
+    header, or a torch pickle mapped from disk, weights only); {} for a file that is neither."""
+    try:
+        if path.lower().endswith(SAFETENSORS_EXT):
+            from safetensors import safe_open
+
+            with safe_open(path, "pt") as f:
+                return {k: (_SAFETENSORS_DTYPES.get(f.get_slice(k).get_dtype(), f.get_slice(k).get_dtype()),
+                            tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        obj = flatten_state_dict(obj, path) if isinstance(obj, dict) else {}
+    except Exception:  # noqa: BLE001 - a file that cannot be probed is simply not listed
+        return {}
+    return {k: (str(v.dtype).removeprefix("torch."), tuple(v.shape)) for k, v in obj.items()
+            if isinstance(v, torch.Tensor)}
+
+
 def read_file(path: str) -> tuple[dict, dict]:
     """(tensors or nested dict, metadata) from a .safetensors or torch pickle file."""
     if not os.path.exists(path):

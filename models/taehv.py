@@ -21,6 +21,24 @@ DECODER_CHANNELS = (256, 128, 64, 64)
 TIME_UPSCALE = (False, True, True)   # the Wan files' TGrow strides: 1, 2, 2 (4x in time)
 
 
+def wan_latent_space(name: str, layout: dict) -> str | None:
+    """Which latents a TAEHV file decodes, from its weights and, where they cannot tell, its name:
+    "diffusion" (madebyollin's taew2_1: the diffusion model's own space), "vae" (lightx2v's
+    lighttaew2_1: ComfyUI's LATENT as it is), None when ``layout`` ({key: (dtype, shape)}) is no
+    16-channel TAEHV decoder. The two Wan files have the same layout, so a name that says neither
+    (a renamed file) is read as ComfyUI's own VAE loader reads it (comfy/sd.py 0.27 ``decoder.22.bias``:
+    a 16-channel file that is not float16 is lighttaew2_1); a float16 one is Hunyuan Video's taehv."""
+    first, last = layout.get("decoder.1.weight"), layout.get("decoder.22.bias")
+    if first is None or last is None or len(first[1]) < 2 or first[1][1] != 16:
+        return None
+    low = name.lower()
+    if "lighttae" in low:
+        return "vae"
+    if "taew" in low:
+        return "diffusion"
+    return None if first[0] == "float16" else "vae"
+
+
 class Clamp(nn.Module):
     def forward(self, x):
         return torch.tanh(x / 3) * 3

@@ -7,11 +7,14 @@ as ComfyUI's Load Diffusion Model names it."""
 
 from __future__ import annotations
 
+import logging
+
 from ..models.attention import BACKENDS
 from ..models.causal_wan import COMPILE_MODES
 from ..samplers import causal
+from . import compat
 from .common import TempoInputError, check_choice
-from .compat import io
+from .compat import io, ui
 
 SPEED_KEY = "tempo_speed"
 ATTENTION_CHOICES = ("auto", *BACKENDS)
@@ -80,10 +83,41 @@ class CausalSpeed(io.ComfyNode):
         check_choice(overlap_decode, OVERLAP_CHOICES, "overlap_decode")
         if not hasattr(model, "clone"):
             raise TempoInputError("model must be a MODEL (from Tempo Causal Video Loader or Load Diffusion Model)")
-        out = model.clone()
+        out, notes = model.clone(), []
+        if compile != "off" and compat.is_dynamic(model):
+            # compiled layers and CUDA graphs hold on to the weights they saw: never to weights ComfyUI
+            # streams in per call (dynamic VRAM). As ComfyUI's TorchCompileModel does, run a resident copy.
+            try:
+                out = compat.resident_clone(model)
+                notes.append("compiled layers run on a copy of the model whose weights stay loaded (ComfyUI's "
+                             "dynamic VRAM streams weights per layer, which compiled code cannot follow)")
+            except RuntimeError:
+                compile = "off"
+                notes.append("compile is off for this model: ComfyUI streams its weights per layer (dynamic VRAM) "
+                             "and its loader cannot load a resident copy; load it with Tempo Causal Video Loader "
+                             "or Load Diffusion Model, or start ComfyUI with --disable-dynamic-vram")
+        notes += device_notes(model.load_device, compile, overlap_decode)
         out.model_options[SPEED_KEY] = {"in_place_cache": bool(in_place_cache), "attention": attention,
                                         "compile": compile, "overlap_decode": overlap_decode}
-        return io.NodeOutput(out)
+        if not notes:
+            return io.NodeOutput(out)
+        for note in notes:
+            logging.info(f"Tempo Causal Speed: {note}")
+        return io.NodeOutput(out, ui=ui.PreviewText("\n".join(notes)))
+
+
+def device_notes(device, compile: str, overlap_decode: str) -> list[str]:
+    """What of the chosen settings cannot apply on ``device``, in words (nothing is refused: the video is
+    the same either way)."""
+    if getattr(device, "type", str(device)) == "cuda":
+        return []
+    notes = []
+    if "CUDA graphs" in compile:
+        notes.append(f"CUDA graphs need a GPU: on {device} the layers run compiled, without graphs")
+    if overlap_decode == "on":
+        notes.append(f"decode overlap runs on a worker thread; on {device} it shares the cores with the model, "
+                     "so it rarely helps there ('auto' turns it off)")
+    return notes
 
 
 NODES = [CausalSpeed]

@@ -135,10 +135,20 @@ class CausalVideoPlan:
             raise TempoInputError("an input video needs the Wan VAE to be encoded; run this stream with 'Tempo Causal "
                                   "Video to MP4' or 'Tempo Causal Video Decode' (their vae encodes it)")
         encoder = StreamingWanEncoder(vae)
+        frames, held, fed = self.input_frames, [], 0
         try:
-            for b in range(self.num_blocks):
-                a, e = b * fpb, (b + 1) * fpb  # latent frames a..e-1 <- pixel frames 0 | 4a-3 .. 4(e-1)
-                yield encoder.encode(self.input_frames[0 if a == 0 else 4 * a - 3:4 * (e - 1) + 1])
+            for _ in range(self.num_blocks):
+                while sum(x.shape[2] for x in held) < fpb:  # a ComfyUI 0.18+ encoder may hold frames back
+                    if fed == frames.shape[0]:
+                        raise TempoInputError("the input video ended before its last block was encoded")
+                    end = min(fed + (1 if fed == 0 else 4), frames.shape[0])
+                    out = encoder.encode(frames[fed:end], final=end == frames.shape[0])
+                    fed = end
+                    if out is not None:
+                        held.append(out)
+                ready = torch.cat(held, dim=2)
+                held = [ready[:, :, fpb:]]
+                yield ready[:, :, :fpb]
         finally:
             encoder.close()
 

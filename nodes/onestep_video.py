@@ -27,7 +27,7 @@ VIDEO_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
 
 
 def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0, shift: float = 0.0,
-                       frames: int = -1):
+                       frames: int = -1, disable_dynamic: bool = False):
     """(MODEL with the APT preset, info line). timestep/shift/frames <= 0 (or -1) take the file's
     metadata (``tempo.timestep``, ``tempo.shift``, ``tempo.frames``), else 1000 / 5.0 / any. A file
     may name a few-step Wan preset (``tempo.preset``) and an explicit schedule (``tempo.sigmas``:
@@ -42,7 +42,7 @@ def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0,
     t = timestep if timestep > 0 else float(meta.get("tempo.timestep", 1000))
     s = shift if shift > 0 else float(meta.get("tempo.shift", 5.0))
     n = frames if frames >= 0 else int(meta.get("tempo.frames", 0))
-    model = build_wan_model(sd, dtype, name)
+    model = build_wan_model(sd, dtype, name, disable_dynamic)
     arch = wan_architecture(model)
     try:
         if meta.get("tempo.preset"):  # a few-step Wan release whose file names its family
@@ -58,7 +58,8 @@ def load_onestep_video(path: str, dtype: str = "default", timestep: float = 0.0,
                 + (f", trained on {n}-frame clips" if n else ""))
     else:
         text = f"{describe_flow_preset(preset)}; on {arch} [file metadata]"
-    return apply_preset(model, preset), text
+    return compat.set_reload(apply_preset(model, preset), load_onestep_video, (path, dtype, timestep, shift, frames), 0), \
+        text
 
 
 def wan_architecture(model) -> str:

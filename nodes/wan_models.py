@@ -9,49 +9,56 @@ modules, and over ComfyUI's own causal Wan (2026) the same way.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
 import torch
 
 import comfy.model_management as mm
-import comfy.sd
 
-from ..loaders.files import CheckpointError, flatten_state_dict, read_file
+from ..loaders.files import CheckpointError, flatten_state_dict, read_file, tensor_layout
 from ..loaders.wan import read_wan_checkpoint
 from ..models.causal_wan import CausalWan, config_from_state_dict
-from ..models.taehv import TAEHVDecoder
+from ..models.taehv import TAEHVDecoder, wan_latent_space
 from ..video.wan_stream import StreamingDecoder, StreamingEncoder
 from . import compat
 from .common import CAUSAL_WEIGHT_DTYPES, FP8_MATMUL, WEIGHT_DTYPES, TempoInputError, check_choice
 
 
 
-def comfy_attention(q, k, v, mask=None):
-    """ComfyUI's attention backend (xformers, SDPA, sage... as the user configured) on [B, H, L, D]."""
-    return compat.optimized_attention(q, k, v, heads=q.shape[1], mask=mask, skip_reshape=True,
-                                      skip_output_reshape=True)
+def comfy_attention(transformer_options: dict | None = None):
+    """ComfyUI's attention (xformers, SDPA, sage... as the user configured) on [B, H, L, D], with the
+    MODEL's transformer_options, as ComfyUI's own Wan passes them: a per-model override
+    (``optimized_attention_override``, set by attention patch nodes) reaches it."""
+    options = transformer_options or {}
+
+    def attention(q, k, v, mask=None):
+        return compat.optimized_attention(q, k, v, heads=q.shape[1], mask=mask, skip_reshape=True,
+                                          skip_output_reshape=True, transformer_options=options)
+    return attention
 
 
-def build_wan_model(sd: dict, dtype: str, name: str):
+def build_wan_model(sd: dict, dtype: str, name: str, disable_dynamic: bool = False):
     """Native Wan 2.1 MODEL (ModelPatcher) from a state dict in Wan key names, built by ComfyUI."""
     if check_choice(dtype, CAUSAL_WEIGHT_DTYPES, "weight_dtype") == FP8_MATMUL:
         options = {"dtype": torch.float8_e4m3fn, "fp8_optimizations": True}
     else:
         options = {"dtype": WEIGHT_DTYPES[dtype]} if WEIGHT_DTYPES[dtype] else {}
-    model = comfy.sd.load_diffusion_model_state_dict(sd, model_options=options)
+    model = compat.load_diffusion_model_state_dict(sd, options, disable_dynamic)
     if model is None:
         raise TempoInputError(f"ComfyUI could not build a Wan 2.1 model from {name}; its width must be a multiple "
                               "of 128")
     return model
 
 
-def load_causal_model(path: str, dtype: str = "default"):
-    """(ModelPatcher, what the file says) for a causal (or plain) Wan 2.1 checkpoint."""
+def load_causal_model(path: str, dtype: str = "default", disable_dynamic: bool = False):
+    """(ModelPatcher, what the file says) for a causal (or plain) Wan 2.1 checkpoint; ComfyUI can load
+    it again by the same call (MultiGPU, Select Model Device, a resident clone for compiling)."""
     sd, info = read_wan_checkpoint(path)
     cfg = config_from_state_dict(sd)
     name = os.path.basename(os.path.normpath(path))
-    patcher = build_wan_model(sd, dtype, name)
+    patcher = compat.set_reload(build_wan_model(sd, dtype, name, disable_dynamic), load_causal_model, (path, dtype), 0)
     info = dict(info, config=cfg, file=name)
     patcher.model_options["tempo_causal"] = {k: v for k, v in info.items() if k not in ("config", "metadata")}
     logging.info(f"Tempo: loaded {name} as causal Wan 2.1 {cfg['dim']}x{cfg['num_layers']} ({info})")
@@ -82,8 +89,10 @@ def causal_info(model) -> dict:
 
 
 def causal_runner(model) -> CausalWan:
-    """The causal forward over a Wan MODEL's own modules, with ComfyUI's attention."""
-    return CausalWan(model.model.diffusion_model, attention=comfy_attention)
+    """The causal forward over a Wan MODEL's own modules, with ComfyUI's attention and the MODEL's
+    transformer_options."""
+    return CausalWan(model.model.diffusion_model,
+                     attention=comfy_attention(model.model_options.get("transformer_options")))
 
 
 class StreamingWanDecoder:
@@ -115,17 +124,33 @@ TAEHV_FOLDERS = ("vae_approx",)
 
 
 def taehv_files() -> list[str]:
-    """TAEHV decoders in ComfyUI's vae_approx folder (taew2_1.pth, lighttaew2_1.safetensors...)."""
+    """The Wan 2.1 TAEHV decoders in ComfyUI's vae_approx folder, known by their weights (a renamed
+    taew2_1.pth is listed too; the image models' taesd files are not)."""
     import folder_paths
 
-    return [n for n in folder_paths.get_filename_list("vae_approx") if "taew" in n.lower() or "taehv" in n.lower()]
+    return [n for n in folder_paths.get_filename_list("vae_approx")
+            if taehv_space(folder_paths.get_full_path("vae_approx", n)) is not None]
+
+
+def taehv_space(path: str | None) -> str | None:
+    """:func:`models.taehv.wan_latent_space` of a file, read once per file version (the list is asked
+    for on every /object_info)."""
+    if not path or not os.path.isfile(path):
+        return None
+    st = os.stat(path)
+    return _taehv_space(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _taehv_space(path: str, mtime: int, size: int) -> str | None:
+    return wan_latent_space(os.path.basename(path), tensor_layout(path))
 
 
 class StreamingTAEHVDecoder:
     """The tiny TAEHV decoder, block by block, with the same interface as StreamingWanDecoder.
     madebyollin's taew2_1 decodes the diffusion model's own latents (the latent format's process_in
     of ComfyUI's LATENT); lightx2v's lighttaew2_1 decodes the LATENT as it is (as ComfyUI's own VAE
-    loader treats the two, comfy/sd.py 0.8.0)."""
+    loader treats the two, comfy/sd.py 0.8.0); which one a file is: :func:`taehv_space`."""
 
     def __init__(self, path: str):
         name = os.path.basename(path)
@@ -137,7 +162,7 @@ class StreamingTAEHVDecoder:
         if self.model.latent_channels != 16:
             raise TempoInputError(f"{name} decodes {self.model.latent_channels}-channel latents (Wan 2.2 5B); causal "
                                   "video is Wan 2.1 (16 channels): pick taew2_1")
-        self.scale = None if "lighttae" in name.lower() else compat.latent_formats.Wan21()
+        self.scale = compat.latent_formats.Wan21() if taehv_space(path) == "diffusion" else None
         self.device = mm.get_torch_device()
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.model.to(self.device, self.dtype).eval()
@@ -169,15 +194,15 @@ class StreamingWanEncoder:
 
     def __init__(self, vae):
         self.vae, self.net = vae, wan_vae_net(vae)
-        # ComfyUI's WanVAE.encode sizes the encoder's cache list by the decoder's count; so does this
-        self.stream = StreamingEncoder(self.net.encoder, compat.wan_decoder_cache_layers(self.net.decoder))
+        self.stream = StreamingEncoder(self.net.encoder, **compat.wan_encoder_stream(self.net))
 
-    def encode(self, frames: torch.Tensor):
-        """frames [T, H, W, 3] in 0..1 -> latent [1, 16, n, h, w] in VAE units (None until a frame completes one)."""
+    def encode(self, frames: torch.Tensor, final: bool = False):
+        """frames [T, H, W, 3] in 0..1 -> latent [1, 16, n, h, w] in VAE units (None until frames complete
+        one); ``final``: these are the clip's last frames."""
         mm.load_models_gpu([self.vae.patcher])
         x = self.vae.process_input(frames.movedim(-1, 0).unsqueeze(0)).to(self.vae.device, self.vae.vae_dtype)
         with torch.no_grad():
-            out = self.stream.encode(x)
+            out = self.stream.encode(x, final)
             return None if out is None else self.net.conv1(out).chunk(2, dim=1)[0].float()
 
     def close(self):

@@ -84,8 +84,12 @@ def test_a_model_from_comfyuis_own_loader_runs_in_the_causal_sampler(files, add_
     from tempo_pack.nodes.wan_models import load_causal_model
 
     add_model_folder("diffusion_models", files["root"])
+    from tempo_pack.nodes import compat
+
     native = nodes.UNETLoader().load_unet("repack.safetensors", "default")[0]
     assert "tempo_causal" not in native.model_options
+    if compat.WAN21_CausalAR is not None:  # 0.21+: the causal_ar metadata picks ComfyUI's own causal class
+        assert isinstance(native.model, compat.WAN21_CausalAR)
     ours = load_causal_model(files["safetensors"], "fp32")[0]
     a = [lat for _, lat in _plan(native, length=21).blocks()]
     b = [lat for _, lat in _plan(ours, length=21).blocks()]
@@ -151,7 +155,9 @@ def test_self_forcing_pickle_and_safetensors_repackage_are_identical(files):
     torch.testing.assert_close(outs["pt_fsdp"], outs["safetensors"], rtol=0, atol=0)
 
 
-def test_streaming_decode_equals_decoding_the_whole_video(files, caplog):
+def test_streaming_decode_equals_decoding_the_whole_video(files):
+    """On every ComfyUI the suite runs: 0.3.64 and 0.8.0 decode with tensors and count_conv3d, 0.27 with
+    chunk lists and count_cache_layers (nodes/compat.py)."""
     import comfy.sd
     import comfy.utils
 
@@ -160,9 +166,7 @@ def test_streaming_decode_equals_decoding_the_whole_video(files, caplog):
     vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(files["vae"]))
     lat = torch.randn(1, 16, 7, 6, 8, generator=torch.Generator().manual_seed(1))
     whole = vae.decode(lat).reshape(-1, 48, 64, 3)
-    with caplog.at_level(logging.DEBUG):
-        dec = StreamingWanDecoder(vae)
-    assert any("Wan VAE cache API count_conv3d" in r.message for r in caplog.records)  # 0.3.64 .. 0.8.0
+    dec = StreamingWanDecoder(vae)
     parts = [dec.decode(lat[:, :, :1]), dec.decode(lat[:, :, 1:4]), dec.decode(lat[:, :, 4:7])]
     assert [p.shape[0] for p in parts] == [1, 12, 12]  # 1 + 4(n - 1) for the first block, 4n after
     torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=1e-6)
@@ -523,3 +527,29 @@ def test_taehv_files_get_the_latent_space_they_were_made_for(comfy, tmp_path):
         dec.close()
     with pytest.raises(ValueError, match="decodes 48-channel latents.*pick taew2_1"):
         StreamingTAEHVDecoder(factory.write_taehv(str(tmp_path / "taew2_2.pth"), latent_channels=48))
+
+
+def test_taehv_decoders_are_listed_by_their_weights_so_a_renamed_file_still_decodes(comfy, tmp_path, add_model_folder):
+    """The decoder list reads each vae_approx file's weights (ComfyUI's own VAE loader tells TAEHV files
+    apart the same way, comfy/sd.py 0.27 decoder.22.bias): a renamed taew2_1 is listed and decodes, an
+    image taesd file and a Wan 2.2 (48-channel) one are not listed. A name that does not say which Wan
+    file it is decodes as ComfyUI reads it (the LATENT as it is)."""
+    import torch.nn
+
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.wan_models import StreamingTAEHVDecoder, taehv_files
+
+    folder = tmp_path / "vae_approx"
+    factory.write_taehv(str(folder / "my_fast_decoder.pth"))
+    factory.write_taehv(str(folder / "taew2_1.safetensors"))
+    factory.write_taehv(str(folder / "taew2_2.pth"), latent_channels=48)
+    torch.save({"decoder.1.weight": torch.zeros(64, 4, 3, 3)}, folder / "taesd_decoder.pth")
+    add_model_folder("vae_approx", str(folder))
+    listed = taehv_files()
+    assert "my_fast_decoder.pth" in listed and "taew2_1.safetensors" in listed
+    assert "taew2_2.pth" not in listed and "taesd_decoder.pth" not in listed
+    latent = torch.randn(1, 16, 2, 4, 6, generator=torch.Generator().manual_seed(8))
+    dec = StreamingTAEHVDecoder(str(folder / "my_fast_decoder.pth"))
+    want = dec.model.decode(latent)
+    torch.testing.assert_close(dec.decode(latent), want.movedim(1, -1).reshape(-1, *want.shape[-2:], 3))
+    dec.close()

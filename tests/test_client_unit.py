@@ -184,3 +184,34 @@ def test_client_never_imports_the_demo():
             "print(sorted(m for m in sys.modules if m.startswith('tempo_pack.demo')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+DYNAMIC_INFO = {  # the shape of ComfyUI 0.27's TextGenerate in /object_info (a V3 dynamic combo)
+    "input": {"required": {
+        "prompt": ["STRING", {"default": "", "multiline": True}],
+        "sampling_mode": ["COMFY_DYNAMICCOMBO_V3", {"options": [
+            {"key": "on", "inputs": {"required": {"temperature": ["FLOAT", {"default": 0.7}],
+                                                  "seed": ["INT", {"default": 0}]},
+                                     "optional": {"presence_penalty": ["FLOAT", {"default": 0.0}]}}},
+            {"key": "off", "inputs": {"required": {}}}]}]},
+        "optional": {"thinking": ["BOOLEAN", {"default": False}]}},
+    "input_order": {"required": ["prompt", "sampling_mode"], "optional": ["thinking"]},
+}
+
+
+@pytest.mark.parametrize("values,want", [
+    (["hi", "on", 0.3, 5, "fixed", 0.1, True],
+     {"prompt": "hi", "sampling_mode": "on", "sampling_mode.temperature": 0.3, "sampling_mode.seed": 5,
+      "sampling_mode.presence_penalty": 0.1, "thinking": True}),
+    (["hi", "off", True], {"prompt": "hi", "sampling_mode": "off", "thinking": True}),
+    (["hi", "on", 0.3, 5, "fixed", True],  # saved before presence_penalty: it gets its default
+     {"prompt": "hi", "sampling_mode": "on", "sampling_mode.temperature": 0.3, "sampling_mode.seed": 5,
+      "sampling_mode.presence_penalty": 0.0, "thinking": True}),
+])
+def test_a_dynamic_combo_is_followed_by_its_chosen_options_widgets(values, want):
+    """As ComfyUI 0.27's editor stores and sends them: the chosen key, then that option's widgets
+    named '<combo>.<input>' (checked against the editor's own prompt on the shipped templates in
+    tests/test_converter_crosscheck.py)."""
+    node = {"id": 1, "type": "TextGenerate", "inputs": [], "outputs": [], "widgets_values": values}
+    api = workflow.to_api({"nodes": [node], "links": []}, {"TextGenerate": DYNAMIC_INFO})
+    assert api["1"]["inputs"] == want

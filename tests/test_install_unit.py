@@ -47,7 +47,7 @@ def test_user_requirements_never_touch_an_installed_torch():
     assert not TORCH_STACK & needed, f"a requirement pulls in {TORCH_STACK & needed}"
 
 
-def test_constraints_pin_torch_and_its_torchvision_exactly():
+def test_constraints_pin_one_matching_torch_stack_exactly():
     pins = {}
     with open(os.path.join(PACK_ROOT, "constraints.txt")) as f:
         for line in f:
@@ -55,10 +55,24 @@ def test_constraints_pin_torch_and_its_torchvision_exactly():
             if line:
                 name, version = line.split("==")
                 pins[name.strip()] = version.strip()
-    assert set(pins) == {"torch", "torchvision"}
+    assert set(pins) == TORCH_STACK, "torch, torchvision and torchaudio (ComfyUI 0.2x imports all three)"
     torch_minor = tuple(int(x) for x in pins["torch"].split(".")[:2])
     vision_minor = tuple(int(x) for x in pins["torchvision"].split(".")[:2])
+    audio_minor = tuple(int(x) for x in pins["torchaudio"].split(".")[:2])
     assert vision_minor == (0, torch_minor[1] + 15), "torchvision 0.N pairs with torch 2.(N-15)"
+    assert audio_minor == torch_minor, "torchaudio 2.N pairs with torch 2.N"
+
+
+def test_installed_stack_is_the_pinned_one():
+    """What the tests run on is what constraints.txt promises (a stale environment says so here)."""
+    with open(os.path.join(PACK_ROOT, "constraints.txt")) as f:
+        pins = dict(line.split("#")[0].strip().split("==") for line in f if line.split("#")[0].strip())
+    for name, version in pins.items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pytest.fail(f"{name} is not installed: run bash scripts/install_dev.sh")
+        assert installed.split("+")[0] == version, f"{name} {installed} installed, constraints.txt pins {version}"
 
 
 def test_comfyui_path_may_list_several_and_is_authoritative(tmp_path, monkeypatch):

@@ -139,3 +139,77 @@ def test_overlap_auto_is_on_for_a_gpu_with_room_only(parts, monkeypatch):
     assert not overlap_of(model, torch.device("cuda"))
     assert overlap_of(_sped(model, overlap_decode="on"), torch.device("cpu"))
     assert not overlap_of(_sped(model, overlap_decode="off"), torch.device("cuda"))
+
+
+def _as_dynamic(monkeypatch, model):
+    """This model as ComfyUI 0.16+ hands it over on an NVIDIA GPU with dynamic VRAM (weights streamed per
+    layer call): ``is_dynamic()`` true. The rest of ComfyUI's clone(disable_dynamic=True) runs for real."""
+    monkeypatch.setattr(type(model), "is_dynamic", lambda self: True, raising=False)
+
+
+def test_compiling_a_dynamic_vram_model_runs_a_resident_copy_loaded_again_by_tempos_loader(parts, monkeypatch):
+    """Compiled layers never trace weights ComfyUI streams in: on a dynamic-VRAM model the Speed node takes
+    ComfyUI's own clone(disable_dynamic=True), which reloads the file through the loader's
+    cached_patcher_init (0.23+); where a loader registered none, compile is switched off, and said."""
+    from tempo_pack.nodes import compat
+    from tempo_pack.nodes.causal_speed import CausalSpeed, speed_of
+
+    model = parts["model"]
+    if not hasattr(model, "cached_patcher_init"):
+        pytest.skip("this ComfyUI has no dynamic VRAM and no reload factory (both from 0.16 / 0.23 on)")
+    assert model.cached_patcher_init[1] == (parts["path"], "fp32")
+    calls = []
+    real = model.cached_patcher_init[0]
+    model.cached_patcher_init = (lambda *a, **k: calls.append(k) or real(*a, **k),) + model.cached_patcher_init[1:]
+    _as_dynamic(monkeypatch, model)
+    out = CausalSpeed.execute(model, compile="layers")
+    assert calls == [{"disable_dynamic": True}] and out.args[0].model is not model.model
+    assert speed_of(out.args[0]).compile == "layers" and "copy of the model" in out.ui.as_dict()["text"][0]
+    bare = model.clone()
+    bare.cached_patcher_init = None
+    out = CausalSpeed.execute(bare, compile="layers + CUDA graphs")
+    assert speed_of(out.args[0]).compile == "off"
+    assert "compile is off for this model" in out.ui.as_dict()["text"][0] and "--disable-dynamic-vram" in out.ui.as_dict()["text"][0]
+    assert compat.is_dynamic(bare)
+
+
+def test_core_select_model_device_can_reload_a_model_from_tempos_loader(parts):
+    """ComfyUI 0.23's Select Model Device / MultiGPU nodes deep-clone a model through its loader's reload
+    factory; a Tempo-loaded causal model keeps its file's causal facts through it."""
+    import comfy.model_management
+
+    model = parts["model"]
+    if not hasattr(model, "deepclone_multigpu"):
+        pytest.skip("ComfyUI before 0.23 has no multi-GPU deep clones")
+    clone = model.deepclone_multigpu(new_load_device=comfy.model_management.get_torch_device())
+    assert clone.model is not model.model and clone.model_options["tempo_causal"] == model.model_options["tempo_causal"]
+    a = [lat for _, lat in _plan(model).blocks()]
+    b = [lat for _, lat in _plan(clone).blocks()]
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_a_per_model_attention_override_reaches_the_causal_sampler(parts):
+    """An attention patch set on the MODEL (transformer_options' optimized_attention_override, as ComfyUI's
+    own Wan reads it) is used by every attention call of the causal sampler, not silently ignored."""
+    model = parts["model"].clone()
+    seen = []
+
+    def override(func, *args, **kwargs):
+        seen.append(func.__name__)
+        return func(*args, **kwargs)
+    model.model_options.setdefault("transformer_options", {})["optimized_attention_override"] = override
+    a = [lat for _, lat in _plan(model).blocks()]
+    b = [lat for _, lat in _plan(parts["model"]).blocks()]
+    assert seen, "the override was never called"
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_speed_settings_this_device_cannot_apply_are_said(parts):
+    from tempo_pack.nodes.causal_speed import CausalSpeed
+
+    out = CausalSpeed.execute(parts["model"], compile="layers + CUDA graphs", overlap_decode="on")
+    text = out.ui.as_dict()["text"][0]
+    assert "CUDA graphs need a GPU" in text and "shares the cores" in text
+    assert CausalSpeed.execute(parts["model"]).ui is None

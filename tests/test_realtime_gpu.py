@@ -47,18 +47,24 @@ def test_every_gpu_attention_kernel_equals_sdpa_math():
         torch.testing.assert_close(got, want, rtol=tol, atol=tol, msg=f"attention '{name}'")
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 @pytest.mark.parametrize("scaling", fp8.SCALINGS)
-def test_tensor_core_fp8_matmul_equals_its_dequantized_product(scaling):
+def test_tensor_core_fp8_matmul_equals_its_dequantized_product(scaling, dtype):
+    """The kernel against the product it defines (the CPU's path), in every activation dtype: per-row
+    writes bf16 only (cast back), a float32 output takes no fused bias (added after), and 4680 rows
+    (832x480's tokens per 3 frames / 1) are not a multiple of 16 (no padding)."""
     if torch.cuda.get_device_capability() < (8, 9):
         pytest.skip("fp8 tensor cores need Ada or Hopper (compute capability 8.9+)")
-    lin = torch.nn.Linear(256, 512).cuda().bfloat16()
-    x = torch.randn(4, 1560, 256, device="cuda", dtype=torch.bfloat16)
-    l8 = fp8.fp8_operations(scaling).Linear(256, 512).cuda().bfloat16()
+    lin = torch.nn.Linear(256, 512).cuda().to(dtype)
+    x = torch.randn(4680, 256, device="cuda", dtype=dtype)
+    l8 = fp8.fp8_operations(scaling).Linear(256, 512).cuda().to(dtype)
     l8.load_state_dict(lin.state_dict())
-    y = l8(x).float()
-    x8, sx = fp8.quantize(x.reshape(-1, 256), scaling)
-    want = (x8.float() * sx) @ (l8.weight.float() * l8.w_scale).t() + lin.bias.float()
-    torch.testing.assert_close(y.reshape(-1, 512), want, rtol=2e-2, atol=2e-2)
+    y = l8(x)
+    assert y.dtype == dtype
+    x8, sx = fp8.quantize(x, scaling)
+    sa, sb = (sx.reshape(()), l8.w_scale.reshape(())) if scaling == "per-tensor" else (sx, l8.w_scale.reshape(1, -1))
+    want = fp8.emulated_scaled_mm(x8, l8.weight.t(), sa, sb, lin.bias)
+    torch.testing.assert_close(y.float(), want, rtol=2e-2, atol=2e-2)
 
 
 def test_decode_on_a_second_stream_equals_inline():
@@ -75,3 +81,55 @@ def test_decode_on_a_second_stream_equals_inline():
             run_in_order(lambda kind, x: got.append(conv(x).cpu()), items, overlap, device="cuda")
     for a, b in zip(out[False], out[True]):
         torch.testing.assert_close(a, b)
+
+
+@pytest.fixture(scope="module")
+def dynamic_vram_model(tmp_path_factory):
+    """A Tempo-loaded causal model under ComfyUI 0.16+'s dynamic VRAM on this GPU (weights streamed per
+    layer call through comfy-aimdo), started the way ComfyUI's main.py starts it."""
+    from conftest import COMFYUI
+
+    if COMFYUI is None:
+        pytest.skip("no ComfyUI (COMFYUI_PATH)")
+    from tempo_pack.factory import checkpoints as factory
+
+    factory.import_comfy(COMFYUI, cpu=False)
+    import comfy.memory_management
+    import comfy.model_management
+    import comfy.model_patcher
+
+    if not hasattr(comfy.model_patcher, "ModelPatcherDynamic"):
+        pytest.skip("this ComfyUI has no dynamic VRAM (0.16 on)")
+    import comfy_aimdo.control
+
+    comfy_aimdo.control.init()
+    if not comfy_aimdo.control.init_devices(d.index for d in comfy.model_management.get_all_torch_devices()):
+        pytest.skip("comfy-aimdo could not start on this GPU")
+    comfy.model_patcher.CoreModelPatcher = comfy.model_patcher.ModelPatcherDynamic
+    comfy.memory_management.aimdo_enabled = True
+    from tempo_pack.nodes.wan_models import load_causal_model
+
+    path = factory.write_causal_safetensors(str(tmp_path_factory.mktemp("dyn") / "causal.safetensors"))
+    return load_causal_model(path, "bf16")[0]
+
+
+@pytest.mark.parametrize("mode", ["layers", "layers + CUDA graphs"])
+def test_compiled_layers_on_a_dynamic_vram_model_run_resident_weights_and_equal_eager(dynamic_vram_model, mode):
+    """Compiled code and CUDA graphs never replay streamed weights: the Speed node hands the sampler a
+    resident copy (ComfyUI's clone(disable_dynamic=True) through Tempo's reload factory), and the video it
+    makes equals the dynamic model's eager one."""
+    from tempo_pack.nodes import compat
+    from tempo_pack.nodes.causal_speed import CausalSpeed
+    from tempo_pack.nodes.causal_video import plan_video
+
+    assert compat.is_dynamic(dynamic_vram_model)
+    sped = CausalSpeed.execute(dynamic_vram_model, compile=mode).args[0]
+    assert not compat.is_dynamic(sped)
+    args = dict(width=64, height=48, length=21, seed=0, schedule="Self Forcing", custom_timesteps="", shift=5.0,
+                frames_per_block="auto", cache="window", sink_size=1, local_attn_size=7)
+    cond = [[torch.zeros(1, 12, 4096), {}]]
+    eager = [lat for _, lat in plan_video(dynamic_vram_model, cond, **args).blocks()]
+    for _ in range(2):  # the second video replays what the first compiled / captured
+        fast = [lat for _, lat in plan_video(sped, cond, **args).blocks()]
+        for a, b in zip(eager, fast):
+            torch.testing.assert_close(a, b, rtol=3e-2, atol=3e-2)

@@ -208,10 +208,11 @@ def test_an_unknown_compile_mode_is_refused():
 
 @pytest.mark.parametrize("scaling", fp8.SCALINGS)
 def test_fp8_linear_is_the_scaled_product_of_its_quantized_factors(scaling):
-    """torch._scaled_mm of the fp8 weight and activation equals their dequantized product."""
+    """The fp8 layer's output is the dequantized product of its quantized factors (on the CPU the same
+    product torch._scaled_mm defines; tests/test_realtime_gpu.py checks the kernel against it)."""
     g = torch.Generator().manual_seed(1)
     lin = torch.nn.Linear(64, 48)
-    x = torch.randn(3, 37, 64, generator=g)  # 111 rows: padded to a multiple of 16 inside
+    x = torch.randn(3, 37, 64, generator=g)  # 111 rows: not a multiple of 16, and not padded
     l8 = fp8.fp8_operations(scaling).Linear(64, 48)
     l8.load_state_dict(lin.state_dict())
     y = l8(x)
@@ -220,6 +221,48 @@ def test_fp8_linear_is_the_scaled_product_of_its_quantized_factors(scaling):
     w = l8.weight.float() * l8.w_scale
     want = (x8.float() * sx) @ w.t() + lin.bias
     torch.testing.assert_close(y.reshape(-1, 48), want, rtol=1e-3, atol=1e-3)
+
+
+def _ops_over(fn, *args):
+    """(aten op, output dtype, output elements) of every op ``fn`` runs."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in (out if isinstance(out, (tuple, list)) else [out]):
+                if isinstance(t, torch.Tensor):
+                    seen.append((str(func.overloadpacket), t.dtype, t.numel()))
+            return out
+
+    with Record():
+        fn(*args)
+    return seen
+
+
+@pytest.mark.parametrize("scaling", fp8.SCALINGS)
+def test_quantizing_an_activation_makes_no_float32_copy_and_few_passes(scaling):
+    """A bf16 activation is read for its maximum and written once to fp8: no op makes an activation-sized
+    float32 tensor (the FFN input at 832x480 is 4680 x 8960), and at most three ops touch its size."""
+    x = torch.randn(4680, 256, dtype=torch.bfloat16)
+    big = [(op, dt) for op, dt, n in _ops_over(fp8.quantize, x, scaling) if n == x.numel()]
+    assert torch.float32 not in {dt for _, dt in big}, big
+    assert len(big) <= 3, big
+
+
+def test_a_layer_the_fp8_kernel_cannot_take_multiplies_in_the_activations_dtype():
+    """K and N must be multiples of 16 for the kernel: a 40 -> 24 layer keeps fp8 storage and multiplies its
+    dequantized weight in the activations' dtype (no _scaled_mm call, no padding)."""
+    lin = torch.nn.Linear(40, 24)
+    l8 = fp8.fp8_operations("per-row").Linear(40, 24)
+    l8.load_state_dict(lin.state_dict())
+    x = torch.randn(7, 40)
+    ops = {op for op, _, _ in _ops_over(l8, x)}
+    assert "aten._scaled_mm" not in ops and "aten.cat" not in ops
+    torch.testing.assert_close(l8(x), torch.nn.functional.linear(x, l8.weight.float() * l8.w_scale, lin.bias))
+    assert fp8.kernel_fits(64, 48) and not fp8.kernel_fits(40, 24)
 
 
 def test_per_row_scaling_keeps_the_rows_an_outlier_would_cost_their_precision():

@@ -52,29 +52,48 @@ class StreamingDecoder:
 
 
 class StreamingEncoder:
-    """The encoder side: ``encode(frames)`` with frames [B, 3, T, H, W] in -1..1, any number at a
-    time, returns the latent frames (before the VAE's own 1x1x1 ``conv1`` and the mean/log-var
-    split, which the caller applies; both act frame by frame) that those frames complete. Frames
-    are fed as the Wan VAE's own encode feeds them, the first alone and then four at a time, with
-    the encoder's causal cache kept between calls, so encoding a clip piece by piece gives the
-    latents of encoding it whole, in memory flat in its length."""
+    """The encoder side: ``encode(frames, final)`` with frames [B, 3, T, H, W] in -1..1, any number at
+    a time, returns the latent frames (before the VAE's own 1x1x1 ``conv1`` and the mean/log-var
+    split, which the caller applies; both act frame by frame) that those frames complete, or None.
+    Frames are fed as the Wan VAE's own encode feeds them, the first alone and then ``chunk`` at a
+    time, with the encoder's causal cache kept between calls, so encoding a clip piece by piece gives
+    the latents of encoding it whole, in memory flat in its length.
 
-    def __init__(self, encoder: torch.nn.Module, cache_layers: int):
-        self.encoder = encoder
+    Two generations (``nodes/compat.py`` says which release has which):
+
+    * up to early 2026: chunks of 4 frames, each completing one latent frame;
+    * from ComfyUI 0.18 (PR #13014): chunks of 2, and each time-downsampling layer holds a lone
+      output frame back until the next call brings another (a call may return nothing); the last
+      call must pass ``final=True`` to let the held frames out (``takes_final``).
+
+    So the caller says which frames are the clip's last (``final=True``, with at least one frame);
+    frames past the last whole latent frame (1 + 4k frames) are dropped, as the VAE's encode drops them."""
+
+    def __init__(self, encoder: torch.nn.Module, cache_layers: int, chunk: int = 4, takes_final: bool = False):
+        self.encoder, self.chunk, self.takes_final = encoder, chunk, takes_final
         self.cache: list | None = [None] * cache_layers
         self.pending: torch.Tensor | None = None
         self.started = False
 
-    def encode(self, frames: torch.Tensor) -> torch.Tensor | None:
+    def encode(self, frames: torch.Tensor, final: bool = False) -> torch.Tensor | None:
         if self.cache is None:
             raise RuntimeError("this stream was closed")
         x = frames if self.pending is None else torch.cat([self.pending, frames], dim=2)
+        pieces = []
+        if not self.started and x.shape[2]:
+            pieces.append(x[:, :, :1])
+            x, self.started = x[:, :, 1:], True
+        whole = x.shape[2] // 4 * 4  # after the first frame, 4 frames make a latent frame
+        if self.takes_final and not final:
+            whole = max(whole - 4, 0)  # the last whole group waits: the clip's last call must say final
+        pieces += list(x[:, :, :whole].split(self.chunk, dim=2)) if whole else []
+        self.pending = None if final or whole == x.shape[2] else x[:, :, whole:]
         outs = []
-        while x.shape[2] >= (4 if self.started else 1):
-            n = 4 if self.started else 1
-            outs.append(_as_tensor(self.encoder(x[:, :, :n], feat_cache=self.cache, feat_idx=[0])))
-            x, self.started = x[:, :, n:], True
-        self.pending = x if x.shape[2] else None
+        for i, piece in enumerate(pieces):
+            extra = {"final": final and i == len(pieces) - 1} if self.takes_final else {}
+            out = self.encoder(piece, feat_cache=self.cache, feat_idx=[0], **extra)
+            if out is not None:
+                outs.append(_as_tensor(out))
         return torch.cat(outs, dim=2) if outs else None
 
     def close(self):
