@@ -28,6 +28,7 @@ import requests  # noqa: E402
 from tempo_pack.client import ComfyServer, workflow  # noqa: E402
 from tempo_pack.client.local import PACK_ROOT, LocalComfyUI, find_comfyui  # noqa: E402
 from tempo_pack.demo import run as demo_run  # noqa: E402
+from tempo_pack.demo import swap
 from tempo_pack.factory import workflows as specs  # noqa: E402
 from tempo_pack.factory.checkpoints import WAN_PROMPT  # noqa: E402
 
@@ -35,7 +36,7 @@ BLOCKS, WIDTH, HEIGHT = 20, 64, 48
 
 
 def job(client, tag):
-    api = specs.use_saved_conditioning(workflow.to_api(workflow.load_workflow(
+    api = swap.use_saved_conditioning(workflow.to_api(workflow.load_workflow(
         os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")), client.object_info()), WAN_PROMPT)
     for node in api.values():
         if node["class_type"] == "TempoCausalVideoSampler":

@@ -80,13 +80,15 @@ MODEL_FOLDERS = ("checkpoints", "diffusion_models", "unet", "vae", "text_encoder
 class LocalComfyUI:
     """A ComfyUI subprocess on 127.0.0.1 whose base directory is a temporary folder.
 
-    ``base`` holds models/, input/, output/, user/ and custom_nodes/ (a link to this pack);
-    ``models`` (a folder, or several) adds model roots (written to an extra_model_paths.yaml).
+    ``base`` holds models/, input/, output/, user/ and custom_nodes/ (a link to this pack, and to each
+    folder of ``extra_nodes``); ``models`` (a folder, or several) adds model roots (written to an
+    extra_model_paths.yaml).
     Always use as a context manager, so the process is stopped whatever happens.
     """
 
     def __init__(self, comfyui: str | None = None, base: str | None = None, models: str | None = None,
-                 startup_timeout: float = 300.0, extra_args: list[str] | None = None):
+                 startup_timeout: float = 300.0, extra_args: list[str] | None = None,
+                 extra_nodes: list[str] | None = None):
         self.comfyui = require_comfyui(comfyui)
         self._own_base = base is None
         self.base = base or tempfile.mkdtemp(prefix="tempo-comfy-")
@@ -95,6 +97,7 @@ class LocalComfyUI:
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self.extra_args = extra_args or []
+        self.extra_nodes = list(extra_nodes or [])
         self.proc = None
         self.log_path = os.path.join(self.base, "comfyui.log")
 
@@ -103,9 +106,10 @@ class LocalComfyUI:
             os.makedirs(os.path.join(self.base, d), exist_ok=True)
         for d in MODEL_FOLDERS:
             os.makedirs(os.path.join(self.base, "models", d), exist_ok=True)
-        link = os.path.join(self.base, "custom_nodes", PACK_LINK_NAME)
-        if not os.path.lexists(link):
-            os.symlink(PACK_ROOT, link)
+        for folder, name in [(PACK_ROOT, PACK_LINK_NAME)] + [(f, os.path.basename(f)) for f in self.extra_nodes]:
+            link = os.path.join(self.base, "custom_nodes", name)
+            if not os.path.lexists(link):
+                os.symlink(folder, link)
         args = []
         if self.models:
             yaml_path = os.path.join(self.base, "extra_model_paths.yaml")

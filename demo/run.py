@@ -13,8 +13,10 @@ import time
 
 from ..client.local import PACK_ROOT, LocalComfyUI, find_comfyui, require_comfyui
 from ..factory import checkpoints
+from . import swap
 
 DEMO_MODELS = os.path.join(PACK_ROOT, "demo_models")
+DEMO_NODES = os.path.join(PACK_ROOT, "demo", "comfy_nodes")  # the demo text encoder, for the demo's ComfyUI only
 DEMO_OUTPUT = os.path.abspath("demo_output")
 EXAMPLE_IMAGE = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_IMAGE)
 EXAMPLE_VIDEO = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_VIDEO)
@@ -22,12 +24,12 @@ EXAMPLE_VIDEO = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_VIDEO)
 # (workflow file, overrides) run by the demo, in order. Later capabilities add theirs.
 DEMO_WORKFLOWS = [
     ("01 One-step text to image.json", {}),
-    ("03 One-step ControlNet from edges.json", {"ImageScale.width": 256, "ImageScale.height": 256,
-                                 "EmptyLatentImage.width": 256, "EmptyLatentImage.height": 256}),
+    ("03 One-step ControlNet from edges.json", {"EmptyLatentImage.width": 256, "EmptyLatentImage.height": 256}),
     ("05 Causal text to video, streamed to mp4.json", {"TempoCausalVideoSampler.width": 128, "TempoCausalVideoSampler.height": 96,
                              "TempoCausalVideoSampler.length": 33}),
-    ("12 SVD image to video in one step.json", {"ImageScale.width": 128, "ImageScale.height": 128, "SVD_img2vid_Conditioning.width": 128,
-                          "SVD_img2vid_Conditioning.height": 128, "SVD_img2vid_Conditioning.video_frames": 8}),
+    ("12 SVD image to video in one step.json", {"SVD_img2vid_Conditioning.width": 128,
+                                                "SVD_img2vid_Conditioning.height": 128,
+                                                "SVD_img2vid_Conditioning.video_frames": 8}),
 ]
 
 
@@ -89,7 +91,7 @@ def run_demo(args) -> int:
     server_ctx = None
     if args.server is None:
         print(f"starting ComfyUI from {comfyui} on the CPU (about a minute)...", file=sys.stderr)
-        server_ctx = LocalComfyUI(comfyui, models=DEMO_MODELS)
+        server_ctx = LocalComfyUI(comfyui, models=DEMO_MODELS, extra_nodes=[DEMO_NODES])
         server_ctx.__enter__()
         url = server_ctx.url
     else:
@@ -101,11 +103,9 @@ def run_demo(args) -> int:
         for name, overrides in DEMO_WORKFLOWS:
             api = server.workflow_as_api(os.path.join(PACK_ROOT, "workflows", name))
             if any(v["class_type"] == "CLIPLoader" for v in api.values()):
-                print(f"{name}: the Wan text encoder (umT5-XXL, 5.7B) is replaced by a saved random conditioning "
-                      "for the demo; the rest of the graph runs as shipped", file=sys.stderr)
-                from ..factory.workflows import use_saved_conditioning
-
-                api = use_saved_conditioning(api, checkpoints.WAN_PROMPT)
+                print(f"{name}: the Wan text encoder (umT5-XXL, 5.7B) is replaced by the demo's stand-in encoder; "
+                      "the rest of the graph runs as shipped", file=sys.stderr)
+                api = swap.use_demo_text_encoder(api)
             out_dir = os.path.join(out_root, os.path.splitext(name)[0])
             jobs = client.build_jobs(api, sets=overrides)
             results = client.run_batch(server, api, jobs, out_dir, progress=True, existing="replace",

@@ -17,29 +17,33 @@ import sys
 
 import torch
 
-# Bump when the files the factory writes change, so cached demo models are rebuilt.
-FACTORY_VERSION = "7"
+from . import released
 
-# The demo's files, named once: the shipped workflows name them, the demo writes them (DEMO_FILES).
-SD15_CKPT = "tempo-demo-sd15-dmd2.safetensors"
-SD15_CONTROLNET = "tempo-demo-sd15-controlnet.safetensors"
+# Bump when the files the factory writes change, so cached demo models are rebuilt.
+FACTORY_VERSION = "8"
+
+# The demo's stand-ins take the released files' names (factory/released.py), so the shipped workflows
+# run on them as they are: tiny weights in the released layouts. The Wan text encoder (umT5-XXL, 5.7B)
+# cannot be tiny: the demo and the tests swap in a small stand-in encoder when they queue a workflow
+# (demo/comfy_nodes), and saved conditionings stand in for it where a test feeds one.
+SD15_CKPT = released.SD15
+HYPER_SD15_LORA = released.HYPER_SD15_1STEP
+SD15_CONTROLNET = released.SD15_CANNY
 EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png; the demo uploads its own
 EXAMPLE_VIDEO = "tempo-example-clip.mp4"  # the video-to-video workflow's input; the demo uploads it
-CAUSAL_MODEL = "tempo-demo-causal-wan.safetensors"
-APT_MODEL = "tempo-demo-apt-wan.safetensors"
-SVD_CKPT = "tempo-demo-svd-xt.safetensors"
-WAN_VAE = "tempo-demo-wan-vae.safetensors"
+CAUSAL_MODEL = released.SELF_FORCING
+SVD_CKPT = released.SVD_XT
+WAN_VAE = released.WAN_VAE
 WAN_PROMPT = "tempo-demo-wan-prompt.safetensors"  # a saved conditioning standing in for the Wan text encoder
-# Few-step Wan releases: two Wan 2.2 A14B experts and their Lightning LoRAs, a Wan 2.1 I2V base and
-# lightx2v's LoRA for it, an rCM .pt (all tiny, in the released layouts)
-WAN22_HIGH = "tempo-demo-wan22-t2v-high-noise.safetensors"
-WAN22_LOW = "tempo-demo-wan22-t2v-low-noise.safetensors"
-LIGHTNING_HIGH_LORA = "tempo-demo-wan22-lightning-high-noise-lora.safetensors"
-LIGHTNING_LOW_LORA = "tempo-demo-wan22-lightning-low-noise-lora.safetensors"
-WAN21_I2V_BASE = "tempo-demo-wan21-i2v.safetensors"
-LIGHTX2V_I2V_LORA = "tempo-demo-lightx2v-i2v-4step-lora.safetensors"
-RCM_MODEL = "tempo-demo-rcm-wan21-t2v.pt"
-TAEHV_DEMO = "tempo-demo-taew2_1.pth"  # TAEHV's tiny decoder, as madebyollin's taew2_1.pth
+WAN22_HIGH = released.WAN22_T2V_HIGH
+WAN22_LOW = released.WAN22_T2V_LOW
+LIGHTNING_HIGH_LORA = released.LIGHTNING_HIGH
+LIGHTNING_LOW_LORA = released.LIGHTNING_LOW
+WAN21_I2V_BASE = released.WAN21_I2V_14B
+CLIP_VISION_H = released.CLIP_VISION_H
+LIGHTX2V_I2V_LORA = released.LIGHTX2V_I2V_LORA
+RCM_MODEL = released.RCM_1_3B
+TAEHV_DEMO = released.TAEW2_1
 # two more, so a prompt timeline run through a server really switches
 WAN_PROMPTS_MORE = ["tempo-demo-wan-prompt-2.safetensors", "tempo-demo-wan-prompt-3.safetensors"]
 
@@ -508,15 +512,38 @@ def write_svd_checkpoint(path: str, seed: int = 31, dtype=torch.float16) -> str:
     return save_safetensors(sd, path, {"modelspec.architecture": "stable-video-diffusion-img2vid-v1"}, dtype)
 
 
-# (models/ subfolder or "" for the models root, file name, writer) of every demo file.
+def sd_lora_state_dict(seed: int = 13, rank: int = 4, alpha: float = 4.0, unet_config: dict | None = None) -> dict:
+    """A LoRA for the demo SD 1.5 UNet's attention and feed-forward layers (``diffusion_model.<layer>``
+    naming, which ComfyUI's LoraLoaderModelOnly maps onto any UNet), as Hyper-SD15-1step-lora.safetensors
+    stands in the shipped workflows."""
+    unet = unet_state_dict("SD15", unet_config or SD15_DEMO_UNET, 0)
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, w in unet.items():
+        if w.ndim == 2 and any(t in key for t in (".to_q.", ".to_k.", ".to_v.", ".to_out.0.", ".ff.net.2.")):
+            layer = key[:-len(".weight")]
+            sd[f"diffusion_model.{layer}.lora_down.weight"] = torch.randn(rank, w.shape[1], generator=gen) * 0.05
+            sd[f"diffusion_model.{layer}.lora_up.weight"] = torch.randn(w.shape[0], rank, generator=gen) * 0.05
+            sd[f"diffusion_model.{layer}.alpha"] = torch.tensor(alpha)
+    return sd
+
+
+def write_clip_vision_h(path: str, seed: int = 29) -> str:
+    """As clip_vision_h.safetensors: OpenCLIP ViT-H/14's image tower at full size (ComfyUI's CLIPVisionLoader
+    builds it at a fixed width), in open_clip naming under ``visual.``, which ComfyUI converts on load."""
+    return save_safetensors({"visual." + k: v for k, v in vit_h_open_clip_state_dict(seed).items()}, path, {},
+                            torch.float16)
+
+
+# (models/ subfolder or "" for the models root, file name, writer) of every demo file: a stand-in under
+# the name of each released file the shipped workflows use, and the example inputs.
 DEMO_FILES = [
-    ("checkpoints", SD15_CKPT, lambda p: write_sd_checkpoint(p, "SD15", preset="DMD2", seed=0,
-                                                             unet_config=SD15_DEMO_UNET)),
+    ("checkpoints", SD15_CKPT, lambda p: write_sd_checkpoint(p, "SD15", seed=0, unet_config=SD15_DEMO_UNET)),
+    ("loras", HYPER_SD15_LORA, lambda p: save_safetensors(sd_lora_state_dict(), p, {}, torch.float16)),
     ("controlnet", SD15_CONTROLNET, lambda p: write_sd_controlnet(p, unet_config=SD15_DEMO_UNET)),
     ("", EXAMPLE_IMAGE, lambda p: write_example_image(p)),
     ("", EXAMPLE_VIDEO, lambda p: write_example_video(p)),
-    ("diffusion_models", CAUSAL_MODEL, lambda p: write_causal_safetensors(p)),
-    ("diffusion_models", APT_MODEL, lambda p: write_apt_video(p)),
+    ("diffusion_models", CAUSAL_MODEL, lambda p: write_self_forcing_pt(p)),
     ("checkpoints", SVD_CKPT, lambda p: write_svd_checkpoint(p)),
     ("vae", WAN_VAE, lambda p: write_wan_vae(p)),
     ("diffusion_models", WAN22_HIGH, lambda p: save_safetensors(causal_wan_state_dict(41), p, {}, torch.float16)),
@@ -525,6 +552,7 @@ DEMO_FILES = [
     ("loras", LIGHTNING_LOW_LORA, lambda p: save_safetensors(wan_lora_state_dict(53), p, {}, torch.float32)),
     ("diffusion_models", WAN21_I2V_BASE, lambda p: save_safetensors(causal_wan_state_dict(59, in_dim=36), p, {},
                                                                     torch.float16)),
+    ("clip_vision", CLIP_VISION_H, lambda p: write_clip_vision_h(p)),
     ("loras", LIGHTX2V_I2V_LORA, lambda p: save_safetensors(wan_lora_state_dict(61), p, {}, torch.float32)),
     ("diffusion_models", RCM_MODEL, lambda p: write_rcm_pt(p, seed=67)),
     ("vae_approx", TAEHV_DEMO, lambda p: write_taehv(p)),

@@ -65,6 +65,76 @@ class Editor:
                     nodes, groups: app.graph._groups.length};
         }""", [workflow, name])
 
+    def opening_view(self, workflow: dict, name: str = "workflow.json") -> dict:
+        """Open a workflow as the template browser opens it (1.45: fit to view; older editors: the saved view,
+        else fit to view) and report the zoom it opens at, the zoom below which the editor draws nodes as
+        blank boxes (LiteGraph's low_quality threshold: text under MinFontSizeForLOD pixels is not drawn), and
+        whether it does so now."""
+        return self.page.evaluate("""async ([wf, name]) => {
+            const app = window.app;
+            await app.loadGraphData(wf, true, true, name, {openSource: 'template'});
+            await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+            const c = app.canvas;
+            c.draw(true, true);
+            return {scale: c.ds.scale, threshold: c.low_quality_zoom_threshold, low_quality: !!c.low_quality,
+                    canvas: [c.canvas.clientWidth, c.canvas.clientHeight]};
+        }""", [workflow, name])
+
+    def missing_models_text(self, workflow: dict, name: str = "workflow.json") -> str:
+        """Load a workflow with the editor's missing-models warning on and return what it lists: the dialog
+        (frontends 1.27, 1.35), or the Errors panel that 'See Errors' opens (1.45)."""
+        self.page.evaluate("async ([wf, name]) => { await window.app.loadGraphData(wf, true, true, name); }",
+                           [workflow, name])
+        self.page.wait_for_timeout(1500)
+        errors = self.page.get_by_role("button", name="See Errors")
+        if errors.count():
+            errors.first.click()
+            self.page.wait_for_timeout(1000)
+        return self.page.evaluate("""() => [...document.querySelectorAll('div, section, aside')]
+            .map((e) => e.innerText.trim()).filter((t) => t.startsWith('Missing Models'))
+            .sort((a, b) => b.length - a.length)[0] || ''""")
+
+    def use_demo_text_encoder(self) -> int:
+        """In the loaded graph, put the demo's stand-in text encoder where a Wan text encoder is loaded
+        (CLIPLoader, type wan), every link kept; returns how many were replaced."""
+        return self.page.evaluate("""() => {
+            const g = window.app.graph, LG = window.LiteGraph;
+            let n = 0;
+            for (const old of [...g._nodes]) {
+                if (old.type !== 'CLIPLoader' || old.widgets.find((w) => w.name === 'type').value !== 'wan') continue;
+                const demo = LG.createNode('TempoDemoTextEncoder');
+                demo.pos = [...old.pos];
+                g.add(demo);
+                const links = (old.outputs[0].links || []).map((id) => g.links.get ? g.links.get(id) : g.links[id]);
+                for (const l of links) demo.connect(0, g.getNodeById(l.target_id), l.target_slot);
+                g.remove(old);
+                n += 1;
+            }
+            return n;
+        }""")
+
+    def watch_events(self) -> None:
+        """Record the server's execution messages for this page (window.tempoEvents)."""
+        self.page.evaluate("""async () => {
+            const { api } = await import('/scripts/api.js');
+            window.tempoEvents = [];
+            for (const type of ['execution_start', 'executing', 'progress', 'executed', 'execution_success',
+                                'execution_error', 'execution_interrupted'])
+                api.addEventListener(type, (e) => window.tempoEvents.push({type, detail: e.detail}));
+        }""")
+
+    def click_run(self) -> None:
+        """Press the editor's Run button, as an artist does."""
+        self.page.get_by_role("button", name="Run", exact=True).first.click()
+
+    def dismiss_messages(self) -> None:
+        """Close the editor's message over the canvas (1.45's missing-models and errors overlay)."""
+        for label in ("Dismiss",):
+            button = self.page.get_by_role("button", name=label)
+            if button.count() and button.first.is_visible():
+                button.first.click()
+                self.page.wait_for_timeout(300)
+
     def fit(self):
         self.page.evaluate("() => window.app.extensionManager.command.execute('Comfy.Canvas.FitView')")
         self.page.wait_for_timeout(500)
@@ -134,6 +204,7 @@ def write_thumbnails(url: str, workflows_dir: str, names: list[str], width: int 
             with open(os.path.join(workflows_dir, name)) as f:
                 editor.load(json.load(f), name)
             editor.fit()
+            editor.dismiss_messages()
             out = os.path.join(workflows_dir, name[:-len(".json")] + ".jpg")
             editor.screenshot(out + ".png", canvas_only=True)
             with Image.open(out + ".png") as im:

@@ -50,28 +50,23 @@ class CausalSpeed(io.ComfyNode):
             node_id="TempoCausalSpeed",
             display_name="Tempo Causal Speed",
             category=SUBCAT,
-            description="Sets how Tempo Causal Video Sampler runs this MODEL, for real time on a GPU: KV-cache writes in "
-                        "place, the attention kernel, compiled layers (CUDA graphs), decode overlapped with the next "
-                        "block. Put it between the loader and the sampler; the video is the same up to float rounding.",
+            description="Speed settings for Tempo Causal Video Sampler, aimed at real time on a GPU: put it between "
+                        "the loader and the sampler. The video stays the same (sage attention aside).",
             inputs=[
-                io.Model.Input("model", tooltip="A causal Wan MODEL (Tempo Causal Video Loader or ComfyUI's loader)."),
+                io.Model.Input("model", tooltip="A causal Wan model (from Tempo Causal Video Loader or Load "
+                                                "Diffusion Model)."),
                 io.Boolean.Input("in_place_cache", default=True,
-                                 tooltip="Write each block's keys/values straight into the KV cache and attend to a "
-                                         "view of it (no per-layer copy of the cache). Off: join the cache with the "
-                                         "block in every layer, as the authors' code does."),
+                                 tooltip="On (default): new frames go straight into the memory of earlier frames, no "
+                                         "copying: faster, same video. Off: the original code's slower way."),
                 io.Combo.Input("attention", options=list(ATTENTION_CHOICES), default="auto",
-                               tooltip="auto: ComfyUI's configured attention (--use-sage-attention, xformers, "
-                                       "PyTorch). sdpa: PyTorch picks its fastest kernel; 'sdpa flash/cudnn/"
-                                       "efficient/math' hold it to one. xformers / sage need their package; sage "
-                                       "quantizes q and k to 8 bits (not exact)."),
+                               tooltip="auto: ComfyUI's own choice; leave it. sdpa: PyTorch picks, sdpa "
+                                       "flash/cudnn/... force one. xformers/sage need installing; sage isn't exact."),
                 io.Combo.Input("compile", options=list(COMPILE_MODES), default="off",
-                               tooltip="torch.compile each transformer layer (compiled once, about a minute, then "
-                                       "reused; needs a C++ compiler, and Triton on a GPU). 'layers + CUDA graphs' "
-                                       "also replays the layers as CUDA graphs."),
+                               tooltip="Faster after a one-time compile (about a minute, first video only); needs a "
+                                       "C++ compiler, and Triton on a GPU. CUDA graphs: GPU only."),
                 io.Combo.Input("overlap_decode", options=list(OVERLAP_CHOICES), default="auto",
-                               tooltip="Decode, write and preview each block on a worker thread (its own CUDA "
-                                       "stream) while the next block is made; the VAE stays loaded beside the "
-                                       "model. auto: on a GPU, unless ComfyUI runs in a low-VRAM mode."),
+                               tooltip="Decode and save each block while the next is made; the VAE stays loaded. "
+                                       "auto: on for a GPU, unless ComfyUI runs in low-VRAM mode."),
             ],
             outputs=[io.Model.Output(tooltip="The same MODEL with these settings, for Tempo Causal Video Sampler.")],
         )

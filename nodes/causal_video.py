@@ -64,17 +64,16 @@ class CausalVideoLoader(io.ComfyNode):
             node_id="TempoCausalVideoLoader",
             display_name="Tempo Causal Video Loader",
             category=SUBCAT,
-            description="Loads a causal Wan 2.1 video model (Self Forcing / Causal Forcing .pt, CausVid model.pt, "
-                        "ComfyUI safetensors repackages, diffusers Wan transformers) for block-by-block generation "
-                        "with a KV cache. Works with the native Wan text encoder (Load CLIP, type wan) and Wan VAE.",
+            description="Loads a real-time Wan 2.1 video model (Self Forcing, Causal Forcing, CausVid) that makes "
+                        "video block by block. Use with Load CLIP (type wan), the Wan VAE and Tempo Causal Video "
+                        "Sampler.",
             inputs=[
                 io.Combo.Input("model_name", options=model_file_list(CAUSAL_FOLDERS),
-                               tooltip="File in models/diffusion_models (or checkpoints), or a diffusers folder "
-                                       "in models/diffusers."),
+                               tooltip="A .pt as released (self_forcing_dmd.pt, CausVid model.pt) or safetensors in "
+                                       "models/diffusion_models (or checkpoints), or a diffusers folder."),
                 io.Combo.Input("weight_dtype", options=CAUSAL_WEIGHT_DTYPES, default="default",
-                               tooltip="Weight precision; fp8 stores weights in 8 bits and computes in bf16; "
-                                       "fp8_e4m3fn_fast also multiplies in fp8 on GPUs that have it (Ada, "
-                                       "Hopper), as ComfyUI's Load Diffusion Model does."),
+                               tooltip="default lets ComfyUI pick. fp8: weights in 8 bits, half the memory of bf16; "
+                                       "fp8_e4m3fn_fast also runs faster on RTX 40 / H100 GPUs."),
             ],
             outputs=[io.Model.Output(tooltip="Native Wan 2.1 MODEL; its causal sampler is Tempo Causal Video Sampler."),
                      io.String.Output(display_name="info", tooltip="What the file says: family, frames per block.")],
@@ -432,79 +431,79 @@ class CausalVideoSampler(io.ComfyNode):
             node_id="TempoCausalVideoSampler",
             display_name="Tempo Causal Video Sampler",
             category=SUBCAT,
-            description="Block-by-block causal generation with a KV cache, for any length: each block is denoised over "
-                        "a few timesteps with fresh re-noising, then written to the cache by a clean pass. Outputs a "
-                        "video stream: connect 'Tempo Causal Video to MP4' (streams to disk) or 'Tempo Causal Video "
-                        "Decode' (frames in memory).",
+            description="Makes a video of any length block by block with a real-time model, remembering earlier "
+                        "frames so the motion carries on. Connect 'Tempo Causal Video to MP4' or 'Tempo Causal Video "
+                        "Decode'.",
             inputs=[
-                io.Model.Input("model", tooltip="A causal Wan 2.1 MODEL: from 'Tempo Causal Video Loader' (which reads how "
-                                                "it was trained), or from ComfyUI's own Load Diffusion Model (then "
-                                                "set frames_per_block)."),
+                io.Model.Input("model", tooltip="A causal Wan 2.1 model from 'Tempo Causal Video Loader' (it knows "
+                                                "its block size), or from Load Diffusion Model (then set "
+                                                "frames_per_block)."),
                 io.Conditioning.Input("positive", optional=True,
-                                      tooltip="Text conditioning from the Wan text encoder (no CFG). For prompts that "
-                                              "change over time connect timeline instead."),
-                io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Multiple of 16."),
-                io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Multiple of 16."),
+                                      tooltip="Your prompt (CLIP Text Encode with the Wan text encoder; no cfg). For "
+                                              "prompts that change over time use timeline instead."),
+                io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Video width, a multiple of "
+                                                                                      "16. 832x480 is the usual "
+                                                                                      "size; 416x240 is a quarter of "
+                                                                                      "the work on a small GPU."),
+                io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Video height, a multiple of "
+                                                                                       "16 (480 with width 832; 240 "
+                                                                                       "with 416 on a small GPU)."),
                 io.Int.Input("length", default=81, min=1, max=MAX_LENGTH, step=4,
-                             tooltip="Frames: 1 + 4k whose latent frames fill whole blocks (81 = 21 latent frames = "
-                                     "7 blocks of 3). For a continuation: new frames, a multiple of 4 x frames per block."),
+                             tooltip="Frames, 1 + 4k in whole blocks: 81 = 5 s at 16 fps = 7 blocks of 3. "
+                                     "Continuation: new frames, a multiple of 4 x frames per block."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Same seed, same video."),
                 io.Combo.Input("schedule", options=[*causal.PRESET_NAMES, "custom"], default="Self Forcing",
-                               tooltip="The published checkpoint's settings, from its authors' config: denoising list "
-                                       "and shift (Self Forcing [1000,750,500,250] warped by shift 5; CausVid "
-                                       "[1000,757,522] as written), frames per block, attention window and sink "
-                                       "(cache 'preset'), refill timestep; Causal Forcing++ runs a 4-step first "
-                                       "block. custom: the two inputs custom_timesteps and shift."),
+                               tooltip="Pick the model you loaded: its published steps, block size and memory window "
+                                       "(cache 'preset'). custom: set custom_timesteps and shift."),
                 io.Combo.Input("frames_per_block", options=list(FRAMES_PER_BLOCK), default="auto",
-                               tooltip="Latent frames per block: 3 chunk-wise, 1 frame-wise; auto reads the checkpoint, "
-                                       "else the preset."),
+                               tooltip="Latent frames made at once: 3 (chunk-wise models) or 1 (frame-wise). auto "
+                                       "reads the model file, else the schedule."),
                 io.Combo.Input("cache", options=[*CACHE_MODES, LEGACY_CACHE], default="preset",
-                               tooltip="preset: the attention window its authors run (LongLive 12 frames with a 3-frame "
-                                       "sink; Self Forcing, CausVid, Causal Forcing their trained 21, rolled past that "
-                                       "with a 3-frame sink); window: sink_size and local_attn_size below; full: every "
-                                       "frame (memory grows with length). rolling: the old inputs of workflows saved "
-                                       "before (sink + window frames, the block not counted), run as they were."),
+                               tooltip="Memory of earlier frames. preset: the model's own, fixed. window: sizes "
+                                       "below. full: all (grows). Old 'rolling' workflows run, converted."),
                 io.Int.Input("sink_size", default=DEFAULT_SINK, min=0, max=64, optional=True,
-                             tooltip="cache 'window': the first latent frames kept for good (the authors' sink_size; "
-                                     "LongLive 3). Counted inside local_attn_size."),
+                             tooltip="cache 'window' only: how many first latent frames stay in memory for good, as "
+                                     "an anchor (every preset: 3). Counted in local_attn_size."),
                 io.Int.Input("local_attn_size", default=DEFAULT_LOCAL_ATTN, min=1, max=1024, optional=True,
-                             tooltip="cache 'window': latent frames a block attends to, its own frames and the sink "
-                                     "included (the authors' local_attn_size: 21 = what Self Forcing was trained "
-                                     "on, LongLive 12). Memory is fixed however long the video."),
+                             tooltip="cache 'window' only: latent frames each block sees, its own and the anchor "
+                                     "included: 21 (Self Forcing) or 12 (LongLive). Fixed memory."),
                 io.String.Input("custom_timesteps", default=DEFAULT_TIMESTEPS, optional=True,
-                                tooltip="Only for schedule 'custom': timesteps from 1000 down."),
+                                tooltip="Only for schedule 'custom': the steps each block runs, from 1000 down, e.g. "
+                                        "'1000, 750, 500, 250' (Self Forcing's)."),
                 io.Float.Input("shift", default=DEFAULT_SHIFT, min=0.1, max=100.0, step=0.1, optional=True,
-                               tooltip="Only for schedule 'custom': sigma' = s*sigma / (1 + (s-1)*sigma)."),
+                               tooltip="Only for schedule 'custom': moves the steps towards more noise. 5 as Self "
+                                       "Forcing; 1 uses them as typed (as CausVid)."),
                 io.Latent.Input("start_latent", optional=True,
-                                tooltip="Image-to-video: the start image through VAE Encode (Wan VAE)."),
+                                tooltip="Image-to-video: the start image through VAE Encode (Wan VAE), the same size "
+                                        "as the video."),
                 io.Latent.Input("continue_from", optional=True,
-                                tooltip="Continuation: the LATENT of a previous clip; its last frames prefill the cache."),
+                                tooltip="To continue a clip: the LATENT output of the earlier MP4 or Decode node; "
+                                        "the video goes on from its last frames."),
                 io.Int.Input("context_frames", default=DEFAULT_CONTEXT_FRAMES, min=1, max=64, optional=True,
-                             tooltip="Continuation: how many last latent frames of the previous clip prefill the cache."),
+                             tooltip="Continuation: how many last latent frames of the earlier clip it remembers "
+                                     "(default 3)."),
                 Timeline.Input("timeline", optional=True,
-                               tooltip="Prompts over time from 'Tempo Prompt Timeline', in place of positive. Each "
-                                       "switch lands on the first block starting at or after its time."),
+                               tooltip="Prompts over time from 'Tempo Prompt Timeline', instead of positive. Each "
+                                       "change starts on the next block (12 frames with blocks of 3)."),
                 io.Combo.Input("switch", options=list(SWITCHES), default="re-cache", optional=True,
-                               tooltip="At a prompt switch: re-cache recomputes the cached frames under the new prompt "
-                                       "(LongLive: the motion carries on, the new prompt takes hold at once); plain "
-                                       "only changes the prompt (the cache keeps the old one's keys)."),
+                               tooltip="At a prompt change: re-cache (LongLive) refreshes the remembered frames: "
+                                       "motion carries on, the new prompt shows at once. plain: no refresh."),
                 io.Image.Input("input_video", optional=True,
-                               tooltip="Video-to-video: frames (e.g. Load Video -> Get Video Components), same size as "
-                                       "width x height. Encoded block by block by the VAE of the node that runs the "
-                                       "stream; the output is as long as the input (length is not used)."),
+                               tooltip="Video-to-video: frames (Load Video → Get Video Components, scaled to width x "
+                                       "height). The output is as long as the input; length is ignored."),
                 io.Latent.Input("input_latent", optional=True,
-                                tooltip="Video-to-video from a Wan video LATENT (VAE Encode) instead of frames."),
+                                tooltip="Video-to-video from a Wan video LATENT (VAE Encode with the Wan VAE) "
+                                        "instead of frames."),
                 io.Float.Input("strength", default=DEFAULT_STRENGTH, min=0.01, max=1.0, step=0.01, optional=True,
-                               tooltip="Video-to-video: how far the input is noised (flow sigma). 1 ignores it "
-                                       "(text-to-video); lower keeps more of it. 0.7 is StreamDiffusionV2's default."),
+                               tooltip="Video-to-video: how much to change the input. 1 ignores it (text-to-video), "
+                                       "lower keeps more. 0.7: StreamDiffusionV2's default."),
                 io.Clip.Input("clip", optional=True,
-                              tooltip="The Wan text encoder, so prompts typed on the live page (/tempo/live) can "
-                                      "steer this video while it plays. Without it the page offers saved "
-                                      "conditionings (a text timeline's encoder is used too)."),
+                              tooltip="Optional Wan text encoder, to type new prompts on the live page (/tempo/live) "
+                                      "while it plays. Without it the page offers saved prompts."),
                 io.Float.Input("context_noise", default=0.0, min=0.0, max=1000.0, step=1.0, optional=True,
-                               tooltip="The timestep the clean refill pass is fed after each block (the authors' "
-                                       "context_noise; 0 in every published config)."),
+                               tooltip="Advanced: how noisy the model is told the frames kept in memory are. 0 as "
+                                       "every published model uses; leave at 0."),
             ],
             outputs=[VideoStream.Output(display_name="video", tooltip="A video stream, generated when consumed.")],
             hidden=[io.Hidden.prompt, io.Hidden.unique_id],
@@ -546,14 +545,24 @@ def legacy_cache_inputs(prompt, unique_id) -> tuple | None:
 
 def DECODER_INPUT():
     return io.Combo.Input("decoder", options=[WAN_VAE_DECODER, *taehv_files()], default=WAN_VAE_DECODER, optional=True,
-                          tooltip="What turns latents into frames: the Wan VAE (full quality), or a TAEHV tiny decoder "
-                                  "from models/vae_approx (madebyollin's taew2_1.pth, lightx2v's lighttaew2_1): many "
-                                  "times faster, softer detail, for real time. The Wan VAE stays wired (video-to-video "
-                                  "encodes with it).")
+                          tooltip="Wan VAE: full quality. TAEHV tiny decoder (taew2_1.pth, lighttaew2_1 in "
+                                  "models/vae_approx): many times faster, softer, for real time.")
 
 
 class StopRequested(Exception):
     """The live page asked to stop: the video ends after the block being made."""
+
+
+def stopped_text(done: int, total: int) -> str:
+    return f"stopped from the live page after block {done} of {total}"
+
+
+def finished_ui(stream, result: dict | None = None):
+    """What the node shows when its run ends: the video, and a line saying so when the live page stopped it."""
+    ui_dict = {} if result is None else ui.PreviewVideo([result]).as_dict()
+    if stream.stop_requested:
+        ui_dict["text"] = [stopped_text(stream.blocks_done, stream.total_blocks)]
+    return ui_dict or None
 
 
 def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None, decoder_name: str = WAN_VAE_DECODER):
@@ -607,7 +616,7 @@ def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None, decoder_na
         run_in_order(finish, ((kind, latent, time.time()) for kind, latent in made), overlap,
                      device=plan.model.load_device)
     except StopRequested:
-        logging.info(f"Tempo: stopped from the live page after {done} of {plan.num_blocks} blocks")
+        logging.info(f"Tempo: {stopped_text(done, plan.num_blocks)}")
         if live is not None:
             live.event(f"stopped after block {done}")
     finally:
@@ -623,15 +632,19 @@ class CausalVideoToMP4(io.ComfyNode):
             node_id="TempoCausalVideoSaveMP4",
             display_name="Tempo Causal Video to MP4",
             category=SUBCAT,
-            description="Runs a causal video stream and writes H.264 mp4 as blocks finish (decoded with the Wan VAE's "
-                        "causal cache), so a long video never sits in memory whole. Also outputs the LATENT (for "
-                        "continuing the clip in another job).",
+            description="Runs the causal video and saves an H.264 mp4 block by block as it is made, so long videos "
+                        "never fill memory. Watch it at /tempo/live. Also outputs the LATENT to continue the clip.",
             inputs=[
                 VideoStream.Input("video", tooltip="From 'Tempo Causal Video Sampler'."),
-                io.Vae.Input("vae", tooltip="The Wan 2.1 VAE (Load VAE: wan_2.1_vae)."),
-                io.String.Input("filename_prefix", default="tempo/causal", tooltip="Output file prefix."),
-                io.Float.Input("fps", default=16.0, min=1.0, max=120.0, step=1.0, tooltip="Wan 2.1 plays at 16 fps."),
-                io.Int.Input("crf", default=19, min=0, max=51, tooltip="H.264 quality: lower is better and larger."),
+                io.Vae.Input("vae", tooltip="The Wan 2.1 VAE (Load VAE: wan_2.1_vae.safetensors); keep it connected "
+                                            "even with a TAEHV decoder."),
+                io.String.Input("filename_prefix", default="tempo/causal", tooltip="Output file name prefix, inside "
+                                                                                   "ComfyUI's output folder."),
+                io.Float.Input("fps", default=16.0, min=1.0, max=120.0, step=1.0, tooltip="Playback speed: Wan 2.1 "
+                                                                                          "models are made for 16 "
+                                                                                          "fps (81 frames = 5 s)."),
+                io.Int.Input("crf", default=19, min=0, max=51, tooltip="H.264 quality: lower is better and bigger; "
+                                                                       "19 by default."),
                 DECODER_INPUT(),
             ],
             outputs=[io.Latent.Output(tooltip="The clip's latent video (feed continue_from of the next job).")],
@@ -661,7 +674,7 @@ class CausalVideoToMP4(io.ComfyNode):
         stream.finish("stopped" if stream.stop_requested else "finished", video=path)
         result = {"filename": name, "subfolder": subfolder, "type": "output", "format": "video/h264-mp4",
                   "frame_count": writer.frames}
-        return io.NodeOutput(latent, ui=ui.PreviewVideo([result]))
+        return io.NodeOutput(latent, ui=finished_ui(stream, result))
 
 
 class CausalVideoDecode(io.ComfyNode):
@@ -671,10 +684,11 @@ class CausalVideoDecode(io.ComfyNode):
             node_id="TempoCausalVideoDecode",
             display_name="Tempo Causal Video Decode",
             category=SUBCAT,
-            description="Runs a causal video stream and returns its frames (IMAGE) and LATENT, decoding each block with "
-                        "the Wan VAE's causal cache while generating; for chaining with native video nodes.",
+            description="Runs the causal video and returns all its frames (IMAGE) and LATENT, decoding each block as "
+                        "it is made; for ComfyUI's own video nodes. All frames stay in memory.",
             inputs=[VideoStream.Input("video", tooltip="From 'Tempo Causal Video Sampler'."),
-                    io.Vae.Input("vae", tooltip="The Wan 2.1 VAE."), DECODER_INPUT()],
+                    io.Vae.Input("vae", tooltip="The Wan 2.1 VAE (Load VAE: wan_2.1_vae.safetensors); keep it "
+                                                "connected even with a TAEHV decoder."), DECODER_INPUT()],
             outputs=[io.Image.Output(tooltip="All frames, in memory."), io.Latent.Output()],
             hidden=[io.Hidden.unique_id],
         )
@@ -689,7 +703,7 @@ class CausalVideoDecode(io.ComfyNode):
             stream.finish("failed", str(e) or type(e).__name__)
             raise
         stream.finish("stopped" if stream.stop_requested else "finished")
-        return io.NodeOutput(torch.cat(frames, 0), latent)
+        return io.NodeOutput(torch.cat(frames, 0), latent, ui=finished_ui(stream))
 
 
 class SaveConditioning(io.ComfyNode):
@@ -699,10 +713,11 @@ class SaveConditioning(io.ComfyNode):
             node_id="TempoSaveConditioning",
             display_name="Tempo Save Conditioning",
             category=CATEGORY + "/utils",
-            description="Saves text conditioning to models/tempo_conditioning/, so later jobs can load it without the "
-                        "text encoder (umT5-XXL is 5.7B parameters).",
+            description="Saves an encoded prompt to models/tempo_conditioning/, so later jobs can reuse it without "
+                        "loading the text encoder (Wan's umT5-XXL is 5.7B parameters).",
             inputs=[io.Conditioning.Input("conditioning", tooltip="From CLIP Text Encode."),
-                    io.String.Input("name", default="prompt", tooltip="File name (no extension).")],
+                    io.String.Input("name", default="prompt", tooltip="File name, without extension (letters, "
+                                                                      "digits, - _ . only).")],
             outputs=[],
             is_output_node=True,
         )
@@ -729,9 +744,9 @@ class LoadConditioning(io.ComfyNode):
             node_id="TempoLoadConditioning",
             display_name="Tempo Load Conditioning",
             category=CATEGORY + "/utils",
-            description="Loads text conditioning saved by 'Tempo Save Conditioning' (no text encoder needed).",
+            description="Loads a prompt saved by 'Tempo Save Conditioning', so no text encoder needs loading.",
             inputs=[io.Combo.Input("name", options=folder_paths.get_filename_list(CONDITIONING_FOLDER),
-                                   tooltip="File in models/tempo_conditioning/.")],
+                                   tooltip="A saved prompt in models/tempo_conditioning/.")],
             outputs=[io.Conditioning.Output()],
         )
 

@@ -77,6 +77,8 @@ def prompt_source(stream: LiveStream, plan):
             stream.event(f"could not use '{short(value)}': {e}")
             return None
         stream.event(f"from block {block + 1}: '{short(value)}'")
+        logging.info(f"Tempo: '{stream.title}' switches prompt at block {block + 1} of {stream.total_blocks} "
+                     f"(from the live page): '{short(value)}'")
         return cond
 
     return live

@@ -106,19 +106,21 @@ class OneStepSigmas(io.ComfyNode):
             node_id="TempoOneStepSigmas",
             display_name="Tempo One-Step Schedule",
             category=SUBCAT,
-            description="SIGMAS for a one-step model: one step at its trained timestep; several steps at the "
-                        "timesteps its authors published for that count (DMD2 4-step: 999, 749, 499, 249); img2img "
-                        "strength moves the start down.",
+            description="The step schedule for SamplerCustom with a Tempo model: one step, or the exact steps its "
+                        "makers published for that count (DMD2 4-step: 999, 749, 499, 249). Strength below 1 for "
+                        "img2img.",
             inputs=[
-                io.Model.Input("model", tooltip="A MODEL from a Tempo loader (it carries its family preset)."),
+                io.Model.Input("model", tooltip="A model from a Tempo loader or Tempo One-Step Preset (it knows its "
+                                                "family)."),
                 io.Int.Input("steps", default=1, min=1, max=16,
-                             tooltip="1 for one-step generation; more refine with the family's update rule. Families "
-                                     "published for fixed counts (DMD2 1 or 4, SDXL-Lightning / Hyper-SD 2, 4, 8) "
-                                     "take only those."),
+                             tooltip="1 for one step; more refine the picture. Some families take only their "
+                                     "published counts: DMD2 1 or 4, SDXL-Lightning / Hyper-SD 2, 4 or 8."),
                 io.Float.Input("strength", default=1.0, min=0.01, max=1.0, step=0.01,
-                               tooltip="1.0 generates from noise; lower keeps more of the input latent (img2img)."),
+                               tooltip="1.0 makes a new picture from noise; lower keeps more of the input latent "
+                                       "(img2img; the example workflow uses 0.6)."),
                 io.Combo.Input("img2img_rule", options=list(IMG2IMG_RULES), default="run steps", optional=True,
-                               tooltip=IMG2IMG_RULE_TOOLTIP),
+                               tooltip="img2img: run steps always runs 'steps' steps; diffusers reads steps and "
+                                       "strength as model cards do (SD-Turbo: 2 steps at 0.5 = 1 step)."),
             ],
             outputs=[io.Sigmas.Output()],
         )
@@ -218,13 +220,12 @@ class OneStepSampler(io.ComfyNode):
             node_id="TempoOneStepSampler",
             display_name="Tempo One-Step Sampler",
             category=SUBCAT,
-            description="SAMPLER for SamplerCustom / SamplerCustomAdvanced: predicts x0 at each sigma and, between "
-                        "steps, moves on by the family's published rule: fresh noise (UFOGen), deterministic (Euler, "
-                        "DDIM: SDXL-Lightning, Hyper-SD, APT), LCM (DMD2, LCM-LoRA), TCD, Euler ancestral (SDXL-Turbo).",
+            description="The sampler for SamplerCustom / SamplerCustomAdvanced with a Tempo model: steps the way the "
+                        "model's family was published. Use it with Tempo One-Step Schedule.",
             inputs=[
                 io.Combo.Input("renoise", options=["auto", *RENOISE_MODES], default="auto",
-                               tooltip="'auto' uses the model's family rule (the scheduler its card names); only "
-                                       "matters with more than one step. lcm / tcd / ancestral: SD-family models."),
+                               tooltip="How one step leads to the next (above 1 step only). auto: as the model card "
+                                       "says; leave it. lcm / tcd / ancestral: SD models only."),
             ],
             outputs=[io.Sampler.Output()],
         )
@@ -241,15 +242,13 @@ class TCDSampler(io.ComfyNode):
             node_id="TempoTCDSampler",
             display_name="Tempo TCD Sampler",
             category=SUBCAT,
-            description="SAMPLER with the step of diffusers' TCDScheduler (Trajectory Consistency Distillation): each "
-                        "step goes deterministically to s = floor((1 - eta) t') and adds fresh noise up to the next "
-                        "timestep t'. For TCD LoRAs and Hyper-SD's unified 1-step LoRA (eta 1.0 on its card); use it "
-                        "in SamplerCustom with any SIGMAS (Tempo One-Step Schedule, or ComfyUI's schedulers).",
+            description="Sampler for TCD LoRAs and Hyper-SD's unified 1-step LoRA, for SamplerCustom with any "
+                        "schedule (Tempo One-Step Schedule or ComfyUI's). eta sets how much fresh noise each step "
+                        "adds.",
             inputs=[
                 io.Float.Input("eta", default=TCD_ETA, min=0.0, max=1.0, step=0.05,
-                               tooltip="Stochasticity ('gamma' in the TCD paper): 0 is deterministic (DDIM), 1 fully "
-                                       "fresh noise. 0.3 is TCDScheduler's default; Hyper-SD's 1-step LoRA card "
-                                       "uses 1.0, lower for more steps."),
+                               tooltip="How much fresh noise each step adds: 0 none, 1 all new. 0.3 is TCD's "
+                                       "default; Hyper-SD's 1-step LoRA uses 1.0, lower for more steps."),
             ],
             outputs=[io.Sampler.Output()],
         )
@@ -351,27 +350,37 @@ class OneStepGenerate(io.ComfyNode):
             node_id="TempoOneStepGenerate",
             display_name="Tempo One-Step Generate",
             category=SUBCAT,
-            description="Text-to-image or img2img in one step without custom-sampler plumbing: same sampling path as "
-                        "SamplerCustom with the Tempo schedule and sampler.",
+            description="Text-to-image or img2img in one node, no SamplerCustom needed: connect a Tempo model, a "
+                        "prompt, and an empty latent or an image + VAE. Works for Tempo video models too.",
             inputs=[
-                io.Model.Input("model", tooltip="A MODEL from a Tempo one-step loader (image, video or SVD)."),
-                io.Conditioning.Input("positive", tooltip="Prompt conditioning (CLIP Text Encode; ControlNet works)."),
+                io.Model.Input("model", tooltip="A model from a Tempo loader (image, video or SVD) or from Tempo "
+                                                "One-Step Preset."),
+                io.Conditioning.Input("positive", tooltip="Your prompt (CLIP Text Encode; ControlNet works)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Noise seed; the same seed gives the same image."),
-                io.Int.Input("steps", default=1, min=1, max=16, tooltip="1 for one step; more refine."),
+                             tooltip="Same seed, same image."),
+                io.Int.Input("steps", default=1, min=1, max=16, tooltip="1 for one step; more refine. Some families "
+                                                                        "take only their published counts (DMD2 1 or "
+                                                                        "4; Lightning, Hyper-SD 2, 4, 8)."),
                 io.Float.Input("strength", default=1.0, min=0.01, max=1.0, step=0.01,
                                tooltip="1.0 ignores the input image; lower keeps more of it (img2img)."),
                 io.Float.Input("cfg", default=1.0, min=1.0, max=20.0, step=0.1,
-                               tooltip="Guidance; one-step models are distilled for 1.0 (needs 'negative' above 1)."),
-                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg > 1."),
+                               tooltip="Leave at 1.0: these models are made for it. Above 1 needs a 'negative' "
+                                       "prompt."),
+                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg is "
+                                                                         "above 1."),
                 io.Latent.Input("latent", optional=True,
-                                tooltip="Start latent: Empty Latent Image for txt2img, or an encoded image."),
-                io.Image.Input("image", optional=True, tooltip="Start image for img2img (needs 'vae')."),
-                io.Vae.Input("vae", optional=True, tooltip="VAE to encode 'image'."),
+                                tooltip="Start latent: Empty Latent Image for text-to-image (an empty video latent "
+                                        "for video), or an encoded image."),
+                io.Image.Input("image", optional=True, tooltip="Start image for img2img, instead of latent (also "
+                                                               "connect 'vae'). Width and height must be multiples "
+                                                               "of 8."),
+                io.Vae.Input("vae", optional=True, tooltip="The VAE that encodes 'image' (the model's own)."),
                 io.Combo.Input("img2img_rule", options=list(IMG2IMG_RULES), default="run steps", optional=True,
-                               tooltip=IMG2IMG_RULE_TOOLTIP),
+                               tooltip="img2img: run steps always runs 'steps' steps; diffusers reads steps and "
+                                       "strength as model cards do (SD-Turbo: 2 steps at 0.5 = 1 step)."),
                 io.Combo.Input("renoise", options=["auto", *RENOISE_MODES], default="auto", optional=True,
-                               tooltip=RENOISE_TOOLTIP),
+                               tooltip="Between steps (above 1 step only). auto: as published, leave it. fresh: new "
+                                       "noise each step; deterministic: Euler. lcm/tcd/ancestral: SD."),
             ],
             outputs=[io.Latent.Output()],
         )
@@ -400,31 +409,36 @@ class TwoExpertGenerate(io.ComfyNode):
             node_id="TempoTwoExpertGenerate",
             display_name="Tempo Two-Expert Generate (Wan 2.2)",
             category=SUBCAT,
-            description="Few-step Wan 2.2 A14B video in one node: the high-noise expert runs the steps above the "
-                        "family's published boundary, the low-noise expert the rest, as one run (the noise between "
-                        "steps goes on as if one model ran). Set the family on model_high with Tempo One-Step Preset "
-                        "(after each expert's LoRA).",
+            description="Wan 2.2 A14B video in a few steps, in one node: the high-noise model makes the first steps, "
+                        "the low-noise model the rest, switching where the release says. Add Tempo One-Step Preset "
+                        "after each LoRA.",
             inputs=[
-                io.Model.Input("model_high", tooltip="The high-noise expert (its file or LoRA says high_noise), with "
-                                                     "its one-step preset set."),
-                io.Model.Input("model_low", tooltip="The low-noise expert of the same release."),
-                io.Conditioning.Input("positive", tooltip="Prompt conditioning (Wan text encoder)."),
-                io.Latent.Input("latent", tooltip="EmptyHunyuanLatentVideo, or WanImageToVideo's latent."),
+                io.Model.Input("model_high", tooltip="The high-noise model (its file or LoRA says high_noise), with "
+                                                     "its LoRA and Tempo One-Step Preset."),
+                io.Model.Input("model_low", tooltip="The low-noise model of the same release, with its LoRA (a "
+                                                    "preset here is optional, but must match)."),
+                io.Conditioning.Input("positive", tooltip="Your prompt (CLIP Text Encode with the Wan text encoder)."),
+                io.Latent.Input("latent", tooltip="The video to fill: EmptyHunyuanLatentVideo (text-to-video) or "
+                                                  "WanImageToVideo's latent (image-to-video)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Noise seed; the same seed gives the same video."),
+                             tooltip="Same seed, same video."),
                 io.Int.Input("steps", default=4, min=1, max=16,
-                             tooltip="The preset's published step counts (4 for Lightning and lightx2v)."),
+                             tooltip="The release's published count: 4 for Lightning and lightx2v, 1-4 for rCM; "
+                                     "others are refused."),
                 io.Float.Input("cfg", default=1.0, min=1.0, max=20.0, step=0.1,
-                               tooltip="Guidance; the distilled experts are made for 1.0 (needs 'negative' above 1)."),
-                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg > 1."),
+                               tooltip="Leave at 1.0: the fast experts are made for it. Above 1 needs a 'negative' "
+                                       "prompt."),
+                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg is "
+                                                                         "above 1."),
                 io.Combo.Input("expert_rule", options=["preset", *EXPERT_RULES], default="preset", optional=True,
-                               tooltip="Where to switch: 'preset' is the family's published rule; timestep (steps at "
-                                       "t >= boundary, 0-1000, on the high-noise expert), sigma (steps at sigma >= "
-                                       "boundary) or step (the first 'boundary' steps)."),
+                               tooltip="When the low-noise model takes over. preset: where the release says; leave "
+                                       "it. Else expert_boundary is a timestep, noise level or step."),
                 io.Float.Input("expert_boundary", default=0.0, min=0.0, max=1000.0, step=0.001, optional=True,
-                               tooltip="Only when expert_rule is not 'preset': the timestep, sigma or step count."),
+                               tooltip="If expert_rule isn't preset: the high-noise model runs steps at or above "
+                                       "this timestep (0-1000) or noise level (0-1), or this many."),
                 io.Combo.Input("renoise", options=["auto", *RENOISE_MODES], default="auto", optional=True,
-                               tooltip=RENOISE_TOOLTIP),
+                               tooltip="Between steps (above 1 step only). auto: as published, leave it. fresh: new "
+                                       "noise each step; deterministic: Euler. lcm/tcd/ancestral: SD."),
             ],
             outputs=[io.Latent.Output()],
         )

@@ -58,33 +58,34 @@ class OneStepImageLoader(io.ComfyNode):
             node_id="TempoOneStepImageLoader",
             display_name="Tempo One-Step Image Loader",
             category=SUBCAT,
-            description="Loads a one-step image checkpoint (UFOGen-style, SD/SDXL-Turbo, SDXL-Lightning, Hyper-SD, "
-                        "DMD2, InstaFlow, SwiftBrush) from a single file, a UNet-only file or a diffusers folder, and "
-                        "sets it to sample as its family was trained. Outputs native MODEL/CLIP/VAE.",
+            description="Loads a one-step image model (SD/SDXL-Turbo, SDXL-Lightning, Hyper-SD, DMD2, InstaFlow, "
+                        "SwiftBrush, UFOGen-style) and sets it to sample the way it was trained. Outputs MODEL, CLIP "
+                        "and VAE.",
             inputs=[
                 io.Combo.Input("ckpt_name", options=model_file_list(),
-                               tooltip="File in models/checkpoints or models/diffusion_models, or a diffusers "
-                                       "folder in models/diffusers."),
+                               tooltip="A file in models/checkpoints or models/diffusion_models, or a diffusers "
+                                       "folder in models/diffusers. UNet-only file: add Load CLIP, Load VAE."),
                 io.Combo.Input("preset", options=["auto"] + IMAGE_PRESET_NAMES, default="auto",
-                               tooltip="One-step family: its published timesteps per step count, what the network "
-                                       "predicts and the update between steps (README: published settings). 'auto' "
-                                       "reads the file's metadata and name and says what it chose. For a LoRA (LCM, "
-                                       "Hyper-SD, DMD2 4-step) load the base here and pick the LoRA's preset."),
+                               tooltip="Model family; auto reads the file and shows its pick. For a LoRA (LCM, "
+                                       "Hyper-SD, DMD2 4-step): load the base here, pick the LoRA's family."),
                 io.Combo.Input("weight_dtype", options=IMAGE_WEIGHT_DTYPES, default="default",
-                               tooltip="Precision of the UNet weights; 'default' lets ComfyUI choose for the device."),
+                               tooltip="Precision of the weights. default lets ComfyUI pick what suits your GPU; "
+                                       "keep it unless you must force one."),
                 io.Int.Input("custom_timestep", default=DEFAULT_CUSTOM_TIMESTEP, min=1, max=1000, optional=True,
-                             tooltip="Only for preset 'custom': the trained one-step timestep."),
+                             tooltip="Only for preset 'custom': the timestep (1-1000) the model makes its one step "
+                                     "at, from its model card; 999 for most."),
                 io.Combo.Input("custom_prediction", options=list(PREDICTIONS), default=DEFAULT_CUSTOM_PREDICTION, optional=True,
-                               tooltip="Only for preset 'custom': what the network predicts."),
+                               tooltip="Only for preset 'custom': the output type its model card names; the default "
+                                       "fits most SD 1.5 / SDXL models, 'v' v-models."),
                 io.String.Input("hf_repo", default="", optional=True,
-                                tooltip="Optional Hugging Face repo id (e.g. stabilityai/sd-turbo): downloads "
-                                        "hf_filename into models/checkpoints first, if the server allows downloads "
-                                        "(TEMPO_ALLOW_HUB_DOWNLOADS=1). Leave empty to use ckpt_name."),
+                                tooltip="Optional Hugging Face repo to download from (e.g. stabilityai/sd-turbo); "
+                                        "the server needs TEMPO_ALLOW_HUB_DOWNLOADS=1. Empty: use ckpt_name."),
                 io.String.Input("hf_filename", default="", optional=True,
-                                tooltip="File inside hf_repo to download (e.g. sd_turbo.safetensors)."),
+                                tooltip="The file to download from hf_repo (e.g. sd_turbo.safetensors); it lands in "
+                                        "models/checkpoints."),
                 io.Combo.Input("custom_start", options=list(CUSTOM_STARTS), default=DEFAULT_CUSTOM_START, optional=True,
-                               tooltip="Only for preset 'custom': how text-to-image starts. scaled: x = sigma * noise "
-                                       "(Euler pipelines); pure: pure noise as x_t (LCM, TCD, DDIM pipelines)."),
+                               tooltip="Only for preset 'custom': how text-to-image starts. scaled: models made for "
+                                       "an Euler scheduler; pure: LCM- or TCD-style models."),
             ],
             outputs=[
                 io.Model.Output(tooltip="Native MODEL, set to sample as the preset says."),

@@ -43,30 +43,31 @@ class OneStepPreset(io.ComfyNode):
             node_id="TempoOneStepPreset",
             display_name="Tempo One-Step Preset",
             category=SUBCAT,
-            description="Sets a one-step family's published rule (timesteps per step count, prediction, update between "
-                        "steps, start noise) on any MODEL: a base from ComfyUI's Load Checkpoint or Load Diffusion "
-                        "Model with a distillation LoRA from LoraLoaderModelOnly (DMD2 4-step, Hyper-SD, LCM-LoRA, "
-                        "SDXL-Lightning), or a GGUF model. Then sample with the Tempo schedule + sampler or Tempo "
-                        "One-Step Generate.",
+            description="Sets a fast family (DMD2, Hyper-SD, LCM, Lightning, lightx2v, rCM...) on a model from Load "
+                        "Checkpoint, Load Diffusion Model or GGUF, after its LoRA. Then use Tempo One-Step (or "
+                        "Two-Expert) Generate.",
             inputs=[
-                io.Model.Input("model", tooltip="Any SD 1.5 / 2.1 / SDXL, SVD or Wan 2.1 MODEL (LoRAs applied or not)."),
+                io.Model.Input("model", tooltip="Any SD 1.5 / 2.1 / SDXL, SVD or Wan 2.1 / 2.2 model, with its speed "
+                                                "LoRA applied (LoraLoaderModelOnly) or not."),
                 io.Combo.Input("preset", options=PRESET_CHOICES, default="DMD2",
-                               tooltip="The family whose published settings to use (README: published settings). It "
-                                       "must be published for this model's base."),
+                               tooltip="The family of your LoRA or fast model; it must be published for this base "
+                                       "(e.g. DMD2 on SDXL). Details: README, published settings."),
                 io.Int.Input("custom_timestep", default=DEFAULT_CUSTOM_TIMESTEP, min=1, max=1000, optional=True,
-                             tooltip="Only for preset 'custom': the trained one-step timestep."),
+                             tooltip="Only for preset 'custom': the timestep (1-1000) the model makes its one step "
+                                     "at, from its model card; 999 for most."),
                 io.Combo.Input("custom_prediction", options=list(PREDICTIONS), default=DEFAULT_CUSTOM_PREDICTION,
-                               optional=True, tooltip="Only for preset 'custom': what the network predicts."),
+                               optional=True, tooltip="Only for preset 'custom': the output type its model card "
+                                                      "names; the default fits most SD 1.5 / SDXL models, 'v' "
+                                                      "v-models."),
                 io.Combo.Input("custom_start", options=list(CUSTOM_STARTS), default=DEFAULT_CUSTOM_START, optional=True,
-                               tooltip="Only for preset 'custom': scaled (x = sigma * noise, Euler pipelines) or pure "
-                                       "noise as x_t (LCM, TCD, DDIM pipelines)."),
+                               tooltip="Only for preset 'custom': how text-to-image starts. scaled: models made for "
+                                       "an Euler scheduler; pure: LCM- or TCD-style models."),
                 io.Float.Input("shift", default=DEFAULT_APT_SHIFT, min=0.1, max=100.0, step=0.1, optional=True,
-                               tooltip="Only for preset 'APT': the flow shift of multi-step refinement."),
+                               tooltip="Only for preset 'APT': the shift used when refining in more than one step; 5 "
+                                       "by default."),
                 io.String.Input("sigmas", default="", optional=True,
-                                tooltip="Wan presets: an explicit schedule instead of the published one, the sigma of "
-                                        "each step highest first, as the network is fed it (no shift on top), e.g. "
-                                        "'1.0, 0.9375, 0.8333, 0.625'; strictly decreasing, in (0, 1]. Set steps to "
-                                        "its length. Empty: the preset's published list."),
+                                tooltip="Wan presets: your own noise level per step, 1 (pure noise) down, e.g. '1.0, "
+                                        "0.9375, 0.8333, 0.625'; set steps to match. Empty: published."),
             ],
             outputs=[io.Model.Output(tooltip="The same MODEL, set to sample as the preset says."),
                      io.String.Output(display_name="info", tooltip="Which settings were set, and for which base.")],

@@ -80,19 +80,22 @@ class OneStepVideoLoader(io.ComfyNode):
             node_id="TempoOneStepVideoLoader",
             display_name="Tempo One-Step Video Loader",
             category=SUBCAT,
-            description="Loads an APT-style one-step video generator on the Wan 2.1 architecture (safetensors, "
-                        "diffusers folder, or torch pickle loaded weights-only) as a native MODEL set to sample in "
-                        "one forward pass at the final timestep (x0 = z - v). Sample it with Tempo One-Step Generate "
-                        "or the Tempo schedule + sampler in SamplerCustom.",
+            description="Loads an APT-style one-step Wan 2.1 video model (safetensors, diffusers folder or .pt) that "
+                        "makes a clip in one step. Sample it with Tempo One-Step Generate; for rCM files add Tempo "
+                        "One-Step Preset.",
             inputs=[
                 io.Combo.Input("model_name", options=model_file_list(VIDEO_FOLDERS),
-                               tooltip="File in models/diffusion_models (or checkpoints), or a diffusers folder."),
+                               tooltip="The video model: a file in models/diffusion_models (or checkpoints), or a "
+                                       "diffusers folder in models/diffusers."),
                 io.Combo.Input("weight_dtype", options=IMAGE_WEIGHT_DTYPES, default="default",
-                               tooltip="Weight precision; 'default' lets ComfyUI choose for the device."),
+                               tooltip="Precision of the weights. default lets ComfyUI pick what suits your GPU; "
+                                       "keep it unless you must force one."),
                 io.Float.Input("timestep", default=0.0, min=0.0, max=1000.0, step=1.0,
-                               tooltip="Final timestep T of the one step; 0 reads the file's metadata, else 1000."),
+                               tooltip="Leave at 0 to use the file's own setting (1000 if it has none); change it "
+                                       "only if the model card says so."),
                 io.Float.Input("shift", default=0.0, min=0.0, max=100.0, step=0.1,
-                               tooltip="Flow shift for multi-step refinement; 0 reads the metadata, else 5.0."),
+                               tooltip="Leave at 0 to use the file's own setting (5.0 if it has none); only matters "
+                                       "when refining in more than one step."),
             ],
             outputs=[io.Model.Output(tooltip="Native Wan 2.1 MODEL with the APT one-step rule."),
                      io.String.Output(display_name="info", tooltip="The rule and where its numbers came from.")],

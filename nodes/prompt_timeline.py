@@ -48,21 +48,30 @@ class PromptTimeline(io.ComfyNode):
             node_id="TempoPromptTimeline",
             display_name="Tempo Prompt Timeline",
             category=SUBCAT,
-            description="Prompts over time for 'Tempo Causal Video Sampler' (its timeline input): one 'time: prompt' "
-                        "line per prompt, the first at 0, encoded with the native text encoder. At each switch the "
-                        "sampler re-caches (LongLive), so the motion carries on under the new prompt.",
+            description="Prompts that change over time, for the timeline input of 'Tempo Causal Video Sampler': one "
+                        "'time: prompt' line each, the first at 0. The motion carries on across each change.",
             inputs=[
                 io.Clip.Input("clip", tooltip="The Wan text encoder (Load CLIP, type wan)."),
                 io.String.Input("text", multiline=True,
                                 default="0: a red fox trots through fresh snow in a pine forest\n"
                                         "10: the fox stops and looks up at falling snow\n"
                                         "20: the fox runs off between the trees, golden hour",
-                                tooltip="One line per prompt: 'start: prompt', in time order, the first at 0. Blank "
-                                        "lines and lines starting with # are skipped."),
-                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip=_UNITS_TIP),
-                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip=_FPS_TIP),
+                                tooltip="One 'start: prompt' line per prompt, in time order, the first at 0 (e.g. "
+                                        "'10: the fox stops'). Blank lines and # lines are skipped."),
+                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip="Whether start times are "
+                                                                                           "in seconds (at fps) or "
+                                                                                           "in frames of the output "
+                                                                                           "video."),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip="The video's frame "
+                                                                                                 "rate, to turn "
+                                                                                                 "seconds into "
+                                                                                                 "frames: 16 for Wan "
+                                                                                                 "2.1. Use the MP4 "
+                                                                                                 "node's fps, the "
+                                                                                                 "same in every "
+                                                                                                 "timeline node."),
                 Timeline.Input("timeline", optional=True,
-                               tooltip="An earlier timeline to continue (its prompts come first)."),
+                               tooltip="An earlier timeline to extend (its prompts come first)."),
             ],
             outputs=[Timeline.Output(display_name="timeline", tooltip="Into the causal sampler's timeline input.")],
         )
@@ -91,17 +100,30 @@ class PromptTimelineAdd(io.ComfyNode):
             node_id="TempoPromptTimelineAdd",
             display_name="Tempo Prompt Timeline Add",
             category=SUBCAT,
-            description="Adds one CONDITIONING (CLIP Text Encode, Tempo Load Conditioning...) to a prompt timeline at a "
-                        "start time; chain one per prompt. Without a timeline input it starts one (start must be 0).",
+            description="Adds one prompt (CLIP Text Encode or Tempo Load Conditioning) to a prompt timeline at a "
+                        "start time; chain one per prompt. The first one starts a timeline, at 0.",
             inputs=[
-                io.Conditioning.Input("conditioning", tooltip="Text conditioning from the Wan text encoder, or saved."),
+                io.Conditioning.Input("conditioning", tooltip="The prompt: CLIP Text Encode with the Wan text "
+                                                              "encoder, or Tempo Load Conditioning."),
                 io.Float.Input("start", default=0.0, min=0.0, max=1e6, step=0.1,
-                               tooltip="When this prompt starts; the first prompt of a timeline starts at 0."),
-                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip=_UNITS_TIP),
-                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip=_FPS_TIP),
-                Timeline.Input("timeline", optional=True, tooltip="The timeline so far (its prompts come first)."),
+                               tooltip="When this prompt starts, later than the one before; the first prompt of a "
+                                       "timeline starts at 0."),
+                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip="Whether start times are "
+                                                                                           "in seconds (at fps) or "
+                                                                                           "in frames of the output "
+                                                                                           "video."),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip="The video's frame "
+                                                                                                 "rate, to turn "
+                                                                                                 "seconds into "
+                                                                                                 "frames: 16 for Wan "
+                                                                                                 "2.1. Use the MP4 "
+                                                                                                 "node's fps, the "
+                                                                                                 "same in every "
+                                                                                                 "timeline node."),
+                Timeline.Input("timeline", optional=True, tooltip="The timeline so far (its prompts come first); "
+                                                                  "leave empty to start one."),
                 io.String.Input("label", default="", optional=True,
-                                tooltip="A name for this prompt in messages (the prompt's text, or anything)."),
+                                tooltip="A name for this prompt in the node's messages (e.g. its text)."),
             ],
             outputs=[Timeline.Output(display_name="timeline", tooltip="Into the next Add or the causal sampler.")],
         )

@@ -52,17 +52,18 @@ class SVDLoader(io.ComfyNode):
             node_id="TempoSVDLoader",
             display_name="Tempo SVD Loader",
             category=SUBCAT,
-            description="Loads Stable Video Diffusion (SVD, SVD-XT, SVD-XT 1.1 single files, or diffusers folders with "
-                        "unet/, image_encoder/ and vae/ such as AnimateLCM-SVD) as native MODEL, CLIP_VISION and VAE, "
-                        "for one-step and few-step image-to-video with the native SVD_img2vid_Conditioning.",
+            description="Loads Stable Video Diffusion (SVD, SVD-XT, SVD-XT 1.1, AnimateLCM-SVD) for image-to-video "
+                        "in one or a few steps. Outputs MODEL, CLIP_VISION and VAE for SVD_img2vid_Conditioning.",
             inputs=[
                 io.Combo.Input("ckpt_name", options=model_file_list(SVD_FOLDERS),
-                               tooltip="File in models/checkpoints, or a diffusers folder in models/diffusers."),
+                               tooltip="A file in models/checkpoints (e.g. svd_xt.safetensors), or a diffusers "
+                                       "folder with unet/, image_encoder/ and vae/ in models/diffusers."),
                 io.Combo.Input("preset", options=["auto", *SVD_PRESET_NAMES], default="auto",
-                               tooltip="SVD: deterministic Euler steps; AnimateLCM-SVD: consistency steps with fresh "
-                                       "noise (1-8 steps, cfg 1.0-1.2). auto reads the name."),
+                               tooltip="SVD: steady Euler steps. AnimateLCM-SVD: 1-8 steps with fresh noise, cfg "
+                                       "1.0-1.2. auto goes by the file name (else plain SVD)."),
                 io.Combo.Input("weight_dtype", options=IMAGE_WEIGHT_DTYPES, default="default",
-                               tooltip="UNet weight precision; 'default' lets ComfyUI choose for the device."),
+                               tooltip="Precision of the weights. default lets ComfyUI pick what suits your GPU; "
+                                       "keep it unless you must force one."),
             ],
             outputs=[io.Model.Output(), io.ClipVision.Output(), io.Vae.Output(),
                      io.String.Output(display_name="info", tooltip="The preset and why.")],

@@ -83,9 +83,6 @@ def models_dir(tmp_path_factory, comfy):
         for name in os.listdir(src):
             if ".partial" not in name:
                 os.symlink(os.path.join(src, name), root / folder / name)
-    from tempo_pack.factory import checkpoints as factory  # test-only: a TAEHV decoder where ComfyUI keeps them
-
-    factory.write_taehv(str(root / "vae_approx" / "taew2_1.pth"))
     return root
 
 
@@ -95,7 +92,7 @@ def server(models_dir):
     from tempo_pack.demo import run as demo_run
 
     # models_dir links to the demo models; they are a model folder too, as links must stay in one
-    with LocalComfyUI(COMFYUI, models=[str(models_dir), demo_run.DEMO_MODELS]) as local:
+    with LocalComfyUI(COMFYUI, models=[str(models_dir), demo_run.DEMO_MODELS], extra_nodes=[demo_run.DEMO_NODES]) as local:
         yield local
     if not os.environ.get("TEMPO_KEEP_SERVER_LOG"):
         local.cleanup()

@@ -7,6 +7,7 @@ $TEMPO_SCREENSHOTS/editor)."""
 
 import glob
 import json
+import re
 import os
 import time
 
@@ -78,18 +79,31 @@ def test_a_node_put_across_a_link_is_found_behind_it(editor):
     assert any(h["link"] == lid and h["behind"] == note["id"] for h in editor.links_behind_nodes())
 
 
-def test_model_metadata_offers_the_real_files_for_download():
-    """The missing-models dialog offers a Download button only for https://huggingface.co/ or civitai URLs of
-    .safetensors files in a known folder (the frontend's MissingModelsWarning)."""
+MODEL_ENDINGS = (".safetensors", ".sft", ".pt", ".pth", ".ckpt", ".bin", ".gguf")
+
+
+def test_every_model_a_workflow_names_is_a_released_file_listed_with_its_download():
+    """Widgets name the released files (factory/released.py), not the demo's; the workflow's models list
+    names each of them with its URL and folder (what the editor's missing-models dialog shows), and the
+    note links each one the dialog cannot download itself (a .pt or .pth, a file on GitHub)."""
+    from tempo_pack.factory import released
+
     for path in WORKFLOWS:
         with open(path) as f:
             wf = json.load(f)
-        names = {v for n in wf["nodes"] for v in n.get("widgets_values") or [] if isinstance(v, str)}
-        for m in wf.get("models", []):
-            assert m["url"].startswith("https://huggingface.co/") and m["name"].endswith(".safetensors"), m
-            assert m["directory"] in ("text_encoders", "vae", "checkpoints", "controlnet", "diffusion_models", "loras"), m
-        if any("umt5" in v for v in names):
-            assert any(m["directory"] == "text_encoders" for m in wf["models"]), path
+        named = {v for n in wf["nodes"] for v in n.get("widgets_values") or []
+                 if isinstance(v, str) and v.lower().endswith(MODEL_ENDINGS)}
+        assert named and named <= set(released.FILES), f"{path}: not released names: {named - set(released.FILES)}"
+        assert {m["name"] for m in wf["models"]} == named, path
+        for m in wf["models"]:
+            f = released.FILES[m["name"]]
+            assert (m["url"], m["directory"]) == (f.url, f.folder), m
+            assert m["url"].startswith(("https://huggingface.co/", "https://github.com/")), m
+        note = next(n for n in wf["nodes"] if n["type"] == "MarkdownNote")["widgets_values"][0]
+        for name in named:
+            f = released.FILES[name]
+            assert f"[{name}]({f.url}) → `models/{f.folder}/`" in note, (path, name)
+            assert ("fetch it yourself" in note.split(f.url)[1].splitlines()[0]) == (not f.dialog_downloads), name
 
 
 def test_template_browser_lists_every_workflow_with_a_thumbnail(server):
@@ -165,3 +179,131 @@ def test_a_causal_video_run_from_the_editor_plays_in_the_mp4_node(editor, client
     editor.page.evaluate(f"() => {{ const n = {mp4}; window.app.canvas.centerOnNode(n); }}")
     time.sleep(1)
     editor.screenshot(os.path.join(SHOTS, "causal_mp4_playing.png"))
+
+
+def test_every_workflow_opens_where_the_editor_draws_node_text(editor):
+    """At 1600x1000, each workflow opens (the template browser's way: 1.45 fits it to the view; older
+    editors fit it, having no saved view) at a zoom where the editor draws nodes with their text, not as
+    blank boxes (LiteGraph's low-quality mode, text under 8 pixels)."""
+    low = {}
+    for path in WORKFLOWS:
+        with open(path) as f:
+            view = editor.opening_view(json.load(f), os.path.basename(path))
+        if view["low_quality"]:
+            low[os.path.basename(path)] = round(view["scale"], 3)
+    assert low == {}, f"these open too small to read: {low}"
+
+
+@pytest.fixture(scope="module")
+def bare_editor():
+    """The editor of a ComfyUI with no model files at all: what an artist sees before downloading."""
+    pytest.importorskip("playwright.sync_api", reason="playwright (dev requirement) is not installed")
+    from conftest import COMFYUI
+    from tempo_pack.client.local import LocalComfyUI
+    from tempo_pack.factory.editor import Editor
+
+    with LocalComfyUI(COMFYUI) as local, \
+            Editor(local.url, settings={"Comfy.Workflow.ShowMissingModelsWarning": True}) as e:
+        yield e
+    local.cleanup()
+
+
+def test_the_missing_models_list_names_every_file_a_workflow_needs(bare_editor):
+    """With no models installed, the editor's missing-models list (dialog, or Errors panel in 1.45) names every
+    released file of every workflow, from the workflow's models list and its widgets."""
+    from tempo_pack.factory import released
+
+    for path in WORKFLOWS:
+        with open(path) as f:
+            wf = json.load(f)
+        text = bare_editor.missing_models_text(wf, os.path.basename(path))
+        needed = {m["name"] for m in wf["models"]}
+        assert needed and needed <= set(released.FILES)
+        assert [n for n in needed if n not in text] == [], (os.path.basename(path), text[:600])
+    bare_editor.screenshot(os.path.join(SHOTS, "missing_models.png"))
+
+
+# What each workflow must have done before the test stops it: the small image ones run to the end; the
+# video ones at their shipped sizes would take many minutes on two CPU cores, so they run until their
+# sampler has made frames (a causal stream's first block written, a one-step video's sampling done).
+SAMPLERS = ("SamplerCustom", "TempoOneStepGenerate", "TempoTwoExpertGenerate")
+
+
+def _made_frames(events: list, graph: dict) -> bool:
+    types = {str(n["id"]): n["type"] for n in graph["nodes"]}
+    if "TempoCausalVideoSaveMP4" in types.values():
+        return any(e["type"] == "progress" and types.get(str(e["detail"].get("node"))) == "TempoCausalVideoSaveMP4"
+                   and e["detail"].get("value", 0) >= 1 for e in events)
+    started = [types.get(str(e["detail"])) if not isinstance(e["detail"], dict) else types.get(str(e["detail"].get("node")))
+               for e in events if e["type"] == "executing"]
+    return any(t in SAMPLERS for t in started) and started and started[-1] not in SAMPLERS
+
+
+def test_every_workflow_runs_from_the_run_button_on_the_released_file_names(editor, client):
+    """The models folder holds only the released names (the demo's stand-ins take them): each shipped
+    workflow, as shipped but for the demo text encoder put where the 5.7B Wan encoder loads, is run from the
+    Run button and the server makes its pictures or frames with no error (see _made_frames)."""
+    editor.watch_events()
+    for path in WORKFLOWS:
+        name = os.path.basename(path)
+        with open(path) as f:
+            wf = json.load(f)
+        editor.load(wf, name)
+        editor.use_demo_text_encoder()
+        editor.page.evaluate("() => { window.tempoEvents = []; }")
+        editor.click_run()
+        small = name[:2] in ("01", "02", "03", "04")
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            events = editor.page.evaluate("() => window.tempoEvents")
+            kinds = {e["type"] for e in events}
+            assert "execution_error" not in kinds, (name, [e for e in events if e["type"] == "execution_error"])
+            if "execution_success" in kinds or (not small and _made_frames(events, wf)):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"{name}: nothing made in time: {[e['type'] for e in events][-10:]}")
+        if "execution_success" not in kinds:
+            editor.page.evaluate("async () => { const { api } = await import('/scripts/api.js'); await api.interrupt(); }")
+            editor.page.wait_for_function("() => window.tempoEvents.some(e => ['execution_interrupted', "
+                                          "'execution_success', 'execution_error'].includes(e.type))", timeout=300_000)
+            assert not editor.page.evaluate("() => window.tempoEvents.some(e => e.type === 'execution_error')"), name
+
+
+def test_the_mp4_nodes_watch_live_button_opens_its_stream_and_a_stop_there_is_told_on_the_node(editor, client):
+    """The MP4 node's 'watch live' button (a real click on the canvas) opens the live page of the stream that
+    node is making; Stop on that page ends the run, and the node says it was stopped there, at which block."""
+    with open(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")) as f:
+        editor.load(json.load(f), "05 Causal text to video, streamed to mp4.json")
+    editor.use_demo_text_encoder()
+    editor.page.evaluate("""() => { const s = window.app.graph._nodes.find(n => n.type === 'TempoCausalVideoSampler');
+        for (const [k, v] of [['width', 64], ['height', 48], ['length', 1 + 4 * (3 * 400 - 1)]])
+            s.widgets.find(w => w.name === k).value = v; }""")
+    editor.watch_events()
+    editor.click_run()
+    mp4 = "window.app.graph._nodes.find(n => n.type === 'TempoCausalVideoSaveMP4')"
+    editor.page.wait_for_function(f"() => window.tempoEvents.some(e => e.type === 'progress' && "
+                                  f"String(e.detail.node) === String(({mp4}).id) && e.detail.value >= 1)", timeout=300_000)
+    box = editor.page.evaluate(f"""() => {{
+        const n = {mp4}, c = window.app.canvas;
+        c.centerOnNode(n); c.draw(true, true);
+        const w = n.widgets.find(w => w.name === 'watch live');
+        const y = w.last_y ?? w.y;
+        const [x0, y0] = c.ds.convertOffsetToCanvas([n.pos[0] + n.size[0] / 2, n.pos[1] + y + 10]);
+        const r = c.canvas.getBoundingClientRect();
+        return {{x: r.left + x0, y: r.top + y0}}; }}""")
+    with editor.page.context.expect_page(timeout=30_000) as popup:
+        editor.page.mouse.click(box["x"], box["y"])
+    live = popup.value
+    live.wait_for_load_state()
+    assert "/tempo/live/?stream=" in live.url, live.url
+    live.wait_for_function("(parseInt(document.getElementById('playback').textContent) || 0) >= 1", timeout=120_000)
+    live.click("#stop")
+    editor.page.wait_for_function("() => window.tempoEvents.some(e => ['execution_success', 'execution_error']"
+                                  ".includes(e.type))", timeout=300_000)
+    text = editor.page.wait_for_function(f"""() => {{ const w = (({mp4}).widgets || []).find(w => w.name === 'tempo_info');
+        return w && w.value; }}""", timeout=30_000).json_value()
+    assert re.fullmatch(r"stopped from the live page after block \d+ of 400", text), text
+    live.screenshot(path=os.path.join(SHOTS, "live_from_the_mp4_node.png"))
+    live.close()
+    editor.screenshot(os.path.join(SHOTS, "mp4_node_stopped.png"))

@@ -10,6 +10,7 @@ import requests
 
 from tempo_pack.client import workflow
 from tempo_pack.client.local import PACK_ROOT
+from tempo_pack.demo import swap
 from tempo_pack.factory import workflows as specs
 
 pytestmark = pytest.mark.server
@@ -21,7 +22,7 @@ def queue_causal(client, length):
 
     api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")),
                           client.object_info())
-    api = specs.use_saved_conditioning(api, WAN_PROMPT)
+    api = swap.use_saved_conditioning(api, WAN_PROMPT)
     for node in api.values():
         if node["class_type"] == "TempoCausalVideoSampler":
             node["inputs"].update(width=64, height=48, length=length, cache="window", sink_size=3, local_attn_size=12)
@@ -82,7 +83,9 @@ def test_a_stream_is_listed_steered_by_saved_conditioning_stopped_and_its_mp4_se
     info = wait(lambda: (lambda i: i if i["state"] == "stopped" else None)(requests.get(api, timeout=10).json()),
                 what="the stream to stop")
     assert 1 <= info["blocks_done"] < 400
-    wait(lambda: finished(client, prompt_id), what="the job to end")
+    h = wait(lambda: finished(client, prompt_id), what="the job to end")
+    told = [t for out in h["outputs"].values() for t in out.get("text", [])]  # what the MP4 node shows
+    assert told == [f"stopped from the live page after block {info['blocks_done']} of 400"], told
     video = requests.get(api + "/video", timeout=30)
     assert video.status_code == 200 and video.headers["Content-Type"] == "video/mp4"
     path = os.path.join(str(server.base), "clip.mp4")
@@ -99,7 +102,7 @@ def timeline_job(client, blocks, switch_block, saved_from):
 
     api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")),
                           client.object_info())
-    api = specs.use_saved_conditioning(api, WAN_PROMPT)
+    api = swap.use_saved_conditioning(api, WAN_PROMPT)
     sampler = next(k for k, v in api.items() if v["class_type"] == "TempoCausalVideoSampler")
     first = api[sampler]["inputs"].pop("positive")
     api["900"] = {"class_type": "TempoLoadConditioning", "inputs": {"name": saved_from}}
@@ -221,3 +224,71 @@ def test_run_with_live_prints_the_page_and_the_page_answers(server, tmp_path):
     link = f"{server.url}/tempo/live/"
     assert f"watch live: {link}" in proc.stderr
     assert requests.get(link, timeout=10).status_code == 200
+
+
+def _typed_job(client, length, timeline_text=None):
+    """Workflow 05 as shipped, the demo text encoder in the Wan encoder's place (its CLIP reaches the
+    sampler, so the page can encode typed prompts), small; or, with ``timeline_text``, the same video
+    following a prompt timeline typed into Tempo Prompt Timeline instead of the one prompt."""
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")),
+                          client.object_info())
+    api = swap.use_demo_text_encoder(api)
+    sampler = next(k for k, v in api.items() if v["class_type"] == "TempoCausalVideoSampler")
+    api[sampler]["inputs"].update(width=64, height=48, length=length, cache="window", sink_size=3, local_attn_size=12)
+    if timeline_text is not None:
+        del api[sampler]["inputs"]["positive"]
+        api["900"] = {"class_type": "TempoPromptTimeline", "inputs": {"clip": api[sampler]["inputs"]["clip"],
+                                                                      "text": timeline_text, "units": "frames",
+                                                                      "fps": 16.0}}
+        api[sampler]["inputs"]["timeline"] = ["900", 0]
+    for node in api.values():
+        if node["class_type"] == "TempoCausalVideoSaveMP4":
+            node["inputs"]["filename_prefix"] = f"tempo/typed_{time.time_ns()}"
+    return client.queue_prompt(api)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (apt-get install -y chromium): the live page's "
+                                            "browser test cannot run")
+def test_a_prompt_typed_on_the_page_switches_the_stream_at_the_block_the_page_says(server, client):
+    """The shipped causal workflow wires the text encoder into the sampler, so the page shows a prompt box
+    that works: the typed prompt takes over at the block the page names, exactly as a timeline switching to
+    the same text at that block does; blocks before it are untouched. The server's log says so too."""
+    import numpy as np
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev requirement) is not installed")
+    typed = "a blue circle drifting left"
+    before = {s["id"] for s in requests.get(server.url + "/tempo/live/streams", timeout=10).json()["streams"]}
+    prompt_id = _typed_job(client, 1 + 4 * (3 * 400 - 1))
+    s = wait(lambda: newest_stream(server.url, before), what="the stream")
+    assert s["can_encode"] is True
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(f"{server.url}/tempo/live/?stream={s['id']}")
+            page.wait_for_function("(parseInt(document.getElementById('playback').textContent) || 0) >= 1",
+                                   timeout=180_000)
+            assert page.is_visible("#prompt") and page.is_visible("#send")
+            page.fill("#prompt", typed)
+            page.click("#send")
+            page.wait_for_function("document.getElementById('events').textContent.includes('from block')",
+                                   timeout=120_000)
+            switched = int(page.evaluate(
+                "document.getElementById('events').textContent.match(/from block (\\\\d+)/)[1]")) - 1
+            page.wait_for_function(f"window.tempoLive.blocks.includes({switched + 1})", timeout=120_000)
+            page.click("#stop")
+            info = wait(lambda: (lambda i: i if i["state"] not in ("running", "stopping") else None)(
+                requests.get(f"{server.url}/tempo/live/streams/{s['id']}", timeout=10).json()), what="the stream to end")
+        finally:
+            browser.close()
+    blocks = info["blocks_done"]
+    live_frames = mp4_frames(client, prompt_id)
+    first = specs.VIDEO_PROMPT
+    ref = mp4_frames(client, _typed_job(client, 1 + 4 * (3 * blocks - 1), f"0: {first}\n{12 * switched - 3}: {typed}"))
+    assert np.array_equal(live_frames, ref), "the typed prompt's switch is not the timeline's"
+    untouched = mp4_frames(client, _typed_job(client, 1 + 4 * (3 * blocks - 1)))
+    assert np.array_equal(live_frames[:12 * switched - 3], untouched[:12 * switched - 3])
+    assert not np.array_equal(live_frames[-12:], untouched[-12:])
+    log = server.log_text()
+    assert f"switches prompt at block {switched + 1} of 400 (from the live page): '{typed}'" in log
+    assert f"stopped from the live page after block {blocks} of 400" in log
