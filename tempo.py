@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     load_pack()
     from tempo_pack.client import cli
     from tempo_pack.demo import run as demo
-    from tempo_pack.factory import workflows
+    from tempo_pack.factory import docs, workflows
 
     parser = argparse.ArgumentParser(prog="tempo.py", description="Tempo: batch client and demo for ComfyUI",
                                      epilog=cli.EPILOG)
@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     cli.add_commands(sub)
     demo.add_command(sub)
     workflows.add_command(sub)
+    docs.add_command(sub)
     args = parser.parse_args(argv)
     return cli.main(args.func, args)
 

@@ -56,7 +56,7 @@ SCALES = {
 FRAMES = 21          # latent frames: 81 video frames, the trained length (the full cache)
 LONG_FRAMES = 120    # 477 video frames: 30 s at 16 fps (the rolling cache)
 FPB = 3
-PRESET = causal.PRESETS["Self Forcing"]
+PRESET = causal.CAUSAL_PRESETS["Self Forcing"]
 SIGMAS = tuple(causal.schedule_sigmas(list(PRESET.timesteps), PRESET.shift))
 
 
@@ -235,7 +235,7 @@ def switch_cost(model, scale, device, dtype, cond, speed):
     """(seconds of one re-cache, seconds per block) with LongLive's cache (3 sink frames, local_attn_size
     12), switching after the window has rolled."""
     h, w = scale["height"] // 8, scale["width"] // 8
-    ll = causal.PRESETS["LongLive"]
+    ll = causal.CAUSAL_PRESETS["LongLive"]
     window = causal.window_in_cache_terms(ll.local_attn_size, ll.sink_size, FPB)
     spec = causal.VideoSpec(h, w, FRAMES, FPB, SIGMAS, seed=0, sink=ll.sink_size, window=window)
     session = causal.CausalSession(model.causal, spec, device, dtype, speed)

@@ -29,7 +29,6 @@ from tempo_pack.client import ComfyServer, workflow  # noqa: E402
 from tempo_pack.client.local import PACK_ROOT, LocalComfyUI, find_comfyui  # noqa: E402
 from tempo_pack.demo import run as demo_run  # noqa: E402
 from tempo_pack.demo import swap
-from tempo_pack.factory import workflows as specs  # noqa: E402
 from tempo_pack.factory.checkpoints import WAN_PROMPT  # noqa: E402
 
 BLOCKS, WIDTH, HEIGHT = 20, 64, 48

@@ -12,7 +12,7 @@ import shutil
 import requests
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-VIEWPORT = {"width": 1600, "height": 900}
+VIEWPORT = {"width": 1600, "height": 1000}  # what the readable-zoom promise is made for
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False,
             "Comfy.Workflow.ShowMissingModelsWarning": False}
 
@@ -34,6 +34,11 @@ class Editor:
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e} {getattr(e, 'stack', '') or ''}"[:600]))
         # the server keeps the editor's settings: no first-run template dialog, no minimap over the graph,
         # no missing-models dialog while loading (the tests read the workflow's model list themselves)
+        self.open(url, settings)
+
+    def open(self, url: str, settings: dict | None = None) -> None:
+        """Open the editor of the ComfyUI at ``url`` in this page, with the editor settings the tests use."""
+        self.url = url
         for key, value in {**SETTINGS, **(settings or {})}.items():
             requests.post(f"{url}/api/settings/{key}", json=value, timeout=30).raise_for_status()
         self.page.goto(url)
@@ -86,10 +91,12 @@ class Editor:
         self.page.evaluate("async ([wf, name]) => { await window.app.loadGraphData(wf, true, true, name); }",
                            [workflow, name])
         self.page.wait_for_timeout(1500)
-        errors = self.page.get_by_role("button", name="See Errors")
-        if errors.count():
-            errors.first.click()
-            self.page.wait_for_timeout(1000)
+        for label in ("See Errors", "Show missing models"):  # 1.45's overlay, by what it holds
+            button = self.page.get_by_role("button", name=label)
+            if button.count() and button.first.is_visible():
+                button.first.click()
+                self.page.wait_for_timeout(1000)
+                break
         return self.page.evaluate("""() => [...document.querySelectorAll('div, section, aside')]
             .map((e) => e.innerText.trim()).filter((t) => t.startsWith('Missing Models'))
             .sort((a, b) => b.length - a.length)[0] || ''""")
@@ -112,6 +119,26 @@ class Editor:
             }
             return n;
         }""")
+
+    def set_widgets(self, overrides: dict) -> None:
+        """Set widget values as an artist does in the editor: {"<title or type>.<input>": value}, a leading '*'
+        setting every node of that type."""
+        self.page.evaluate("""(overrides) => {
+            const nodes = window.app.graph._nodes;
+            for (const [key, value] of Object.entries(overrides)) {
+                const dot = key.lastIndexOf('.');
+                let ref = key.slice(0, dot), name = key.slice(dot + 1), every = ref.startsWith('*');
+                if (every) ref = ref.slice(1);
+                let found = nodes.filter((n) => n.title === ref && n.type !== ref);
+                if (!found.length) found = nodes.filter((n) => n.type === ref);
+                if (!found.length || (found.length > 1 && !every)) throw new Error(`no single node '${ref}'`);
+                for (const n of found) {
+                    const w = (n.widgets || []).find((w) => w.name === name);
+                    if (!w) throw new Error(`${ref} has no widget ${name}`);
+                    w.value = value;
+                }
+            }
+        }""", overrides)
 
     def watch_events(self) -> None:
         """Record the server's execution messages for this page (window.tempoEvents)."""

@@ -29,6 +29,7 @@ EXACT = ("sdpa", *SDPA_KERNELS, "xformers")  # the same sum in another order; "s
 
 
 def sdpa(q, k, v, mask=None):
+    """q, k, v: [B, H, L, D]; mask: bool [Lq, Lk] (True = may attend) or None. Returns [B, H, Lq, D]."""
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 

@@ -29,12 +29,8 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-
-def sdpa_attention(q, k, v, mask=None):
-    """q, k, v: [B, H, L, D]; mask: bool [Lq, Lk] (True = may attend) or None. Returns [B, H, Lq, D]."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+from .attention import sdpa
 
 
 def sinusoidal_embedding_1d(dim: int, position: torch.Tensor) -> torch.Tensor:
@@ -96,7 +92,9 @@ class CrossAttention(SelfAttention):
             self.norm_k_img = ops.RMSNorm(dim, eps=eps, elementwise_affine=True, device=device, dtype=dtype)
 
 
-class Block(nn.Module):
+class WanLayer(nn.Module):
+    """One transformer layer of Wan 2.1 (its ``blocks[i]``): self-attention, cross-attention, feed-forward."""
+
     def __init__(self, dim, ffn_dim, num_heads, eps, cross_attn_norm, ops, image, device=None, dtype=None):
         super().__init__()
         self.norm1 = ops.LayerNorm(dim, eps, elementwise_affine=False, device=device, dtype=dtype)
@@ -224,7 +222,7 @@ class CausalWan:
 
     def __init__(self, net: nn.Module, attention: Optional[Callable] = None):
         self.net = net
-        self.attention = self.own_attention = attention or sdpa_attention  # own: what a Speed of "auto" runs
+        self.attention = self.own_attention = attention or sdpa  # own: what a Speed of "auto" runs
         self.num_layers = len(net.blocks)
         self.num_heads = net.blocks[0].self_attn.num_heads
         self.dim = net.blocks[0].modulation.shape[-1]
@@ -353,7 +351,7 @@ class CausalWanModel(nn.Module):
                                             ops.Linear(dim, dim, device=device, dtype=dtype))
         self.time_projection = nn.Sequential(nn.SiLU(), ops.Linear(dim, dim * 6, device=device, dtype=dtype))
         image = model_type == "i2v"
-        self.blocks = nn.ModuleList([Block(dim, ffn_dim, num_heads, eps, cross_attn_norm, ops, image, device, dtype)
+        self.blocks = nn.ModuleList([WanLayer(dim, ffn_dim, num_heads, eps, cross_attn_norm, ops, image, device, dtype)
                                      for _ in range(num_layers)])
         self.head = Head(dim, out_dim, patch_size, eps, ops, device, dtype)
         self.img_emb = MLPProj(1280, dim, ops, device, dtype) if image else None

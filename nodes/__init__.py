@@ -2,9 +2,10 @@
 
 from .compat import ComfyExtension, io
 
-from . import causal_speed, causal_video, onestep, onestep_image, onestep_preset, onestep_video, prompt_timeline, svd
+from . import (causal_speed, causal_video, conditioning, onestep, onestep_image, onestep_preset, onestep_video,
+               prompt_timeline, svd)
 
-ALL_NODES: list[type[io.ComfyNode]] = [*onestep_image.NODES, *onestep_preset.NODES, *onestep.NODES, *onestep_video.NODES, *svd.NODES, *causal_video.NODES, *causal_speed.NODES,
+ALL_NODES: list[type[io.ComfyNode]] = [*onestep_image.NODES, *onestep_preset.NODES, *onestep.NODES, *onestep_video.NODES, *svd.NODES, *causal_video.NODES, *conditioning.NODES, *causal_speed.NODES,
                                         *prompt_timeline.NODES]
 
 

@@ -13,7 +13,7 @@ from ..models.attention import BACKENDS
 from ..models.causal_wan import COMPILE_MODES
 from ..samplers import causal
 from . import compat
-from .common import TempoInputError, check_choice
+from .common import CAUSAL_CATEGORY, TempoInputError, check_choice
 from .compat import io, ui
 
 SPEED_KEY = "tempo_speed"
@@ -44,12 +44,10 @@ def overlap_of(model, device) -> bool:
 class CausalSpeed(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        from .causal_video import SUBCAT
-
         return io.Schema(
             node_id="TempoCausalSpeed",
             display_name="Tempo Causal Speed",
-            category=SUBCAT,
+            category=CAUSAL_CATEGORY,
             description="Speed settings for Tempo Causal Video Sampler, aimed at real time on a GPU: put it between "
                         "the loader and the sampler. The video stays the same (sage attention aside).",
             inputs=[

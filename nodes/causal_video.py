@@ -3,58 +3,34 @@ and saved text conditioning (to skip loading a 5.7B text encoder on every run)."
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 
 import torch
 
 import comfy.model_management as mm
-import comfy.utils
-import folder_paths
 
-from ..samplers import causal, timeline as tl
+from ..errors import TempoError
+from ..samplers import causal, causal_plan, timeline as tl
+from ..samplers.causal_plan import CACHE_MODES, DEFAULT_STRENGTH, FRAMES_PER_BLOCK, LEGACY_CACHE, MAX_LENGTH, SWITCHES
 from ..video.mp4 import Mp4Writer
-from ..video.overlap import run_in_order
-from .causal_speed import overlap_of, speed_of
-from .wan_models import (TAEHV_FOLDERS, WAN_VAE_DECODER, StreamingTAEHVDecoder, StreamingWanDecoder, StreamingWanEncoder,
+from .causal_speed import speed_of
+from .causal_stream import StreamRunner, finished_ui
+from .wan_models import (WAN_VAE_DECODER, StreamingWanEncoder,
                          causal_info, causal_runner, load_causal_model, taehv_files)
 from . import compat, live as live_page
 from .compat import io, ui
-from ..loaders.paths import MAX_NAME_CHARS, is_inside, shown
-from .common import CAUSAL_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, output_path, resolve_model_path, \
-    check_choice
+from .common import CAUSAL_CATEGORY, CAUSAL_WEIGHT_DTYPES, TempoInputError, model_file_list, \
+    output_path, resolve_model_path, widget_problem
 
-SUBCAT = CATEGORY + "/causal video"
+SUBCAT = CAUSAL_CATEGORY
 CAUSAL_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
-CONDITIONING_FOLDER = "tempo_conditioning"
 VideoStream = io.Custom("TEMPO_VIDEO_STREAM")
 Timeline = io.Custom("TEMPO_PROMPT_TIMELINE")
-SWITCHES = ("re-cache", "plain")
-DEFAULT_STRENGTH = 0.7  # StreamDiffusionV2's default noise_scale (streamv2v/inference_wo_batch.py, --noise_scale)
-# Defaults of the sampler's optional inputs, written once for the schema and for execute().
-_SF = causal.PRESETS["Self Forcing"]
-DEFAULT_TIMESTEPS = ", ".join(str(t) for t in _SF.timesteps)
-DEFAULT_SHIFT = _SF.shift
-DEFAULT_CONTEXT_FRAMES = 3
-DEFAULT_SINK, DEFAULT_LOCAL_ATTN = _SF.sink_size, _SF.local_attn_size
-FRAMES_PER_BLOCK = ("auto", "1", "3")
-# cache: the preset's published window, the two inputs (authors' terms), or every frame. "rolling" is
-# what workflows saved before the authors' terms hold (sink_frames + window_frames, the block not
-# counted); it is read as it was and the node says how to convert.
-CACHE_MODES = ("preset", "window", "full")
-LEGACY_CACHE = "rolling"
-
-
-def register_folders():
-    if CONDITIONING_FOLDER not in folder_paths.folder_names_and_paths:
-        folder_paths.add_model_folder_path(CONDITIONING_FOLDER, os.path.join(folder_paths.models_dir, CONDITIONING_FOLDER))
-        folder_paths.folder_names_and_paths[CONDITIONING_FOLDER] = (
-            folder_paths.folder_names_and_paths[CONDITIONING_FOLDER][0], {".safetensors"})
-
-
-register_folders()
+# The sampler's defaults, written once (the core's settings) for the schema.
+_DEFAULTS = causal_plan.CausalSettings()
 
 
 class CausalVideoLoader(io.ComfyNode):
@@ -165,8 +141,8 @@ class CausalVideoPlan:
             raw = self.input_blocks(vae)
             source = (lf.process_in(x.to(session.device, torch.float32)) for x in raw)
         try:
-            for kind, latent in session.run(self.cond, prefix, step_callback, self.switches, self.recache, source,
-                                            live):
+            for kind, latent in session.run(self.cond, prefix=prefix, step_callback=step_callback,
+                                            switches=self.switches, recache=self.recache, source=source, live=live):
                 yield kind, self.prefix if kind == "prefix" else lf.process_out(latent.float()).cpu()
         finally:
             if raw is not None:
@@ -174,78 +150,43 @@ class CausalVideoPlan:
             mm.soft_empty_cache()
 
 
-MAX_LENGTH = 100000  # the length input's maximum
+def settings_of(widgets: dict) -> causal_plan.CausalSettings:
+    """The sampler's widget values (by input name) as the core's settings."""
+    names = {f.name for f in dataclasses.fields(causal_plan.CausalSettings)}
+    return causal_plan.CausalSettings(**{k: v for k, v in widgets.items() if k in names})
 
 
-def _valid_lengths(fpb: int, mode: str, near: int) -> str:
-    """The two valid lengths nearest ``near`` (any length up to the input's maximum): whole blocks of
-    ``fpb`` latent frames are base + step * n frames, n >= 1."""
-    step = 4 * fpb
-    base = {"continue": 0, "image": 1}.get(mode, -3)
-    top = (MAX_LENGTH - base) // step
-    n = (near - base) / step
-    picks = sorted({min(max(k, 1), top) for k in (int(n // 1), int(n // 1) + 1)})
-    if len(picks) == 1:
-        picks.append(min(max(picks[0] + (1 if picks[0] < top else -1), 1), top))
-    return " or ".join(str(base + step * k) for k in sorted(set(picks)))
-
-
-def block_start_frames(mode: str, fpb: int, num_blocks: int) -> list[int]:
-    """Each block's first frame in the output video (the Wan VAE: latent 0 -> frame 0, latent j -> 4j-3..4j;
-    a continuation's latents give 4 frames each; image-to-video's frame 0 is the start image)."""
-    if mode == "continue":
-        return [4 * b * fpb for b in range(num_blocks)]
-    if mode == "image":
-        return [4 * b * fpb + 1 for b in range(num_blocks)]
-    return [0 if b == 0 else 4 * b * fpb - 3 for b in range(num_blocks)]
-
-
-def cache_window(cache: str, preset, sink_size: int, local_attn_size: int, fpb: int,
-                 legacy: tuple | None = None) -> tuple[int, int | None, str]:
-    """(sink, window in cache terms or None for a full cache, a note for the node) from the cache
-    input. ``legacy``: (sink_frames, window_frames) of a workflow saved with the old inputs."""
-    if cache == "full":
-        return 0, None, ""
-    if cache == LEGACY_CACHE:
-        sink, window = legacy if legacy is not None else (sink_size, local_attn_size)
-        if window < fpb:
-            raise TempoInputError(f"window_frames {window} is smaller than one block ({fpb}); use at least {fpb}")
-        local = sink + window + fpb
-        note = (f"this workflow uses the old cache inputs (cache 'rolling', sink_frames {sink}, window_frames {window}, "
-                f"the block not counted); it runs as before, which in the authors' terms is cache 'window' with "
-                f"sink_size {sink} and local_attn_size {local}: set those (or cache 'preset') and save the workflow")
-        logging.warning("Tempo: " + note)
-        return sink, window, note
-    if cache == "preset":
-        sink_size, local_attn_size = preset.sink_size, preset.local_attn_size
-    try:
-        return sink_size, causal.window_in_cache_terms(local_attn_size, sink_size, fpb), ""
-    except ValueError as e:
-        raise TempoInputError(f"{'the preset' if cache == 'preset' else 'local_attn_size'}: {e}") from None
-
-
-def plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift, frames_per_block,
-               cache, sink_size, local_attn_size, start_latent=None, continue_from=None,
-               context_frames=DEFAULT_CONTEXT_FRAMES, timeline=None, switch="re-cache", input_video=None,
-               input_latent=None, strength=DEFAULT_STRENGTH, clip=None, context_noise=0.0, legacy=None):
-    """Check every input and build the plan; raises TempoInputError naming the input and the fix."""
+def plan_video(model, positive=None, start_latent=None, continue_from=None, timeline=None, input_video=None,
+               input_latent=None, clip=None, **widgets):
+    """Check every input and build the plan; raises TempoInputError naming the input and the fix. The rules
+    of the run are the core's (samplers/causal_plan.py); here: what the inputs connected are, and tensors."""
+    settings = settings_of(widgets)
     info = causal_info(model)
-    if width % 16 or height % 16:
-        raise TempoInputError(f"width and height must be multiples of 16 (the VAE's 8 times the patch's 2); "
-                              f"got {width}x{height}: try {width // 16 * 16}x{height // 16 * 16}")
-    stated = info.get("frames_per_block")
-    check_choice(schedule, [*causal.PRESET_NAMES, "custom"], "schedule")
-    check_choice(cache, (*CACHE_MODES, LEGACY_CACHE), "cache")
-    check_choice(switch, SWITCHES, "switch")
-    preset = causal.PRESETS.get(schedule, _SF)
-    fpb = (stated or preset.frames_per_block) \
-        if check_choice(frames_per_block, FRAMES_PER_BLOCK, "frames_per_block") == "auto" else int(frames_per_block)
-    if stated and fpb != stated:
-        raise TempoInputError(f"frames_per_block is {fpb} but {info.get('file')} was trained with {stated} frame(s) "
-                              f"per block; set frames_per_block to {stated} (or auto)")
-    if not 0 <= context_noise <= 1000:
-        raise TempoInputError(f"context_noise {context_noise} is outside [0, 1000] (0, every published setting, "
-                              "refills the cache from the clean block)")
+    mode = _mode(positive=positive, timeline=timeline, start_latent=start_latent, continue_from=continue_from,
+                 input_video=input_video, input_latent=input_latent)
+    try:
+        frames, counted = _input_length(input_video, input_latent, settings) if mode == "video" else (None, "frame")
+        run = causal_plan.plan(settings, mode, stated_fpb=info.get("frames_per_block"),
+                               file=info.get("file") or "the checkpoint", input_frames=frames, input_counted=counted)
+    except TempoError as e:
+        raise TempoInputError(str(e)) from None
+    prefix = _prefix(mode, start_latent, continue_from, settings)
+    cond, switches, report = _conditioning(positive, timeline, run)
+    report += list(run.notes)
+    for note in run.notes:
+        logging.warning("Tempo: " + note)
+    plan = CausalVideoPlan(model=model, cond=cond[:1], spec=run.spec, width=settings.width, height=settings.height,
+                           prefix=prefix, keep_prefix=mode == "image", info=dict(info),
+                           switches={b: c[:1] for b, c in switches.items()}, recache=settings.switch == "re-cache",
+                           input_frames=input_video if input_latent is None else None,
+                           input_latent=None if input_latent is None else input_latent["samples"], report=report,
+                           clip=clip if clip is not None else getattr(timeline, "encoder", None))
+    check_memory(plan)
+    return plan
+
+
+def _mode(*, positive, timeline, start_latent, continue_from, input_video, input_latent) -> str:
+    """Which run the connected inputs ask for; contradictory connections are refused."""
     if start_latent is not None and continue_from is not None:
         raise TempoInputError("connect either start_latent (image-to-video) or continue_from (continuation), not both")
     if input_video is not None and input_latent is not None:
@@ -259,64 +200,57 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
     if positive is None and timeline is None:
         raise TempoInputError("connect positive (CLIP Text Encode with the Wan text encoder) or a prompt timeline "
                               "('Tempo Prompt Timeline')")
-    mode = "image" if start_latent is not None else "continue" if continue_from is not None else \
+    return "image" if start_latent is not None else "continue" if continue_from is not None else \
         "video" if v2v else "text"
-    frames = None
-    if mode == "video":
-        latent_frames, frames = _input_latent_frames(input_video, input_latent, width, height, fpb)
-    elif mode == "continue":
-        if length % 4 or (length // 4) % fpb:
-            raise TempoInputError(f"a continuation adds 4 frames per latent frame in whole blocks of {fpb}: length "
-                                  f"{length} does not fit; try {_valid_lengths(fpb, mode, length)}")
-        latent_frames = length // 4
+
+
+def _input_length(input_video, input_latent, settings) -> tuple[int, str]:
+    """Video-to-video: (the input's length, counted in "frame"s or "latent" frames), its size checked."""
+    if input_latent is not None:
+        lat = input_latent.get("samples") if isinstance(input_latent, dict) else None
+        if lat is None or lat.ndim != 5 or lat.shape[1] != 16:
+            raise TempoInputError("input_latent is not a Wan video latent [1, 16, T, h, w]; encode the clip with VAE "
+                                  "Encode and the Wan VAE, or connect its frames to input_video")
+        size, length, counted = (lat.shape[-1] * 8, lat.shape[-2] * 8), lat.shape[2], "latent"
     else:
-        if (length - 1) % 4:
-            raise TempoInputError(f"length {length} is not 1 + 4k (the Wan VAE makes 1 + 4k frames); try "
-                                  f"{_valid_lengths(fpb, mode, length)}")
-        total = (length - 1) // 4 + 1
-        latent_frames = total - 1 if mode == "image" else total
-        if latent_frames % fpb or latent_frames == 0:
-            raise TempoInputError(f"length {length} gives {latent_frames} latent frame(s) to generate, not whole blocks "
-                                  f"of {fpb}; try {_valid_lengths(fpb, mode, length)}")
-    prefix = None
+        if not isinstance(input_video, torch.Tensor) or input_video.ndim != 4 or input_video.shape[-1] != 3:
+            raise TempoInputError("input_video is not video frames (IMAGE [frames, height, width, 3]); connect the "
+                                  "IMAGE output of Load Video / Get Video Components")
+        size, length, counted = (input_video.shape[2], input_video.shape[1]), input_video.shape[0], "frame"
+    w, h = settings.width, settings.height
+    if size != (w, h):
+        raise TempoInputError(f"the input video is {size[0]}x{size[1]} but the output is {w}x{h}; resize the input "
+                              f"(Upscale Image to {w}x{h}) or set width/height to {size[0]}x{size[1]}")
+    return length, counted
+
+
+def _prefix(mode: str, start_latent, continue_from, settings):
+    """The clean latent frames written to the cache first: the start image's, or the previous clip's last."""
     if mode == "image":
         prefix = start_latent["samples"][:, :, :1]
     elif mode == "continue":
-        prefix = continue_from["samples"][:, :, -max(1, context_frames):]
-    if prefix is not None:
-        if prefix.ndim != 5 or prefix.shape[1] != 16:
-            raise TempoInputError("the start/continuation latent is not a Wan video latent [1, 16, T, h, w]; encode the "
-                                  "start image with VAE Encode and the Wan VAE")
-        if tuple(prefix.shape[-2:]) != (height // 8, width // 8):
-            raise TempoInputError(f"the {'start image' if mode == 'image' else 'previous clip'} is "
-                                  f"{prefix.shape[-1] * 8}x{prefix.shape[-2] * 8} but the video is {width}x{height}; "
-                                  "resize it (ImageScale before VAE Encode) or set width/height to match")
-        prefix = prefix[:1]
-    first = ()
-    if schedule == "custom":
-        timesteps = causal.parse_timesteps(custom_timesteps)
+        prefix = continue_from["samples"][:, :, -max(1, settings.context_frames):]
     else:
-        timesteps, shift = preset.timesteps, preset.shift
-        if mode != "continue":  # the longer first-block list is for the video's first frames
-            first = preset.first_timesteps
-    try:
-        sigmas = causal.schedule_sigmas(timesteps, shift)
-        first_sigmas = causal.schedule_sigmas(first, shift) if first else []
-        if v2v:
-            sigmas = causal.strength_sigmas(sigmas, strength)
-            first_sigmas = causal.strength_sigmas(first_sigmas, strength) if first_sigmas else []
-    except ValueError as e:
-        raise TempoInputError(f"{'strength' if 'strength' in str(e) else 'custom_timesteps'}: {e}") from None
-    sink, window, note = cache_window(cache, preset, sink_size, local_attn_size, fpb, legacy)
-    num_blocks = latent_frames // fpb
+        return None
+    if prefix.ndim != 5 or prefix.shape[1] != 16:
+        raise TempoInputError("the start/continuation latent is not a Wan video latent [1, 16, T, h, w]; encode the "
+                              "start image with VAE Encode and the Wan VAE")
+    if tuple(prefix.shape[-2:]) != (settings.height // 8, settings.width // 8):
+        raise TempoInputError(f"the {'start image' if mode == 'image' else 'previous clip'} is "
+                              f"{prefix.shape[-1] * 8}x{prefix.shape[-2] * 8} but the video is "
+                              f"{settings.width}x{settings.height}; resize it (ImageScale before VAE Encode) or set "
+                              "width/height to match")
+    return prefix[:1]
+
+
+def _conditioning(positive, timeline, run) -> tuple:
+    """(the first prompt's embedding, {block: embedding from it on}, what to tell the node)."""
     switches, report = {}, []
     if timeline is not None:
         if not isinstance(timeline, tl.PromptTimeline):
             raise TempoInputError("timeline is not a prompt timeline; connect 'Tempo Prompt Timeline'")
-        starts = block_start_frames(mode, fpb, num_blocks)
-        total_frames = {"image": 1 + 4 * latent_frames, "continue": 4 * latent_frames}.get(mode, 1 + 4 * (latent_frames - 1))
         try:
-            cond, switches, report = tl.place(timeline, starts, total_frames)
+            cond, switches, report = tl.place(timeline, list(run.block_starts), run.total_frames)
         except ValueError as e:
             raise TempoInputError(f"timeline: {e}") from None
     else:
@@ -331,52 +265,7 @@ def plan_video(model, positive, width, height, length, seed, schedule, custom_ti
                       "tokenizer cuts the rest), so only the first 512 condition the video. 'Tempo Prompt Timeline' "
                       "cuts long prompts before encoding, as the reference does")
         logging.warning("Tempo: " + report[-1])
-    if note:
-        report.append(note)
-    if schedule != "custom" and fpb != preset.frames_per_block:
-        fits = [n for n, p in causal.PRESETS.items() if p.frames_per_block == fpb]
-        report.append(f"the {schedule} preset was published with {preset.frames_per_block} frame(s) per block and "
-                      f"this run makes {fpb}: its denoising list and window are used as they are; the presets "
-                      f"published with {fpb}: {', '.join(fits)}")
-    spec = causal.VideoSpec(height // 8, width // 8, latent_frames, fpb, tuple(sigmas), seed, sink, window,
-                            first_sigmas=tuple(first_sigmas), context_noise=float(context_noise))
-    plan = CausalVideoPlan(model, cond[:1], spec, width, height, prefix, mode == "image", dict(info),
-                           {b: c[:1] for b, c in switches.items()}, switch == "re-cache", frames,
-                           None if input_latent is None else input_latent["samples"], report,
-                           clip if clip is not None else getattr(timeline, "encoder", None))
-    check_memory(plan)
-    return plan
-
-
-def _input_latent_frames(input_video, input_latent, width, height, fpb) -> tuple:
-    """(latent frames to generate, the IMAGE frames or None) for video-to-video; the output is as long
-    as the input, trimmed to whole blocks."""
-    if input_latent is not None:
-        lat = input_latent.get("samples") if isinstance(input_latent, dict) else None
-        if lat is None or lat.ndim != 5 or lat.shape[1] != 16:
-            raise TempoInputError("input_latent is not a Wan video latent [1, 16, T, h, w]; encode the clip with VAE "
-                                  "Encode and the Wan VAE, or connect its frames to input_video")
-        size, n = (lat.shape[-1] * 8, lat.shape[-2] * 8), lat.shape[2]
-        frames_text = f"{n} latent frame(s)"
-    else:
-        if not isinstance(input_video, torch.Tensor) or input_video.ndim != 4 or input_video.shape[-1] != 3:
-            raise TempoInputError("input_video is not video frames (IMAGE [frames, height, width, 3]); connect the "
-                                  "IMAGE output of Load Video / Get Video Components")
-        size, t = (input_video.shape[2], input_video.shape[1]), input_video.shape[0]
-        n = 1 + (t - 1) // 4
-        frames_text = f"{t} frame(s)"
-    if size != (width, height):
-        raise TempoInputError(f"the input video is {size[0]}x{size[1]} but the output is {width}x{height}; resize the "
-                              f"input (Upscale Image to {width}x{height}) or set width/height to {size[0]}x{size[1]}")
-    if n < fpb:
-        need = f"{1 + 4 * (fpb - 1)} frames" if input_latent is None else f"{fpb} latent frames"
-        raise TempoInputError(f"the input video has {frames_text}, too few for one block of {fpb} latent frames; it "
-                              f"needs at least {need}")
-    latent_frames = n // fpb * fpb
-    if latent_frames < n:
-        logging.info(f"Tempo: the input's last {n - latent_frames} latent frame(s) do not fill a block of {fpb} and "
-                     "are not used")
-    return latent_frames, None if input_latent is not None else input_video
+    return cond, switches, report
 
 
 def _gib(n: float) -> str:
@@ -405,23 +294,101 @@ def check_memory(plan: CausalVideoPlan):
             f"set cache to 'window' with a smaller local_attn_size (now {attended})")
 
 
-def check_vae_memory(plan: CausalVideoPlan, vae):
-    """The streamed Wan VAE decode (and encode, for video-to-video) of one latent frame at this size,
-    by ComfyUI's own estimates for the Wan VAE, against its device."""
-    h, w = plan.height // 8, plan.width // 8
-    need = vae.memory_used_decode((1, 16, 1, h, w), vae.vae_dtype)
-    if plan.input_frames is not None:
-        need = max(need, vae.memory_used_encode((1, 3, 4, plan.height, plan.width), vae.vae_dtype))
-    # ComfyUI's Wan VAE estimates are generous (made to choose tiling); a GPU that runs short raises an
-    # out-of-memory error the server survives, the CPU's RAM running out kills it: so on a GPU only a
-    # decode larger than the whole device is refused, on the CPU one larger than the free RAM.
-    cpu = getattr(vae.device, "type", "cpu") == "cpu"
-    have = mm.get_free_memory(vae.device) if cpu else mm.get_total_memory(vae.device)
-    if need > 0.8 * have:
-        raise TempoInputError(
-            f"decoding this video with the Wan VAE needs about {_gib(need)} per frame at {plan.width}x{plan.height} "
-            f"but {vae.device} has {_gib(have)} {'free' if cpu else 'in all'}; lower the resolution (and upscale the "
-            "frames afterwards)")
+# The sampler's inputs, in the order the editor shows them.
+def _model_and_prompt() -> list:
+    """The model and the one prompt."""
+    return [
+        io.Model.Input("model", tooltip="A causal Wan 2.1 model from 'Tempo Causal Video Loader' (it knows its block "
+                                        "size), or from Load Diffusion Model (then set frames_per_block)."),
+        io.Conditioning.Input("positive", optional=True,
+                              tooltip="Your prompt (CLIP Text Encode with the Wan text encoder; no cfg). For prompts "
+                                      "that change over time use timeline instead."),
+    ]
+
+
+def _video_size() -> list:
+    """The video's size, length and noise seed."""
+    return [
+        io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Video width, a multiple of 16. "
+                                                                              "832x480 is the usual size; 416x240 is "
+                                                                              "a quarter of the work on a small GPU."),
+        io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Video height, a multiple of 16 (480 "
+                                                                               "with width 832; 240 with 416 on a "
+                                                                               "small GPU)."),
+        io.Int.Input("length", default=81, min=1, max=MAX_LENGTH, step=4,
+                     tooltip="Frames, 1 + 4k in whole blocks: 81 = 5 s at 16 fps = 7 blocks of 3. Continuation: new "
+                             "frames, a multiple of 4 x frames per block."),
+        io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                     tooltip="Same seed, same video."),
+    ]
+
+
+def _schedule_and_memory() -> list:
+    """How each block is made, and how much of the video the model remembers."""
+    return [
+        io.Combo.Input("schedule", options=[*causal.CAUSAL_PRESET_NAMES, "custom"], default="Self Forcing",
+                       tooltip="Pick the model you loaded: its published steps, block size and memory window (cache "
+                               "'preset'). custom: set custom_timesteps and shift."),
+        io.Combo.Input("frames_per_block", options=list(FRAMES_PER_BLOCK), default="auto",
+                       tooltip="Latent frames made at once: 3 (chunk-wise models) or 1 (frame-wise). auto reads the "
+                               "model file, else the schedule."),
+        io.Combo.Input("cache", options=[*CACHE_MODES, LEGACY_CACHE], default="preset",
+                       tooltip="Memory of earlier frames. preset: the model's own, fixed. window: sizes below. full: "
+                               "all (grows). Old 'rolling' workflows run, converted."),
+        io.Int.Input("sink_size", default=_DEFAULTS.sink_size, min=0, max=64, optional=True,
+                     tooltip="cache 'window' only: how many first latent frames stay in memory for good, as an "
+                             "anchor (every preset: 3). Counted in local_attn_size."),
+        io.Int.Input("local_attn_size", default=_DEFAULTS.local_attn_size, min=1, max=1024, optional=True,
+                     tooltip="cache 'window' only: latent frames each block sees, its own and the anchor included: "
+                             "21 (Self Forcing) or 12 (LongLive). Fixed memory."),
+        io.String.Input("custom_timesteps", default=_DEFAULTS.custom_timesteps, optional=True,
+                        tooltip="Only for schedule 'custom': the steps each block runs, from 1000 down, e.g. '1000, "
+                                "750, 500, 250' (Self Forcing's)."),
+        io.Float.Input("shift", default=_DEFAULTS.shift, min=0.1, max=100.0, step=0.1, optional=True,
+                       tooltip="Only for schedule 'custom': moves the steps towards more noise. 5 as Self Forcing; 1 "
+                               "uses them as typed (as CausVid)."),
+    ]
+
+
+def _start_and_continue() -> list:
+    """Image-to-video and continuation."""
+    return [
+        io.Latent.Input("start_latent", optional=True,
+                        tooltip="Image-to-video: the start image through VAE Encode (Wan VAE), the same size as the "
+                                "video."),
+        io.Latent.Input("continue_from", optional=True,
+                        tooltip="To continue a clip: the LATENT output of the earlier MP4 or Decode node; the video "
+                                "goes on from its last frames."),
+        io.Int.Input("context_frames", default=_DEFAULTS.context_frames, min=1, max=64, optional=True,
+                     tooltip="Continuation: how many last latent frames of the earlier clip it remembers (default 3)."),
+    ]
+
+
+def _steering() -> list:
+    """Prompts over time, video-to-video, prompts typed on the live page, the memory's timestep."""
+    return [
+        Timeline.Input("timeline", optional=True,
+                       tooltip="Prompts over time from 'Tempo Prompt Timeline', instead of positive. Each change "
+                               "starts on the next block (12 frames with blocks of 3)."),
+        io.Combo.Input("switch", options=list(SWITCHES), default="re-cache", optional=True,
+                       tooltip="At a prompt change: re-cache (LongLive) refreshes the remembered frames: motion "
+                               "carries on, the new prompt shows at once. plain: no refresh."),
+        io.Image.Input("input_video", optional=True,
+                       tooltip="Video-to-video: frames (Load Video → Get Video Components, scaled to width x "
+                               "height). The output is as long as the input; length is ignored."),
+        io.Latent.Input("input_latent", optional=True,
+                        tooltip="Video-to-video from a Wan video LATENT (VAE Encode with the Wan VAE) instead of "
+                                "frames."),
+        io.Float.Input("strength", default=DEFAULT_STRENGTH, min=0.01, max=1.0, step=0.01, optional=True,
+                       tooltip="Video-to-video: how much to change the input. 1 ignores it (text-to-video), lower "
+                               "keeps more. 0.7: StreamDiffusionV2's default."),
+        io.Clip.Input("clip", optional=True,
+                      tooltip="Optional Wan text encoder, to type new prompts on the live page (/tempo/live) while "
+                              "it plays. Without it the page offers saved prompts."),
+        io.Float.Input("context_noise", default=0.0, min=0.0, max=1000.0, step=1.0, optional=True,
+                       tooltip="Advanced: how noisy the model is told the frames kept in memory are. 0 as every "
+                               "published model uses; leave at 0."),
+    ]
 
 
 class CausalVideoSampler(io.ComfyNode):
@@ -434,96 +401,35 @@ class CausalVideoSampler(io.ComfyNode):
             description="Makes a video of any length block by block with a real-time model, remembering earlier "
                         "frames so the motion carries on. Connect 'Tempo Causal Video to MP4' or 'Tempo Causal Video "
                         "Decode'.",
-            inputs=[
-                io.Model.Input("model", tooltip="A causal Wan 2.1 model from 'Tempo Causal Video Loader' (it knows "
-                                                "its block size), or from Load Diffusion Model (then set "
-                                                "frames_per_block)."),
-                io.Conditioning.Input("positive", optional=True,
-                                      tooltip="Your prompt (CLIP Text Encode with the Wan text encoder; no cfg). For "
-                                              "prompts that change over time use timeline instead."),
-                io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Video width, a multiple of "
-                                                                                      "16. 832x480 is the usual "
-                                                                                      "size; 416x240 is a quarter of "
-                                                                                      "the work on a small GPU."),
-                io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Video height, a multiple of "
-                                                                                       "16 (480 with width 832; 240 "
-                                                                                       "with 416 on a small GPU)."),
-                io.Int.Input("length", default=81, min=1, max=MAX_LENGTH, step=4,
-                             tooltip="Frames, 1 + 4k in whole blocks: 81 = 5 s at 16 fps = 7 blocks of 3. "
-                                     "Continuation: new frames, a multiple of 4 x frames per block."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Same seed, same video."),
-                io.Combo.Input("schedule", options=[*causal.PRESET_NAMES, "custom"], default="Self Forcing",
-                               tooltip="Pick the model you loaded: its published steps, block size and memory window "
-                                       "(cache 'preset'). custom: set custom_timesteps and shift."),
-                io.Combo.Input("frames_per_block", options=list(FRAMES_PER_BLOCK), default="auto",
-                               tooltip="Latent frames made at once: 3 (chunk-wise models) or 1 (frame-wise). auto "
-                                       "reads the model file, else the schedule."),
-                io.Combo.Input("cache", options=[*CACHE_MODES, LEGACY_CACHE], default="preset",
-                               tooltip="Memory of earlier frames. preset: the model's own, fixed. window: sizes "
-                                       "below. full: all (grows). Old 'rolling' workflows run, converted."),
-                io.Int.Input("sink_size", default=DEFAULT_SINK, min=0, max=64, optional=True,
-                             tooltip="cache 'window' only: how many first latent frames stay in memory for good, as "
-                                     "an anchor (every preset: 3). Counted in local_attn_size."),
-                io.Int.Input("local_attn_size", default=DEFAULT_LOCAL_ATTN, min=1, max=1024, optional=True,
-                             tooltip="cache 'window' only: latent frames each block sees, its own and the anchor "
-                                     "included: 21 (Self Forcing) or 12 (LongLive). Fixed memory."),
-                io.String.Input("custom_timesteps", default=DEFAULT_TIMESTEPS, optional=True,
-                                tooltip="Only for schedule 'custom': the steps each block runs, from 1000 down, e.g. "
-                                        "'1000, 750, 500, 250' (Self Forcing's)."),
-                io.Float.Input("shift", default=DEFAULT_SHIFT, min=0.1, max=100.0, step=0.1, optional=True,
-                               tooltip="Only for schedule 'custom': moves the steps towards more noise. 5 as Self "
-                                       "Forcing; 1 uses them as typed (as CausVid)."),
-                io.Latent.Input("start_latent", optional=True,
-                                tooltip="Image-to-video: the start image through VAE Encode (Wan VAE), the same size "
-                                        "as the video."),
-                io.Latent.Input("continue_from", optional=True,
-                                tooltip="To continue a clip: the LATENT output of the earlier MP4 or Decode node; "
-                                        "the video goes on from its last frames."),
-                io.Int.Input("context_frames", default=DEFAULT_CONTEXT_FRAMES, min=1, max=64, optional=True,
-                             tooltip="Continuation: how many last latent frames of the earlier clip it remembers "
-                                     "(default 3)."),
-                Timeline.Input("timeline", optional=True,
-                               tooltip="Prompts over time from 'Tempo Prompt Timeline', instead of positive. Each "
-                                       "change starts on the next block (12 frames with blocks of 3)."),
-                io.Combo.Input("switch", options=list(SWITCHES), default="re-cache", optional=True,
-                               tooltip="At a prompt change: re-cache (LongLive) refreshes the remembered frames: "
-                                       "motion carries on, the new prompt shows at once. plain: no refresh."),
-                io.Image.Input("input_video", optional=True,
-                               tooltip="Video-to-video: frames (Load Video → Get Video Components, scaled to width x "
-                                       "height). The output is as long as the input; length is ignored."),
-                io.Latent.Input("input_latent", optional=True,
-                                tooltip="Video-to-video from a Wan video LATENT (VAE Encode with the Wan VAE) "
-                                        "instead of frames."),
-                io.Float.Input("strength", default=DEFAULT_STRENGTH, min=0.01, max=1.0, step=0.01, optional=True,
-                               tooltip="Video-to-video: how much to change the input. 1 ignores it (text-to-video), "
-                                       "lower keeps more. 0.7: StreamDiffusionV2's default."),
-                io.Clip.Input("clip", optional=True,
-                              tooltip="Optional Wan text encoder, to type new prompts on the live page (/tempo/live) "
-                                      "while it plays. Without it the page offers saved prompts."),
-                io.Float.Input("context_noise", default=0.0, min=0.0, max=1000.0, step=1.0, optional=True,
-                               tooltip="Advanced: how noisy the model is told the frames kept in memory are. 0 as "
-                                       "every published model uses; leave at 0."),
-            ],
+            inputs=[*_model_and_prompt(), *_video_size(), *_schedule_and_memory(), *_start_and_continue(),
+                    *_steering()],
             outputs=[VideoStream.Output(display_name="video", tooltip="A video stream, generated when consumed.")],
             hidden=[io.Hidden.prompt, io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, model, width, height, length, seed, schedule, frames_per_block, cache,
-                sink_size=DEFAULT_SINK, local_attn_size=DEFAULT_LOCAL_ATTN, positive=None,
-                custom_timesteps=DEFAULT_TIMESTEPS, shift=DEFAULT_SHIFT, start_latent=None, continue_from=None,
-                context_frames=DEFAULT_CONTEXT_FRAMES, timeline=None, switch="re-cache", input_video=None,
-                input_latent=None, strength=DEFAULT_STRENGTH, clip=None, context_noise=0.0) -> io.NodeOutput:
-        legacy = legacy_cache_inputs(getattr(cls.hidden, "prompt", None), getattr(cls.hidden, "unique_id", None)) \
-            if cache == LEGACY_CACHE else None
-        plan = plan_video(model, positive, width, height, length, seed, schedule, custom_timesteps, shift,
-                          frames_per_block, cache, sink_size, local_attn_size, start_latent, continue_from,
-                          context_frames, timeline, switch, input_video, input_latent, strength, clip, context_noise,
-                          legacy)
+    def validate_inputs(cls, **widgets):
+        """What is wrong with the widgets alone (sizes, choices, the cache window, a custom schedule), said as
+        the job is queued, before any model loads; linked inputs are checked when the node runs."""
+        problem = widget_problem(cls, widgets)
+        if problem is None:
+            try:
+                causal_plan.check_settings(settings_of({k: v for k, v in widgets.items()
+                                                        if not isinstance(v, (list, tuple))}))
+            except TempoError as e:
+                problem = str(e)
+        return True if problem is None else problem
+
+    @classmethod
+    def execute(cls, model, **inputs) -> io.NodeOutput:
+        if inputs.get("cache") == LEGACY_CACHE:
+            inputs["legacy"] = legacy_cache_inputs(getattr(cls.hidden, "prompt", None),
+                                                   getattr(cls.hidden, "unique_id", None))
+        plan = plan_video(model, **inputs)
         if not plan.report:
             return io.NodeOutput(plan)
-        text = "\n".join(([f"prompt timeline ({switch}):"] if timeline is not None else []) + plan.report)
+        header = [f"prompt timeline ({inputs.get('switch', 're-cache')}):"] if inputs.get("timeline") is not None else []
+        text = "\n".join(header + plan.report)
         logging.info("Tempo: " + text.replace("\n", "; "))
         return io.NodeOutput(plan, ui=ui.PreviewText(text))
 
@@ -549,80 +455,10 @@ def DECODER_INPUT():
                                   "models/vae_approx): many times faster, softer, for real time.")
 
 
-class StopRequested(Exception):
-    """The live page asked to stop: the video ends after the block being made."""
-
-
-def stopped_text(done: int, total: int) -> str:
-    return f"stopped from the live page after block {done} of {total}"
-
-
-def finished_ui(stream, result: dict | None = None):
-    """What the node shows when its run ends: the video, and a line saying so when the live page stopped it."""
-    ui_dict = {} if result is None else ui.PreviewVideo([result]).as_dict()
-    if stream.stop_requested:
-        ui_dict["text"] = [stopped_text(stream.blocks_done, stream.total_blocks)]
-    return ui_dict or None
-
-
 def run_stream(plan: CausalVideoPlan, vae, on_frames=None, live=None, decoder_name: str = WAN_VAE_DECODER):
-    """Generate, decode each block as it finishes, hand frames on; return the LATENT of the clip.
-
-    Progress and previews per block; an interrupt stops at the next block boundary, and the
-    KV cache is freed either way. ``live`` (a live.hub.LiveStream) gets each block's frames while
-    someone watches, and may stop the video or change its prompt between blocks."""
-    from . import live as live_page
-
-    if decoder_name == WAN_VAE_DECODER:
-        check_vae_memory(plan, vae)
-        decoder = StreamingWanDecoder(vae)
-    else:  # TAEHV: a name from a shared workflow, so only a file listed in models/vae_approx
-        decoder = StreamingTAEHVDecoder(resolve_model_path(decoder_name, TAEHV_FOLDERS, "decoder"))
-    pbar = comfy.utils.ProgressBar(plan.num_blocks)
-    latents, done = [], 0
-    overlap = overlap_of(plan.model, plan.model.load_device)
-
-    def at_block_start(block, step):
-        if step == 0:
-            mm.throw_exception_if_processing_interrupted()
-            if live is not None:
-                if block > 0 and live.stop_requested:
-                    raise StopRequested()
-                live.block_started()
-
-    def finish(kind, latent, made_at):
-        """Decode a finished block and hand its frames on (on the worker when decode overlaps)."""
-        nonlocal done
-        frames = decoder.decode(latent, load=not overlap)
-        if kind == "prefix" and not plan.keep_prefix:
-            return  # continuation context: warms the decoder's cache, is not output again
-        latents.append(latent)
-        if on_frames is not None:
-            on_frames(frames)
-        if kind == "block":
-            done += 1
-            if live is not None:
-                t0 = time.perf_counter()
-                pictures = live_page.jpegs(frames) if live.watching() else None
-                live.publish(done - 1, frames.shape[0], pictures, made_at, time.perf_counter() - t0)
-            from PIL import Image
-
-            preview = Image.fromarray((frames[-1].numpy() * 255).astype("uint8"))
-            pbar.update_absolute(done, plan.num_blocks, ("JPEG", preview, 512))
-
-    made = plan.blocks(at_block_start, vae, None if live is None else live_page.prompt_source(live, plan),
-                       decode_vae=vae if overlap and decoder_name == WAN_VAE_DECODER else None)
-    try:
-        run_in_order(finish, ((kind, latent, time.time()) for kind, latent in made), overlap,
-                     device=plan.model.load_device)
-    except StopRequested:
-        logging.info(f"Tempo: {stopped_text(done, plan.num_blocks)}")
-        if live is not None:
-            live.event(f"stopped after block {done}")
-    finally:
-        made.close()
-        decoder.close()
-    return {"samples": torch.cat(latents, dim=2)}
+    """Make the video, hand each block's frames on as it finishes; the LATENT of the clip
+    (:class:`nodes.causal_stream.StreamRunner`)."""
+    return StreamRunner(plan, vae, on_frames, live, decoder_name).run()
 
 
 class CausalVideoToMP4(io.ComfyNode):
@@ -660,7 +496,7 @@ class CausalVideoToMP4(io.ComfyNode):
         path = os.path.join(full_dir, name)
         # the workflow goes into the file as ComfyUI's Save Video writes it, so it drags back into the editor
         metadata = compat.saved_metadata(getattr(cls.hidden, "prompt", None), getattr(cls.hidden, "extra_pnginfo", None))
-        writer = Mp4Writer(path, video.width, video.height, fps, crf, metadata)
+        writer = Mp4Writer(path, video.width, video.height, fps=fps, crf=crf, metadata=metadata)
         stream = live_page.open_stream(video, f"{subfolder}/{name}".lstrip("/"), fps, getattr(cls.hidden, "unique_id", None))
         try:
             latent = run_stream(video, vae, writer.write, stream, decoder)
@@ -706,56 +542,4 @@ class CausalVideoDecode(io.ComfyNode):
         return io.NodeOutput(torch.cat(frames, 0), latent, ui=finished_ui(stream))
 
 
-class SaveConditioning(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id="TempoSaveConditioning",
-            display_name="Tempo Save Conditioning",
-            category=CATEGORY + "/utils",
-            description="Saves an encoded prompt to models/tempo_conditioning/, so later jobs can reuse it without "
-                        "loading the text encoder (Wan's umT5-XXL is 5.7B parameters).",
-            inputs=[io.Conditioning.Input("conditioning", tooltip="From CLIP Text Encode."),
-                    io.String.Input("name", default="prompt", tooltip="File name, without extension (letters, "
-                                                                      "digits, - _ . only).")],
-            outputs=[],
-            is_output_node=True,
-        )
-
-    @classmethod
-    def execute(cls, conditioning, name) -> io.NodeOutput:
-        from safetensors.torch import save_file
-
-        safe = "".join(c for c in name if c.isalnum() or c in "-_.")[:MAX_NAME_CHARS] or "prompt"
-        folder = folder_paths.get_folder_paths(CONDITIONING_FOLDER)[0]
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, safe + ".safetensors")
-        if not is_inside(path, [folder]):  # a symlink in the folder pointing elsewhere
-            raise TempoInputError(f"cannot save '{shown(safe)}' in models/{CONDITIONING_FOLDER}/; choose another name")
-        tensors = {f"cond.{i}": c[0].contiguous().cpu() for i, c in enumerate(conditioning)}
-        save_file(tensors, path)
-        return io.NodeOutput(ui=ui.PreviewText(f"saved {safe}.safetensors"))
-
-
-class LoadConditioning(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id="TempoLoadConditioning",
-            display_name="Tempo Load Conditioning",
-            category=CATEGORY + "/utils",
-            description="Loads a prompt saved by 'Tempo Save Conditioning', so no text encoder needs loading.",
-            inputs=[io.Combo.Input("name", options=folder_paths.get_filename_list(CONDITIONING_FOLDER),
-                                   tooltip="A saved prompt in models/tempo_conditioning/.")],
-            outputs=[io.Conditioning.Output()],
-        )
-
-    @classmethod
-    def execute(cls, name) -> io.NodeOutput:
-        from ..loaders.files import read_file
-
-        sd, _ = read_file(resolve_model_path(name, (CONDITIONING_FOLDER,), "saved conditioning"))
-        return io.NodeOutput([[sd[k], {}] for k in sorted(sd, key=lambda k: int(k.split(".")[1]))])
-
-
-NODES = [CausalVideoLoader, CausalVideoSampler, CausalVideoToMP4, CausalVideoDecode, SaveConditioning, LoadConditioning]
+NODES = [CausalVideoLoader, CausalVideoSampler, CausalVideoToMP4, CausalVideoDecode]

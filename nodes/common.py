@@ -11,7 +11,9 @@ from ..errors import TempoError
 from ..loaders.paths import is_inside, name_problem, shown
 
 CATEGORY = "Tempo"
+CAUSAL_CATEGORY = CATEGORY + "/causal video"
 PREFIX = "Tempo"
+CONDITIONING_FOLDER = "tempo_conditioning"  # Tempo Save / Load Conditioning's files (models/tempo_conditioning)
 
 # Weight precision choices of every Tempo loader (None: ComfyUI picks for the device). fp8 keeps the
 # weights in 8 bits and computes in bf16; the image loaders do not offer it (IMAGE_WEIGHT_DTYPES).
@@ -79,6 +81,25 @@ def check_choice(value, options, input_name: str):
     if value not in options:
         raise TempoInputError(f"{input_name} '{shown(value)}' is not one of {', '.join(map(str, options))}")
     return value
+
+
+def widget_problem(node_cls, values: dict) -> str | None:
+    """ComfyUI's own checks of the widget values in ``values`` against ``node_cls``'s schema (min, max,
+    combo options): a node with a ``validate_inputs(**widgets)`` takes them over, since ComfyUI skips its
+    own checks for the inputs such a hook receives (execution.validate_inputs). None when all pass."""
+    for spec in node_cls.define_schema().inputs:
+        if spec.id not in values or isinstance(values[spec.id], (list, tuple)):
+            continue  # absent, or linked: checked when the node runs
+        value = values[spec.id]
+        low, high, options = getattr(spec, "min", None), getattr(spec, "max", None), getattr(spec, "options", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if low is not None and value < low:
+                return f"{spec.id} {value} is below its minimum {low}"
+            if high is not None and value > high:
+                return f"{spec.id} {value} is above its maximum {high}"
+        if options and value not in options:
+            return f"{spec.id} '{shown(value)}' is not one of {', '.join(map(str, options))}"
+    return None
 
 
 def model_roots() -> list[str]:

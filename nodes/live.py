@@ -8,8 +8,10 @@ import logging
 
 import folder_paths
 
-from ..live.hub import HUB, LiveStream
+from ..live.streams import HUB, LiveStream
+from ..loaders.files import read_file
 from ..samplers.timeline import short
+from .common import CONDITIONING_FOLDER, encode_wan_prompt, resolve_model_path
 
 ROUTE = "/tempo/live"
 
@@ -33,8 +35,6 @@ def send_link(stream: LiveStream, node_id) -> None:
 
 
 def open_stream(plan, title: str, fps: float, node_id=None) -> LiveStream:
-    from .causal_video import CONDITIONING_FOLDER
-
     stream = HUB.open(title=title, width=plan.width, height=plan.height, fps=fps, total_blocks=plan.num_blocks,
                       saved=folder_paths.get_filename_list(CONDITIONING_FOLDER), can_encode=plan.clip is not None)
     send_link(stream, node_id)
@@ -56,9 +56,6 @@ def jpegs(frames, quality: int = 85) -> list[bytes]:
 def prompt_source(stream: LiveStream, plan):
     """live(block) for the sampler: the newest request from the page as a text embedding, or None.
     A request that cannot be used is told on the page and the video goes on with its prompt."""
-    from ..loaders.files import read_file
-    from .causal_video import CONDITIONING_FOLDER
-    from .common import encode_wan_prompt, resolve_model_path
 
     def live(block: int):
         req = stream.take_prompt()

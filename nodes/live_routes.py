@@ -22,7 +22,7 @@ import os
 from aiohttp import WSMsgType, web
 
 from ..errors import TempoError
-from ..live.hub import HUB, parse_prompt_request
+from ..live.streams import HUB, parse_prompt_request
 from .live import ROUTE
 
 PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "live", "page.html")

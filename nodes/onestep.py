@@ -207,8 +207,8 @@ def make_onestep_sampler(renoise: str = "auto", eta: float | None = None, batch_
             def cb(i, x0, x_):
                 callback({"x": x_, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0})
         step_eta = eta if eta is not None else (preset.eta if preset is not None else TCD_ETA)
-        return sample_onestep(denoise, x, sigmas, renoise_fn, mode, generators, cb, step_eta,
-                              timestep if discrete else None, sigma_at if discrete else None)
+        return sample_onestep(denoise, x, sigmas, renoise_fn, mode=mode, generator=generators, callback=cb, eta=step_eta,
+                              timestep=timestep if discrete else None, sigma_at=sigma_at if discrete else None)
 
     return OneStepKSampler(sample)
 
@@ -314,8 +314,9 @@ def generate(model, positive, negative, latent: dict, seed: int, steps: int, str
         x0_output = {}
         callback = latent_preview.prepare_callback(part_model, len(part_sigmas) - 1, x0_output)
         sampler = make_onestep_sampler(renoise, batch_index=latent.get("batch_index"), skip_draws=done)
-        samples = comfy.sample.sample_custom(part_model, noise, cfg, sampler, part_sigmas, positive, negative,
-                                             samples, noise_mask=latent.get("noise_mask"), callback=callback,
+        samples = comfy.sample.sample_custom(part_model, noise, cfg, sampler, part_sigmas, positive=positive,
+                                             negative=negative, latent_image=samples,
+                                             noise_mask=latent.get("noise_mask"), callback=callback,
                                              disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
         noise = torch.zeros_like(noise)  # the second part goes on from the first part's latent
         done += len(part_sigmas) - 1
@@ -398,8 +399,8 @@ class OneStepGenerate(io.ComfyNode):
             latent = {"samples": vae.encode(image[:, :, :, :3])}
         elif latent is None:
             raise TempoInputError("connect a 'latent' (Empty Latent Image for txt2img) or an 'image' and 'vae'")
-        return io.NodeOutput(generate(model, positive, negative, latent, seed, steps, strength, cfg, renoise,
-                                      img2img_rule))
+        return io.NodeOutput(generate(model, positive, negative, latent, seed=seed, steps=steps, strength=strength,
+                                      cfg=cfg, renoise=renoise, rule=img2img_rule))
 
 
 class TwoExpertGenerate(io.ComfyNode):
@@ -447,8 +448,9 @@ class TwoExpertGenerate(io.ComfyNode):
     def execute(cls, model_high, model_low, positive, latent, seed, steps, cfg, negative=None, expert_rule="preset",
                 expert_boundary=0.0, renoise="auto") -> io.NodeOutput:
         rule, boundary = ("", None) if expert_rule == "preset" else (expert_rule, expert_boundary)
-        return io.NodeOutput(generate(model_high, positive, negative, latent, seed, steps, 1.0, cfg, renoise,
-                                      model_low=model_low, expert_rule=rule, expert_boundary=boundary))
+        return io.NodeOutput(generate(model_high, positive, negative, latent, seed=seed, steps=steps, strength=1.0,
+                                      cfg=cfg, renoise=renoise, model_low=model_low, expert_rule=rule,
+                                      expert_boundary=boundary))
 
 
 NODES = [OneStepSigmas, OneStepSampler, TCDSampler, OneStepGenerate, TwoExpertGenerate]

@@ -104,7 +104,8 @@ class OneStepImageLoader(io.ComfyNode):
         else:
             path = resolve_model_path(ckpt_name, IMAGE_MODEL_FOLDERS)
         model, clip, vae, base, metadata = load_image_model(path, weight_dtype)
-        chosen, reason = choose_preset(preset, path, metadata, base, custom_timestep, custom_prediction, custom_start)
+        chosen, reason = choose_preset(preset, path, metadata, base, custom_t=custom_timestep, custom_pred=custom_prediction,
+                                       custom_start=custom_start)
         info = preset_info(chosen, base, reason)
         return io.NodeOutput(apply_preset(model, chosen), clip, vae, info, ui=ui.PreviewText(info))
 

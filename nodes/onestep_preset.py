@@ -103,7 +103,8 @@ class OneStepPreset(io.ComfyNode):
                 raise TempoInputError(f"the {preset} preset is for Stable Video Diffusion; this MODEL is {base}")
             chosen, reason = preset_for(preset, base), "chosen by the user"
         else:
-            chosen, reason = choose_preset(preset, "", {}, base, custom_timestep, custom_prediction, custom_start)
+            chosen, reason = choose_preset(preset, "", {}, base, custom_t=custom_timestep, custom_pred=custom_prediction,
+                                       custom_start=custom_start)
         info = preset_info(chosen, base, reason)
         return io.NodeOutput(apply_preset(model, chosen), info, ui=ui.PreviewText(info))
 

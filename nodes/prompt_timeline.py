@@ -4,7 +4,8 @@ encoder, or from CONDITIONING (CLIP Text Encode, Tempo Load Conditioning) chaine
 from __future__ import annotations
 
 from ..samplers import timeline as tl
-from .causal_video import SUBCAT, Timeline
+from .causal_video import Timeline
+from .common import CAUSAL_CATEGORY as SUBCAT
 from .common import TempoInputError, check_choice, encode_wan_prompt
 from .compat import io, ui
 

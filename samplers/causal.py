@@ -17,6 +17,7 @@ import torch
 
 from ..errors import TempoError
 from ..models.kv_cache import RollingKVCache
+from .flow import shift_sigma
 
 # The published causal checkpoints, as the authors' inference configs and pipelines run them.
 # Repositories read (commit): SF guandeh17/Self-Forcing@33593df, CV tianweiy/CausVid@ca21150,
@@ -52,7 +53,7 @@ class CausalPreset:
     source: str = ""
 
 
-PRESETS = {p.name: p for p in [
+CAUSAL_PRESETS = {p.name: p for p in [
     CausalPreset("Self Forcing", (1000, 750, 500, 250), 5.0, 3, 21, 3, 0.0, (),
                  "SF configs/self_forcing_dmd.yaml:7-12 (list, warp), :15 (shift 5), :48 (3 frames per block); "
                  "local_attn_size -1 / sink 0 by default (utils/wan_wrapper.py:121-122); "
@@ -85,8 +86,8 @@ PRESETS = {p.name: p for p in [
                  "12, timestep_shift 5, sink_size 3), :25 (context_noise 0); the sink counts inside the window "
                  "(wan/modules/causal_model.py:321-341)"),
 ]}
-PRESET_NAMES = list(PRESETS)
-SCHEDULES = {name: (list(p.timesteps), p.shift) for name, p in PRESETS.items()}  # denoising list and shift
+CAUSAL_PRESET_NAMES = list(CAUSAL_PRESETS)
+CAUSAL_SCHEDULES = {name: (list(p.timesteps), p.shift) for name, p in CAUSAL_PRESETS.items()}  # denoising list and shift
 TEXT_TOKENS = 512  # umT5 context length every reference pipeline feeds (HuggingfaceTokenizer(seq_len=512))
 
 
@@ -124,11 +125,6 @@ def truncate_tokens(batch: list, tokens: int = TEXT_TOKENS, end_token: int = 1) 
 RENOISE_GEN_OFFSET = 1_000_003
 
 
-def shift_sigma(sigma: float, shift: float) -> float:
-    """sigma' = s * sigma / (1 + (s - 1) * sigma)"""
-    return shift * sigma / (1 + (shift - 1) * sigma)
-
-
 def schedule_sigmas(timesteps: list[float], shift: float) -> list[float]:
     """The denoising list as flow sigmas in (0, 1]: [1000, 750, 500, 250] at shift 5 -> [1, .9375, .8333, .625]."""
     for t in timesteps:
@@ -151,7 +147,7 @@ def parse_timesteps(text: str) -> list[float]:
 
 
 @dataclass
-class Block:
+class MadeBlock:
     index: int
     start_frame: int
     latent: torch.Tensor  # [B, C, F, H, W], x0 of this block
@@ -241,7 +237,7 @@ class Steering:
 
 def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, device=None, dtype=torch.float32,
             step_callback: Optional[Callable] = None, steering: Optional[Steering] = None,
-            prefix: Optional[torch.Tensor] = None) -> Iterator[Block]:
+            prefix: Optional[torch.Tensor] = None) -> Iterator[MadeBlock]:
     """Yield each finished block. ``shape`` is one block's latent shape [B, C, F, H, W]; ``model``
     has ``forward_frames`` (:class:`models.causal_wan.CausalWan`); ``step_callback(block, step)``
     runs before every network call (progress, interrupts); ``prefix``: clean frames written to the
@@ -301,7 +297,7 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
             step_callback(blk, len(sigmas))
         prefill(model, x0, ctx_kv, cache, s0, settings.context_noise)
         remember(x0, s0)
-        yield Block(blk, s0, x0)
+        yield MadeBlock(blk, s0, x0)
 
 
 # -- one causal run, owned in one place --------------------------------------------------------

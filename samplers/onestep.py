@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import torch
 
 from ..errors import TempoError
+from .flow import shift_sigma
 
 # What a network outputs; how x0 follows from it.
 PREDICTIONS = ("eps", "x0", "v", "flow", "flow_instaflow")
@@ -137,8 +138,7 @@ def fastvideo_sigma(t: float, shift: float = 8.0, train: int = TRAIN_STEPS) -> f
     fastvideo/models/utils.py:170-174); the shift is the stage's own 8.0 for every FastWan model."""
     best = None
     for i in range(train, 0, -1):
-        u = i / train
-        sig = shift * u / (1 + (shift - 1) * u)
+        sig = shift_sigma(i / train, shift)
         if best is None or abs(sig * train - t) < abs(best * train - t):
             best = sig
     return best
@@ -279,9 +279,13 @@ for _p in _ROWS:
     PRESETS.setdefault(_p.name, _p)  # the first row of a name is its default (DMD2: SDXL)
 EDM_SIGMA_MIN, EDM_RHO = 0.002, 7.0
 PRESET_NAMES = list(PRESETS) + ["custom"]
-WAN_PRESET_NAMES = [p.name for p in _ROWS if p.schedule == "flow" and p.name not in ("APT", "InstaFlow")]
-IMAGE_PRESET_NAMES = [n for n in PRESET_NAMES if n not in ("APT", "SVD", "AnimateLCM-SVD", *WAN_PRESET_NAMES)]
+# The families by the models they run on (each row is in exactly one; tests/test_onestep_unit.py checks it).
+IMAGE_PRESET_NAMES = ["UFOGen", "SD-Turbo", "SDXL-Turbo", "SDXL-Lightning-1step", "SDXL-Lightning", "Hyper-SD-1step",
+                      "Hyper-SD", "Hyper-SD-TCD", "DMD2", "LCM", "InstaFlow", "SwiftBrush", "custom"]
+WAN_PRESET_NAMES = ["rCM", "rCM Wan 2.2 I2V", "lightx2v Wan 2.1", "lightx2v Wan 2.2", "Wan2.2-Lightning T2V",
+                    "Wan2.2-Lightning I2V", "FastWan", "CausVid 14B (lightx2v)"]
 SVD_PRESET_NAMES = ["SVD", "AnimateLCM-SVD"]
+VIDEO_PRESET_NAMES = ["APT"]  # one-step video on Wan 2.1 (the one-step video loader's own rule)
 
 
 def preset_for(name: str, base: str | None) -> Preset:
@@ -290,55 +294,6 @@ def preset_for(name: str, base: str | None) -> Preset:
     if not rows:
         raise TempoError(f"unknown preset '{name}'; one of {', '.join(PRESET_NAMES)}")
     return next((p for p in rows if base in p.bases), rows[0])
-
-
-def published_table() -> list[str]:
-    """The README's table of published settings (a test keeps the README equal to it)."""
-    lines = ["| preset | base | steps | timesteps | update | text-to-image start | last step |",
-             "|---|---|---|---|---|---|---|"]
-    for r in published_rows():
-        update = r["update"] + (f" (eta {r['eta']:g})" if r["eta"] is not None else "")
-        lines.append(f"| {r['preset']} | {r['bases']} | {r['steps']} | {', '.join(map(str, r['timesteps']))} | "
-                     f"{update} | {r['start']} | {r['last']} |")
-    return lines
-
-
-def published_wan_table() -> list[str]:
-    """The README's table of the few-step Wan presets: the sigmas each step is sampled at (after
-    the shift), the update between steps and the expert switch."""
-    lines = ["| preset | steps | sigmas | update | two experts (high-noise expert runs) |", "|---|---|---|---|---|"]
-    for name in WAN_PRESET_NAMES:
-        p = PRESETS[name]
-        switch = expert_rule_text(p)
-        for n, ts in p.published:
-            lines.append(f"| {name} | {n} | {', '.join(f'{flow_sigma(t, p.shift):.4f}' for t in ts)} | {p.renoise} | "
-                         f"{switch} |")
-    return lines
-
-
-def published_sources() -> list[str]:
-    """The README's list of where each preset's numbers come from."""
-    return [f"- {p.name} ({'/'.join(p.bases)}): {p.source}" for p in _ROWS if p.source and p.name not in WAN_PRESET_NAMES]
-
-
-def published_wan_sources() -> list[str]:
-    """The README's list of where each few-step Wan preset's numbers come from."""
-    return [f"- {p.name}: {p.source}" for p in _ROWS if p.name in WAN_PRESET_NAMES]
-
-
-def published_rows() -> list[dict]:
-    """The published settings, one row per preset, base and step count (the README's table)."""
-    rows = []
-    for p in _ROWS:
-        if not p.source or p.name in WAN_PRESET_NAMES:  # set by their loaders (APT, SVD); Wan: its own table
-            continue
-        counts = p.published_steps() or ([1, 2, 4, 8] if p.steps_rule == "lcm" else [1, 2, 4])
-        for n in counts:
-            rows.append(dict(preset=p.name, bases="/".join(p.bases), steps=n,
-                             timesteps=[int(t) for t in full_strength_timesteps(p, n)], update=p.renoise,
-                             eta=p.eta if p.renoise == "tcd" else None, start=p.start,
-                             last="t = 0" if p.final == "t0" or p.renoise == "tcd" else "sigma 0"))
-    return rows
 
 
 def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float = EDM_RHO, start: float = 0.0) -> list[float]:
@@ -430,8 +385,7 @@ def expert_split(preset: Preset, sigmas: list[float], rule: str = "", boundary: 
 def flow_sigma(t: float, shift: float) -> float:
     """A flow timestep (0..1000) as the sigma it is sampled at: sigma' = s u / (1 + (s - 1) u), u = t / 1000
     (ComfyUI's ModelSamplingDiscreteFlow and every Wan pipeline's shift)."""
-    u = t / 1000.0
-    return shift * u / (1 + (shift - 1) * u)
+    return shift_sigma(t / 1000.0, shift)
 
 
 def describe_flow_preset(preset: Preset) -> str:
@@ -564,64 +518,86 @@ def _draw(generator, shape, like: torch.Tensor) -> torch.Tensor:
     return noise.to(device=like.device, dtype=like.dtype)
 
 
+@dataclass(frozen=True)
+class Stepper:
+    """What a step needs besides x and the two levels: the model's ``renoise(sigma, noise, x0)``, the noise
+    ``generator``, TCD's ``eta``, and for the rules defined on the DDPM table ``timestep(sigma)`` and
+    ``sigma_at(t)`` (sqrt(abar_t) = 1 / sqrt(1 + sigma^2))."""
+
+    renoise: Callable
+    generator: object = None
+    eta: float = TCD_ETA
+    timestep: Optional[Callable] = None
+    sigma_at: Optional[Callable] = None
+
+    def draw(self, x: torch.Tensor) -> torch.Tensor:
+        return _draw(self.generator, x.shape, x)
+
+
+# Each update rule is one function (x, x0 at sigma, the next level, whether it is the last step) -> x.
+def _fresh(st: Stepper, x, x0, sigma, sigma_next, last):
+    """x0 re-noised with fresh Gaussian noise (UFOGen, DMD2, LCM-style)."""
+    return x0 if float(sigma_next) == 0.0 else st.renoise(sigma_next, st.draw(x), x0)
+
+
+def _deterministic(st: Stepper, x, x0, sigma, sigma_next, last):
+    """The noise the step implies, eps = (x - renoise(sigma, 0, x0)) / sigma, kept (Euler / DDIM: APT,
+    SeedVR, SDXL-Lightning, Hyper-SD's DDIM)."""
+    if float(sigma_next) == 0.0:
+        return x0
+    return st.renoise(sigma_next, (x - st.renoise(sigma, torch.zeros_like(x), x0)) / sigma, x0)
+
+
+def _lcm(st: Stepper, x, x0, sigma, sigma_next, last):
+    """LCMScheduler's step: denoised = c_out * x0 + c_skip * x_t (x_t = sqrt(abar_t) x, the scheduler's own
+    sample), then fresh noise; the last step returns denoised."""
+    c_skip, c_out = lcm_scalings(float(st.timestep(sigma)))
+    x0 = c_out * x0 + c_skip * x / (1.0 + float(sigma) ** 2) ** 0.5
+    return x0 if last or float(sigma_next) == 0.0 else st.renoise(sigma_next, st.draw(x), x0)
+
+
+def _tcd(st: Stepper, x, x0, sigma, sigma_next, last):
+    """TCDScheduler's step with eta: deterministic to s = floor((1 - eta) * t'), then fresh noise from s up to
+    t' (variance sigma'^2 - sigma_s^2); the last step lands at s = 0, the table's sigma at t = 0, no noise."""
+    t_next = 0.0 if float(sigma_next) == 0.0 else float(st.timestep(sigma_next))
+    sigma_s = st.sigma_at(math.floor((1 - st.eta) * t_next))
+    x = x0 + sigma_s * (x - x0) / sigma
+    if st.eta > 0 and not last:
+        x = x + (float(sigma_next) ** 2 - float(sigma_s) ** 2) ** 0.5 * st.draw(x)
+    return x
+
+
+def _ancestral(st: Stepper, x, x0, sigma, sigma_next, last):
+    """EulerAncestralDiscreteScheduler's step (sigma_up / sigma_down), a draw every step."""
+    s, s_next = float(sigma), float(sigma_next)
+    up = (s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2) ** 0.5
+    down = (s_next ** 2 - up ** 2) ** 0.5
+    return x + (x - x0) / sigma * (down - s) + st.draw(x) * up
+
+
+# The update rules (RENOISE_MODES), one function each; adding a rule is one function and one row here.
+STEPS = {"fresh": _fresh, "deterministic": _deterministic, "lcm": _lcm, "tcd": _tcd, "ancestral": _ancestral}
+TABLE_RULES = ("lcm", "tcd")  # defined on the DDPM timestep table: need timestep() and sigma_at()
+
+
 def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, renoise: Callable,
                    mode: str = "fresh", generator=None, callback: Optional[Callable] = None,
                    eta: float = TCD_ETA, timestep: Optional[Callable] = None,
                    sigma_at: Optional[Callable] = None) -> torch.Tensor:
-    """Run the one-step family rule over ``sigmas`` (the last one is normally 0).
-
-    Each step predicts x0 = denoise(x, sigma) and moves to the next level by ``mode``:
-
-    * fresh: x0 re-noised with fresh Gaussian noise (UFOGen, DMD2, LCM-style);
-    * deterministic: the noise the step implies, eps = (x - renoise(sigma, 0, x0)) / sigma (the Euler
-      / DDIM rule, as in APT, SeedVR, SDXL-Lightning, Hyper-SD's DDIM);
-    * lcm: LCMScheduler's step: denoised = c_out * x0 + c_skip * x_t (x_t = sqrt(abar_t) x, the
-      scheduler's own sample), then fresh noise; the last step returns denoised;
-    * tcd: TCDScheduler's step with ``eta``: deterministic to s = floor((1 - eta) * t'), then fresh
-      noise from s up to t' (variance sigma'^2 - sigma_s^2); the last step lands at s = 0, the table's
-      sigma at t = 0, with no noise;
-    * ancestral: EulerAncestralDiscreteScheduler's step (sigma_up / sigma_down), a draw every step.
-
-    Discrete models only for lcm, tcd and ancestral: ``timestep(sigma)`` and ``sigma_at(t)`` read the
-    model's table (sqrt(abar_t) = 1 / sqrt(1 + sigma^2)). ``generator``: a torch.Generator,
-    or one per image (:func:`batch_generators`). ``callback(i, x0, x)`` sees every step.
-    """
-    if mode not in RENOISE_MODES:
+    """Run the one-step family rule over ``sigmas`` (the last one is normally 0): each step predicts
+    x0 = denoise(x, sigma) and moves to the next level by the rule ``mode`` (STEPS). ``generator``: a
+    torch.Generator, or one per image (:func:`batch_generators`). ``callback(i, x0, x)`` sees every step."""
+    if mode not in STEPS:
         raise TempoError(f"re-noise mode '{mode}' is not one of {', '.join(RENOISE_MODES)}")
-    if mode in ("lcm", "tcd") and (timestep is None or sigma_at is None):
+    if mode in TABLE_RULES and (timestep is None or sigma_at is None):
         raise TempoError(f"the {mode} update needs a discrete (DDPM) model: its steps are defined on the timestep table")
     if mode == "tcd" and not 0.0 <= eta <= 1.0:
         raise TempoError(f"eta {eta} is outside [0, 1]: 0 is deterministic (DDIM), 1 fully stochastic")
+    stepper, step = Stepper(renoise, generator, eta, timestep, sigma_at), STEPS[mode]
     n = len(sigmas) - 1
     for i in range(n):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        x0 = denoise(x, sigma)
+        x0 = denoise(x, sigmas[i])
         if callback is not None:
             callback(i, x0, x)
-        last = i == n - 1
-        if mode == "lcm":
-            c_skip, c_out = lcm_scalings(float(timestep(sigma)))
-            x0 = c_out * x0 + c_skip * x / (1.0 + float(sigma) ** 2) ** 0.5
-            x = x0 if last or float(sigma_next) == 0.0 else renoise(sigma_next, _draw(generator, x.shape, x), x0)
-        elif mode == "tcd":
-            t_next = 0.0 if float(sigma_next) == 0.0 else float(timestep(sigma_next))
-            t_s = math.floor((1 - eta) * t_next)
-            sigma_s = sigma_at(t_s)
-            eps = (x - x0) / sigma
-            x = x0 + sigma_s * eps
-            if eta > 0 and not last:
-                x = x + (float(sigma_next) ** 2 - float(sigma_s) ** 2) ** 0.5 * _draw(generator, x.shape, x)
-        elif mode == "ancestral":
-            s, s_next = float(sigma), float(sigma_next)
-            up = (s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2) ** 0.5
-            down = (s_next ** 2 - up ** 2) ** 0.5
-            x = x + (x - x0) / sigma * (down - s)
-            x = x + _draw(generator, x.shape, x) * up
-        elif float(sigma_next) == 0.0:
-            x = x0
-        elif mode == "fresh":
-            x = renoise(sigma_next, _draw(generator, x.shape, x), x0)
-        else:
-            eps = (x - renoise(sigma, torch.zeros_like(x), x0)) / sigma
-            x = renoise(sigma_next, eps, x0)
+        x = step(stepper, x, x0, sigmas[i], sigmas[i + 1], i == n - 1)
     return x

@@ -435,7 +435,8 @@ def test_decode_node_returns_every_frame_and_the_latent(files, chunkwise):
 
 
 def test_saved_conditioning_loads_back_in_order(comfy, tmp_path, add_model_folder):
-    from tempo_pack.nodes.causal_video import CONDITIONING_FOLDER, LoadConditioning, SaveConditioning
+    from tempo_pack.nodes.common import CONDITIONING_FOLDER
+    from tempo_pack.nodes.conditioning import LoadConditioning, SaveConditioning
 
     add_model_folder(CONDITIONING_FOLDER, tmp_path)
     conds = [[torch.randn(1, 5, 8, generator=torch.Generator().manual_seed(i)), {}] for i in range(11)]

@@ -78,7 +78,7 @@ CASES = [  # (repository, preset, authors' local_attn_size, sink_size, blocks)
                          ids=[f"{c[1]}-L{c[2]}-S{c[3]}" for c in CASES])
 def test_preset_equals_the_authors_pipeline(authors, name, local, sink, blocks):
     ci, sch, cm = authors
-    preset = causal.PRESETS[name]
+    preset = causal.CAUSAL_PRESETS[name]
     fpb = preset.frames_per_block
     ours = random_ours()
     g = torch.Generator().manual_seed(9)
@@ -100,7 +100,7 @@ def test_without_the_first_block_list_or_with_the_block_outside_the_window_the_a
     ci, sch, cm = authors
     ours = random_ours()
     short = torch.randn(1, 7, CFG["text_dim"], generator=torch.Generator().manual_seed(9))
-    preset = causal.PRESETS["Causal Forcing++ 1-step"]
+    preset = causal.CAUSAL_PRESETS["Causal Forcing++ 1-step"]
     ref = run_authors(ci, sch, cm, ours, preset, causal.text_context(short), 12, 8, 2)
     sigmas = tuple(causal.schedule_sigmas(preset.timesteps, preset.shift))
     first = tuple(causal.schedule_sigmas(preset.first_timesteps, preset.shift))

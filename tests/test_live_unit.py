@@ -3,7 +3,7 @@
 import pytest
 
 from tempo_pack.errors import TempoError
-from tempo_pack.live.hub import KEEP_BLOCKS, KEEP_FINISHED, LiveHub, parse_prompt_request
+from tempo_pack.live.streams import KEEP_BLOCKS, KEEP_FINISHED, LiveHub, parse_prompt_request
 
 
 def stream(hub, **kw):

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
     reason="LONGLIVE_PATH does not name a LongLive v1 checkout (pipeline/interactive_causal_inference.py); the "
            "cross-check against the authors' code is skipped, the written-out rule is tested in test_steering_unit")
 
-SIGMAS = tuple(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"]))
+SIGMAS = tuple(causal.schedule_sigmas(*causal.CAUSAL_SCHEDULES["Self Forcing"]))
 
 
 @pytest.fixture(scope="module")

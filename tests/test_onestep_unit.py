@@ -106,14 +106,6 @@ def test_x0_formulas():
     torch.testing.assert_close(ref.x0_from_prediction("flow_instaflow", x0 - eps, xs, sigma=s), x0)
 
 
-def test_readme_shows_the_published_table_as_the_code_has_it():
-    import pathlib
-
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for line in os1.published_table() + os1.published_wan_table() + os1.published_sources() + os1.published_wan_sources():
-        assert line in readme, f"README lacks: {line}"
-
-
 @pytest.mark.parametrize("steps,expected", [(1, [999]), (2, [999, 499]), (4, [999, 759, 499, 259]),
                                             (8, [999, 879, 759, 639, 499, 379, 259, 139])])
 def test_lcm_schedule_is_diffusers_set_timesteps(steps, expected):
@@ -145,3 +137,10 @@ def test_diffusers_img2img_rule():
 def test_dmd2_rows_differ_by_base():
     assert os1.preset_for("DMD2", "SDXL").published == ((1, (399,)), (4, (999, 749, 499, 249)))
     assert os1.preset_for("DMD2", "SD15").published == ((1, (999,)),)
+
+
+def test_every_preset_belongs_to_exactly_one_family_list():
+    lists = [os1.IMAGE_PRESET_NAMES, os1.WAN_PRESET_NAMES, os1.SVD_PRESET_NAMES, os1.VIDEO_PRESET_NAMES]
+    named = [n for names in lists for n in names]
+    assert len(named) == len(set(named)) and set(named) == set(os1.PRESET_NAMES)
+    assert all(os1.PRESETS[n].schedule == "flow" for n in os1.WAN_PRESET_NAMES + os1.VIDEO_PRESET_NAMES)

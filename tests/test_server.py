@@ -24,40 +24,7 @@ pytestmark = pytest.mark.server
 
 WORKFLOWS = sorted(glob.glob(os.path.join(PACK_ROOT, "workflows", "*.json")))
 TXT2IMG = os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json")
-SMALL_LATENT = {"EmptyLatentImage.width": 64, "EmptyLatentImage.height": 64}
-SMALL_IMAGE = {"ImageScale.width": 64, "ImageScale.height": 64}
-# Shipped workflows run at 512x512; the tests shrink them (and the expected outputs: count, size).
-SMALL = {"01 One-step text to image.json": (SMALL_LATENT, 1, 64), "02 One-step image to image.json": (SMALL_IMAGE, 1, 64),
-         "03 One-step ControlNet from edges.json": (SMALL_LATENT, 1, 64),
-         "04 One-step batch of four.json": (SMALL_LATENT, 4, 64)}
-# Video workflows: 64x48 frames, fewer of them; expected mp4 frame counts per output file.
-CAUSAL_SIZE = {"*TempoCausalVideoSampler.width": 64, "*TempoCausalVideoSampler.height": 48}
-VIDEO_SIZE = {"EmptyHunyuanLatentVideo.width": 64, "EmptyHunyuanLatentVideo.height": 48}
-SVD_SMALL = {"SVD_img2vid_Conditioning.width": 64,
-             "SVD_img2vid_Conditioning.height": 64, "SVD_img2vid_Conditioning.video_frames": 4}
-CAUSAL = {
-    "05 Causal text to video, streamed to mp4.json": ({"TempoCausalVideoSampler.length": 21}, [21]),
-    "06 Causal 40-second video, rolling cache.json": ({"TempoCausalVideoSampler.length": 57, "TempoCausalVideoSampler.cache": "window",
-                                  "TempoCausalVideoSampler.sink_size": 1,
-                                  "TempoCausalVideoSampler.local_attn_size": 7}, [57]),
-    "07 Causal image to video.json": ({"TempoCausalVideoSampler.length": 13, "ImageScale.width": 64, "ImageScale.height": 48}, [13]),
-    "08 Causal clip and its continuation.json": ({"Clip 1.length": 21, "Clip 2.length": 12}, [21, 12]),
-    "09 Causal video that follows a prompt timeline.json": ({"TempoCausalVideoSampler.length": 45, "Prompts over time.text":
-                                     "0: a fox in snow\n1: the fox looks up\n2: the fox runs off"}, [45]),
-    "10 Causal video to video restyle.json": ({"ImageScale.width": 64, "ImageScale.height": 48}, [33]),
-    # the speed options as shipped (compiled layers: the first run compiles ComfyUI's Wan layers, on the CPU here)
-    "19 Causal real-time stream, fast settings.json": ({"TempoCausalVideoSampler.length": 21,
-                                                        "TempoCausalSpeed.overlap_decode": "on"}, [21]),
-    "11 One-step text to video (rCM, Wan 2.1).json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
-    "16 Wan 2.2 Lightning text to video, two experts.json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
-    "17 lightx2v image to video, LoRA on a core loader.json": ({"WanImageToVideo.width": 64, "WanImageToVideo.height": 48,
-                                                               "WanImageToVideo.length": 9}, [9]),
-    "18 rCM text to video in 4 steps.json": ({**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}, [9]),
-    "12 SVD image to video in one step.json": (SVD_SMALL, [4]),
-    "13 SVD image to video in four steps.json": (SVD_SMALL, [4]),
-    "14 One-step image animated by SVD.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
-    "15 ControlNet start frame animated by SVD.json": ({**SVD_SMALL, **SMALL_LATENT}, [4]),
-}
+from checks import CAUSAL, CAUSAL_SIZE, SMALL, SMALL_LATENT, VIDEO_SIZE  # noqa: E402  the shrunk sizes
 TEMPO = os.path.join(PACK_ROOT, "tempo.py")
 
 
@@ -625,3 +592,21 @@ def test_the_largest_allowed_one_step_latent_is_refused_and_the_server_lives(cli
     small = SMALL_LATENT if "EmptyLatentImage" in {v["class_type"] for v in api.values()} else \
         {**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}
     assert runner.run_batch(client, api, [small], str(tmp_path / "small"), progress=False)[0].status == "success"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"TempoCausalVideoSampler.width": 100}, "width and height must be multiples of 16"),
+    ({"TempoCausalVideoSampler.cache": "window", "TempoCausalVideoSampler.local_attn_size": 4},
+     "local_attn_size must be at least 7"),
+    ({"TempoCausalVideoSampler.schedule": "custom", "TempoCausalVideoSampler.custom_timesteps": "250, 500"},
+     "must run from high to low"),
+    ({"TempoCausalVideoSampler.seed": -1}, "seed -1 is below its minimum 0"),
+])
+def test_sampler_settings_that_cannot_work_are_refused_when_queued(client, overrides, message):
+    """Checks that need no model run as the job is queued (the node's validate_inputs), so a bad graph is
+    refused at once, before any model loads, with the message the node would give."""
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", "05 Causal text to video, streamed to mp4.json")),
+                          client.object_info())
+    api = workflow.apply_overrides(swap.use_demo_text_encoder(api), overrides)
+    with pytest.raises(ValidationFailed, match=message):
+        client.queue_prompt(api)

@@ -252,8 +252,9 @@ def test_a_saved_conditioning_sent_from_the_live_page_equals_a_timeline_switch(m
     from safetensors.torch import load_file
 
     from tempo_pack.factory import checkpoints as factory
-    from tempo_pack.live.hub import LiveHub
-    from tempo_pack.nodes.causal_video import CONDITIONING_FOLDER, run_stream
+    from tempo_pack.live.streams import LiveHub
+    from tempo_pack.nodes.causal_video import run_stream
+    from tempo_pack.nodes.common import CONDITIONING_FOLDER
 
     add_model_folder(CONDITIONING_FOLDER, tmp_path)
     factory.write_conditioning(str(tmp_path / "other.safetensors"), seed=5)
@@ -273,7 +274,7 @@ def test_a_saved_conditioning_sent_from_the_live_page_equals_a_timeline_switch(m
 
 
 def test_a_live_prompt_that_cannot_be_used_is_told_and_the_video_goes_on(model, vae, files):
-    from tempo_pack.live.hub import LiveHub
+    from tempo_pack.live.streams import LiveHub
     from tempo_pack.nodes.causal_video import run_stream
     from tempo_pack.nodes.unet_models import load_image_model
 
@@ -289,7 +290,7 @@ def test_a_live_prompt_that_cannot_be_used_is_told_and_the_video_goes_on(model, 
 
 
 def test_stop_from_the_live_page_ends_after_the_block_and_keeps_what_was_made(model, vae):
-    from tempo_pack.live.hub import LiveHub
+    from tempo_pack.live.streams import LiveHub
     from tempo_pack.nodes.causal_video import run_stream
 
     p = plan(model, positive=cond(1))

@@ -11,7 +11,7 @@ from tempo_pack.models.kv_cache import RollingKVCache
 from tempo_pack.samplers import causal
 
 H, W, TPF = 4, 6, 6  # latent 4x6 -> 2x3 tokens per frame
-SIGMAS = tuple(causal.schedule_sigmas(*causal.SCHEDULES["Self Forcing"]))
+SIGMAS = tuple(causal.schedule_sigmas(*causal.CAUSAL_SCHEDULES["Self Forcing"]))
 
 
 def prompt(seed, n=7):

@@ -23,7 +23,7 @@ KEEP_EVENTS = 50
 
 
 @dataclass
-class Block:
+class SentBlock:
     seq: int
     index: int                 # 0-based block of the video
     frames: list               # JPEG bytes, one per frame
@@ -80,7 +80,7 @@ class LiveStream:
             self.encode_seconds += encode_seconds
             if frames is not None:
                 self.seq += 1
-                self.blocks.append(Block(self.seq, index, list(frames), finished_at or time.time(), time.time()))
+                self.blocks.append(SentBlock(self.seq, index, list(frames), finished_at or time.time(), time.time()))
 
     def take_prompt(self):
         with self.lock:
