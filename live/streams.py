@@ -88,10 +88,14 @@ class LiveStream:
 
     def event(self, text: str):
         with self.lock:
-            self.events.append({"t": round(time.monotonic() - self.started, 2), "text": text})
+            self._event(text)
+
+    def _event(self, text: str):
+        self.events.append({"t": round(time.monotonic() - self.started, 2), "text": text})
 
     def finish(self, state: str, reason: str = "", video: str | None = None):
         with self.lock:
+            self._drop_prompts(f"the stream {state} before another block began")
             self.state, self.reason, self.video = state, reason, video
 
     # -- the web side --------------------------------------------------------------------------
@@ -109,12 +113,23 @@ class LiveStream:
         with self.lock:
             if self.state == "running":
                 self.stop_requested, self.state = True, "stopping"
+                self._drop_prompts("the stream was asked to stop, so no later block is made")
 
     def request_prompt(self, kind: str, value: str):
+        """Queue a prompt for the next block; one that waits is replaced, and the page is told."""
         with self.lock:
             if self.state != "running":
                 raise TempoError(f"the stream is {self.state}; a new prompt can only steer a running stream")
+            for _, old in self.prompts:
+                self._event(f"'{_short(old)}' was replaced by a newer request ('{_short(value)}') before a block "
+                            "began")
             self.prompts.append((kind, value))
+
+    def _drop_prompts(self, why: str):
+        """Tell the page what became of a request that no block will take (lock held)."""
+        while self.prompts:
+            _, old = self.prompts.popleft()
+            self._event(f"'{_short(old)}' was not used: {why}")
 
     def info(self) -> dict:
         with self.lock:
@@ -162,6 +177,11 @@ class LiveHub:
         with self.lock:
             streams = list(self.streams.values())
         return [s.info() for s in reversed(streams)]
+
+
+def _short(text: str, n: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def parse_prompt_request(body, stream: LiveStream) -> tuple[str, str]:

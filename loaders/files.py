@@ -11,6 +11,7 @@ import os
 import pickle
 import re
 import struct
+import warnings
 
 import torch
 
@@ -39,40 +40,110 @@ def _read_safetensors(path: str) -> tuple[dict, dict]:
                 raise CheckpointError(f"{path} is not a valid safetensors file (its header claims {n} bytes); "
                                       "it may be a torch pickle renamed to .safetensors, or a partial download")
             header = json.loads(f.read(n))
+        if not isinstance(header, dict) or not all(isinstance(v, dict) for v in header.values()):
+            raise CheckpointError(f"{path} is not a valid safetensors file (its header is a JSON "
+                                  f"{type(header).__name__}, not a table of tensors); download it again")
         end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
         if 8 + n + end > size:
             raise CheckpointError(f"{path} is truncated: the header describes {8 + n + end} bytes but the file has "
                                   f"{size}; the download did not finish, download it again")
         sd = load_file(path)
-    except (SafetensorError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+    except (SafetensorError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, IndexError,
+            AttributeError) as e:
         raise CheckpointError(f"{path} is a corrupt safetensors file ({e}); download it again") from None
     return sd, dict(header.get("__metadata__") or {})
 
 
+_TORCH_BOILERPLATE = ("Weights only load failed", "In PyTorch 2.6", "Please file an issue", "Check the documentation",
+                      "Re-running `torch.load`", "WeightsUnpickler error")
+
+
+def _detail(e: BaseException) -> str:
+    """The one line of a torch.load error that says what was wrong, without PyTorch's advice to
+    load the file unsafely or to file an issue with PyTorch."""
+    lines = [line.strip() for line in str(e).splitlines()]
+    return next((line for line in lines if line and not line.startswith(_TORCH_BOILERPLATE)),
+                type(e).__name__)[:160]
+
+
 def _not_a_checkpoint(path: str, e: BaseException) -> CheckpointError:
-    detail = next((line.strip() for line in str(e).splitlines()
-                   if line.strip() and not line.startswith("Weights only load failed")), type(e).__name__)
     return CheckpointError(f"{path} is not a torch checkpoint: its bytes do not read as one (corrupt, cut short or "
-                           f"of another format; {detail[:160]}); download it again")
+                           f"of another format; {_detail(e)}); download it again")
+
+
+def _holds_objects(path: str, name: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} holds Python objects beyond tensors ({name}), and Tempo loads pickles with weights_only=True so no "
+        "code from a checkpoint ever runs. Use a safetensors version of this model, or convert it on a trusted "
+        "machine")
+
+
+_PICKLE_SCAN_BYTES = 256 << 20  # a plain pickle's opcodes are read (never run) up to this size
+_ALLOWED_GLOBALS = ("collections.OrderedDict", "torch._utils.", "torch.", "_codecs.encode", "builtins.set",
+                    "builtins.frozenset", "numpy.core.multiarray._reconstruct", "numpy.dtype", "numpy.ndarray")
+
+
+def _pickle_globals(path: str) -> list[str] | None:
+    """The functions and classes a plain (non-zip) pickle names, read from its opcodes without running
+    any; None when the bytes are not a whole pickle."""
+    import pickletools
+
+    if os.path.getsize(path) > _PICKLE_SCAN_BYTES:
+        return None
+    with open(path, "rb") as f:
+        data = f.read()
+    names, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("GLOBAL", "INST"):
+                names.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+            if op.name == "STOP":
+                break
+    except Exception:  # noqa: BLE001 - bytes that are no pickle: the caller says corrupt
+        return None
+    return names
 
 
 def _read_pickle(path: str) -> tuple[dict, dict]:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+        with warnings.catch_warnings():  # torch's "Detected pickle protocol N ... please file an issue"
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))  # torch names the class or function it refused
-        if found is None:  # bytes that are no pickle at all (random data, another format, a cut file)
+        if found is not None:
+            raise _holds_objects(path, found.group(1)) from None
+        names = _pickle_globals(path)  # a plain pickle torch's safe reader stopped on before naming anything
+        if names is None:  # bytes that are no pickle at all (random data, another format, a cut file)
             raise _not_a_checkpoint(path, e) from None
-        raise CheckpointError(
-            f"{path} holds Python objects beyond tensors ({found.group(1)}), and Tempo loads pickles with "
-            "weights_only=True so no code from a checkpoint ever runs. Use a safetensors version of this model, "
-            "or convert it on a trusted machine") from None
+        foreign = [n for n in names if not n.startswith(_ALLOWED_GLOBALS)]
+        if foreign:
+            raise _holds_objects(path, ", ".join(dict.fromkeys(foreign))) from None
+        raise CheckpointError(f"{path} is a Python pickle that torch's safe reader cannot read ({_detail(e)}); "
+                              "re-save it with torch.save, or use a safetensors version of this model") from None
     except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError,
             struct.error, UnicodeDecodeError, OverflowError) as e:  # random bytes fail in the unpickler anywhere
         raise _not_a_checkpoint(path, e) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors")
     return obj, {}
+
+
+def header_metadata(path: str) -> dict:
+    """A safetensors file's metadata from its header alone (nothing else read); {} for any other file."""
+    if not path.lower().endswith(SAFETENSORS_EXT):
+        return {}
+    try:
+        from safetensors import safe_open
+
+        with safe_open(path, "pt") as f:
+            return dict(f.metadata() or {})
+    except Exception:  # noqa: BLE001 - a broken file is reported by the full read that follows
+        return {}
 
 
 _SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64",

@@ -15,7 +15,7 @@ import os
 import re
 
 from .classify import CAUSAL_FAMILIES, family_from_name, file_kind
-from .files import CheckpointError, read_file
+from .files import CheckpointError, header_metadata, read_file
 
 PREFIXES = ("model._fsdp_wrapped_module.", "_fsdp_wrapped_module.", "model.diffusion_model.", "diffusion_model.",
             "model.", "module.", "net.", "_orig_mod.")
@@ -173,7 +173,32 @@ def refuse_unpublished(name: str) -> None:
             raise CheckpointError(f"{name}: {why}")
 
 
-def read_wan_checkpoint(path: str) -> tuple[dict, dict]:
+# One-step / few-step (non-causal) Wan video files: what says so, by metadata key or by name.
+ONE_STEP_VIDEO_KEYS = ("tempo.timestep", "tempo.sigmas", "tempo.preset")
+ONE_STEP_VIDEO_NAMES = [(r"(^|[^a-z])rcm([^a-z]|$)", "an rCM few-step video model"),
+                        (r"(^|[^a-z])apt([^a-z]|$)|seaweed", "an APT one-step video model")]
+
+
+def one_step_video(name: str, metadata: dict) -> str | None:
+    """What a file is when it says it is a one-step / few-step (non-causal) video model, else None."""
+    if read_causal_metadata(metadata)["causal"]:
+        return None
+    found = [k for k in ONE_STEP_VIDEO_KEYS if metadata.get(k)]
+    if found:
+        return f"a one-step video model (its metadata sets {', '.join(found)})"
+    return next((what for pattern, what in ONE_STEP_VIDEO_NAMES if re.search(pattern, name, re.IGNORECASE)), None)
+
+
+def refuse_one_step_video(name: str, metadata: dict) -> None:
+    what = one_step_video(name, metadata)
+    if what:
+        raise CheckpointError(f"{name} is {what}, not a causal one: it makes a whole clip at once, and block by block "
+                              "it would make poor video. Load it with 'Tempo One-Step Video Loader' and sample it with "
+                              "Tempo One-Step Generate; causal video needs a Self Forcing, CausVid or Causal Forcing "
+                              "checkpoint")
+
+
+def read_wan_checkpoint(path: str, causal_only: bool = False) -> tuple[dict, dict]:
     """(Wan 2.1 state dict, what the file says: causal, frames_per_block, family)."""
     name = os.path.basename(os.path.normpath(path))
     refuse_unpublished(name)
@@ -184,6 +209,8 @@ def read_wan_checkpoint(path: str) -> tuple[dict, dict]:
         sd, _ = read_diffusers_component(sub)
         metadata = {}
     else:
+        if causal_only:  # said from the name and the header, before the weights are read
+            refuse_one_step_video(name, header_metadata(path))
         raw, metadata = read_file(path)
         if any(k in raw for k in ("generator_ema", "generator")) and not all(hasattr(v, "shape") for v in raw.values()):
             raw = raw.get("generator_ema") or raw.get("generator")
@@ -195,4 +222,6 @@ def read_wan_checkpoint(path: str) -> tuple[dict, dict]:
         if v is not None:
             info[k] = v
     info["metadata"] = dict(metadata)
+    if causal_only:
+        refuse_one_step_video(name, metadata)
     return wan_state_dict(sd, name), info

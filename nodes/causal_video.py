@@ -19,11 +19,11 @@ from ..video.mp4 import Mp4Writer
 from .causal_speed import speed_of
 from .causal_stream import StreamRunner, finished_ui
 from .wan_models import (WAN_VAE_DECODER, StreamingWanEncoder,
-                         causal_info, causal_runner, load_causal_model, taehv_files)
+                         causal_info, causal_runner, load_causal_model, taehv_files, text_width)
 from . import compat, live as live_page
 from .compat import io, ui
-from .common import CAUSAL_CATEGORY, CAUSAL_WEIGHT_DTYPES, TempoInputError, model_file_list, \
-    output_path, resolve_model_path, widget_problem
+from .common import CAUSAL_CATEGORY, CAUSAL_WEIGHT_DTYPES, TempoInputError, encode_wan_prompt, model_file_list, \
+    name_problem_at_queue, output_path, resolve_model_path, widget_problem
 
 SUBCAT = CAUSAL_CATEGORY
 CAUSAL_FOLDERS = ("diffusion_models", "checkpoints", "diffusers")
@@ -54,6 +54,10 @@ class CausalVideoLoader(io.ComfyNode):
             outputs=[io.Model.Output(tooltip="Native Wan 2.1 MODEL; its causal sampler is Tempo Causal Video Sampler."),
                      io.String.Output(display_name="info", tooltip="What the file says: family, frames per block.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, model_name=None):
+        return name_problem_at_queue(model_name, CAUSAL_FOLDERS) or True
 
     @classmethod
     def execute(cls, model_name, weight_dtype) -> io.NodeOutput:
@@ -171,7 +175,7 @@ def plan_video(model, positive=None, start_latent=None, continue_from=None, time
     except TempoError as e:
         raise TempoInputError(str(e)) from None
     prefix = _prefix(mode, start_latent, continue_from, settings)
-    cond, switches, report = _conditioning(positive, timeline, run)
+    cond, switches, report = _conditioning(positive, timeline, run, text_width(model))
     report += list(run.notes)
     for note in run.notes:
         logging.warning("Tempo: " + note)
@@ -243,22 +247,28 @@ def _prefix(mode: str, start_latent, continue_from, settings):
     return prefix[:1]
 
 
-def _conditioning(positive, timeline, run) -> tuple:
-    """(the first prompt's embedding, {block: embedding from it on}, what to tell the node)."""
+def _conditioning(positive, timeline, run, width) -> tuple:
+    """(the first prompt's embedding, {block: embedding from it on}, what to tell the node). Each
+    embedding must be as wide as the model's text input (``width``); a timeline's typed prompts are
+    encoded only once every prompt has a block."""
     switches, report = {}, []
     if timeline is not None:
         if not isinstance(timeline, tl.PromptTimeline):
             raise TempoInputError("timeline is not a prompt timeline; connect 'Tempo Prompt Timeline'")
+        for e in timeline.entries:
+            if e.cond is not None:
+                _check_text(e.cond, width, f"the timeline's prompt at {e.asked} ('{tl.short(e.label)}')")
         try:
-            cond, switches, report = tl.place(timeline, list(run.block_starts), run.total_frames)
+            cond, switches, report = tl.place(timeline, list(run.block_starts), run.total_frames,
+                                              encode=_encoder(timeline.encoder, width))
         except ValueError as e:
             raise TempoInputError(f"timeline: {e}") from None
     else:
-        cond = positive[0][0]
-    for c in [cond, *switches.values()]:
-        if c.ndim != 3:
-            raise TempoInputError("the conditioning is not text conditioning; use CLIP Text Encode with the Wan text "
-                                  "encoder")
+        try:
+            cond = positive[0][0]
+        except (TypeError, IndexError, KeyError):
+            cond = None
+        _check_text(cond, width, "positive")
     longest = max(c.shape[1] for c in [cond, *switches.values()])
     if longest > causal.TEXT_TOKENS:
         report.append(f"a prompt is {longest} tokens long; the reference pipelines read {causal.TEXT_TOKENS} (their "
@@ -266,6 +276,29 @@ def _conditioning(positive, timeline, run) -> tuple:
                       "cuts long prompts before encoding, as the reference does")
         logging.warning("Tempo: " + report[-1])
     return cond, switches, report
+
+
+def _check_text(cond, width, what: str):
+    """``cond`` is text conditioning [batch, tokens, width] that this model reads."""
+    if not isinstance(cond, torch.Tensor) or cond.ndim != 3:
+        raise TempoInputError(f"{what} is not text conditioning; use CLIP Text Encode with the Wan text encoder")
+    if width is not None and cond.shape[-1] != width:
+        raise TempoInputError(f"{what} is text conditioning {cond.shape[-1]} wide, but this model reads {width} wide "
+                              f"(Wan's umT5-XXL text encoder); it was made by another text encoder (an SD CLIP gives "
+                              "768): encode it with Load CLIP, type wan, umt5_xxl_fp8_e4m3fn_scaled.safetensors")
+
+
+def _encoder(clip, width):
+    """encode(text) for a timeline's typed prompts, each checked as the model's text input."""
+    if clip is None:
+        return None
+
+    def encode(text: str) -> torch.Tensor:
+        cond = encode_wan_prompt(clip, text)[0][0]
+        _check_text(cond, width, f"the timeline's prompt '{tl.short(text)}'")
+        return cond[:1]
+
+    return encode
 
 
 def _gib(n: float) -> str:
@@ -309,12 +342,11 @@ def _model_and_prompt() -> list:
 def _video_size() -> list:
     """The video's size, length and noise seed."""
     return [
-        io.Int.Input("width", default=832, min=16, max=4096, step=16, tooltip="Video width, a multiple of 16. "
-                                                                              "832x480 is the usual size; 416x240 is "
-                                                                              "a quarter of the work on a small GPU."),
-        io.Int.Input("height", default=480, min=16, max=4096, step=16, tooltip="Video height, a multiple of 16 (480 "
-                                                                               "with width 832; 240 with 416 on a "
-                                                                               "small GPU)."),
+        io.Int.Input("width", default=832, min=16, max=4096, step=16,
+                     tooltip="Video width, a multiple of 16. 832x480 is the usual size; 416x240 is a quarter of the "
+                             "work on a small GPU."),
+        io.Int.Input("height", default=480, min=16, max=4096, step=16,
+                     tooltip="Video height, a multiple of 16 (480 with width 832; 240 with 416 on a small GPU)."),
         io.Int.Input("length", default=81, min=1, max=MAX_LENGTH, step=4,
                      tooltip="Frames, 1 + 4k in whole blocks: 81 = 5 s at 16 fps = 7 blocks of 3. Continuation: new "
                              "frames, a multiple of 4 x frames per block."),
@@ -474,13 +506,12 @@ class CausalVideoToMP4(io.ComfyNode):
                 VideoStream.Input("video", tooltip="From 'Tempo Causal Video Sampler'."),
                 io.Vae.Input("vae", tooltip="The Wan 2.1 VAE (Load VAE: wan_2.1_vae.safetensors); keep it connected "
                                             "even with a TAEHV decoder."),
-                io.String.Input("filename_prefix", default="tempo/causal", tooltip="Output file name prefix, inside "
-                                                                                   "ComfyUI's output folder."),
-                io.Float.Input("fps", default=16.0, min=1.0, max=120.0, step=1.0, tooltip="Playback speed: Wan 2.1 "
-                                                                                          "models are made for 16 "
-                                                                                          "fps (81 frames = 5 s)."),
-                io.Int.Input("crf", default=19, min=0, max=51, tooltip="H.264 quality: lower is better and bigger; "
-                                                                       "19 by default."),
+                io.String.Input("filename_prefix", default="tempo/causal",
+                                tooltip="Output file name prefix, inside ComfyUI's output folder."),
+                io.Float.Input("fps", default=16.0, min=1.0, max=120.0, step=1.0,
+                               tooltip="Playback speed: Wan 2.1 models are made for 16 fps (81 frames = 5 s)."),
+                io.Int.Input("crf", default=19, min=0, max=51,
+                             tooltip="H.264 quality: lower is better and bigger; 19 by default."),
                 DECODER_INPUT(),
             ],
             outputs=[io.Latent.Output(tooltip="The clip's latent video (feed continue_from of the next job).")],

@@ -146,6 +146,18 @@ def resolve_model_path(name: str, folders=IMAGE_MODEL_FOLDERS, input_name: str =
     raise refuse_name(name, folders, input_name)
 
 
+def name_problem_at_queue(name, folders, input_name: str = "model file") -> str | None:
+    """For a loader's validate_inputs: what resolve_model_path would refuse, said as the job is queued
+    (ComfyUI's own check would only say 'Value not in list'); None for a good or linked name."""
+    if not isinstance(name, str):
+        return None
+    try:
+        resolve_model_path(name, folders, input_name)
+    except TempoInputError as e:
+        return str(e)
+    return None
+
+
 def output_path(filename_prefix: str, width: int, height: int):
     """(folder, file name, counter, subfolder) for a new output file, as ComfyUI's savers make them,
     refused unless the prefix names a place inside ComfyUI's output folder (symlinks resolved)."""

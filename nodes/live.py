@@ -9,9 +9,9 @@ import logging
 import folder_paths
 
 from ..live.streams import HUB, LiveStream
-from ..loaders.files import read_file
 from ..samplers.timeline import short
 from .common import CONDITIONING_FOLDER, encode_wan_prompt, resolve_model_path
+from .conditioning import read_conditioning
 
 ROUTE = "/tempo/live"
 
@@ -66,8 +66,7 @@ def prompt_source(stream: LiveStream, plan):
             if kind == "text":
                 cond = encode_wan_prompt(plan.clip, value)[0][0][:1]
             else:
-                sd, _ = read_file(resolve_model_path(value, (CONDITIONING_FOLDER,), "saved conditioning"))
-                cond = sd["cond.0"][:1]
+                cond = read_conditioning(resolve_model_path(value, (CONDITIONING_FOLDER,), "saved conditioning"))[0][:1]
             if cond.ndim != 3 or cond.shape[-1] != plan.cond.shape[-1]:
                 raise ValueError(f"it is not Wan text conditioning ({tuple(cond.shape)})")
         except Exception as e:  # noqa: BLE001 - the page is told, the video goes on

@@ -18,11 +18,12 @@ import asyncio
 import json
 import logging
 import os
+import re
 
 from aiohttp import WSMsgType, web
 
 from ..errors import TempoError
-from ..live.streams import HUB, parse_prompt_request
+from ..live.streams import HUB, MAX_PROMPT_CHARS, parse_prompt_request
 from .live import ROUTE
 
 PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "live", "page.html")
@@ -67,10 +68,20 @@ async def stop(request):
 
 async def prompt(request):
     s = _stream(request)
+    too_large = _error(413, f"the request is over {MAX_BODY // 1024} KB; send a prompt of at most "
+                            f"{MAX_PROMPT_CHARS} characters")
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return _error(413, f"the request is over {MAX_BODY} bytes")
+        return too_large
+    data = b""
+    while len(data) <= MAX_BODY:  # a chunked body has no length to check first: read at most one byte too many
+        chunk = await request.content.read(MAX_BODY + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) > MAX_BODY:
+        return too_large
     try:
-        body = json.loads(await request.content.read(MAX_BODY + 1) or b"null")
+        body = json.loads(data or b"null")
     except (ValueError, UnicodeDecodeError):
         return _error(400, 'the body is not JSON; send {"text": "a prompt"} or {"saved": "name"}')
     try:
@@ -90,14 +101,15 @@ async def video(request):
 
 async def websocket(request):
     s = _stream(request)
+    after = request.query.get("after", "")
+    # a page that reconnects names the last block it received and resumes after it (no block twice);
+    # anything but plain ASCII digits (even what Python calls a digit, like '²') joins live
+    seq, last_info = (int(after) if re.fullmatch(r"[0-9]{1,11}", after) else None), 0.0
+    loop = asyncio.get_running_loop()
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     with s.lock:
         s.viewers += 1
-    after = request.query.get("after", "")
-    # a page that reconnects names the last block it received and resumes after it (no block twice)
-    seq, last_info = (int(after) if after.isdigit() and len(after) < 12 else None), 0.0
-    loop = asyncio.get_running_loop()
 
     async def drain_client():  # the page sends nothing that matters; read to notice it closing
         async for msg in ws:

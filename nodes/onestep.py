@@ -8,16 +8,20 @@ unchanged.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 import comfy.sample
 import comfy.utils
 import latent_preview
 
+from ..errors import TempoError
 from ..samplers.onestep import (EXPERT_RULES, IMG2IMG_RULES, RENOISE_MODES, TCD_ETA, Preset, advance_generators,
-                                batch_generators, expert_split, final_timestep, preset_timesteps, sample_onestep)
+                                batch_generators, expert_split, final_timestep, high_steps, preset_timesteps,
+                                sample_onestep)
 from . import compat
-from .common import CATEGORY, TempoInputError
+from .common import CATEGORY, TempoInputError, widget_problem
 from .compat import io
 
 SUBCAT = CATEGORY + "/one-step"
@@ -302,8 +306,7 @@ def generate(model, positive, negative, latent: dict, seed: int, steps: int, str
         negative = positive
     sigmas = onestep_sigmas(model, steps, strength, rule)
     parts = [(model, sigmas)]
-    if model_low is not None:
-        check_expert_pair(model, model_low)
+    if model_low is not None:  # the pair checked by the node (check_expert_pair)
         k = expert_split(model_preset(model), sigmas[:-1].tolist(), expert_rule, expert_boundary)
         parts = [(model, sigmas[:k + 1]), (model_low, sigmas[k:])]
     noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
@@ -325,9 +328,46 @@ def generate(model, positive, negative, latent: dict, seed: int, steps: int, str
     return result
 
 
+def _file_of(model) -> str:
+    """The file a MODEL was loaded from, where ComfyUI records it (its reload factory, 0.16 on), else ''."""
+    try:
+        path = model.cached_patcher_init[1][0]
+    except (AttributeError, TypeError, IndexError, KeyError):
+        return ""
+    return os.path.basename(path) if isinstance(path, str) else ""
+
+
+def _same_weights(a, b) -> bool:
+    """Two Wan networks with the same weights (one file loaded twice): their patch embeddings compared."""
+    if a is b:
+        return True
+    try:
+        wa, wb = a.patch_embedding.weight, b.patch_embedding.weight
+        if wa.device.type == "meta" or wb.device.type == "meta":
+            return False
+        return wa.shape == wb.shape and torch.equal(wa.detach().cpu(), wb.detach().cpu())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def check_expert_pair(high, low) -> None:
-    """Two experts of one Wan 2.2 model: the same architecture and the same one-step family."""
+    """Two experts of one Wan 2.2 model: two different networks of the same architecture, neither a
+    causal (block-by-block) model, in the right roles where the files say, with one one-step family."""
+    for role, m in (("model_high", high), ("model_low", low)):
+        if m.model_options.get("tempo_causal") is not None or (
+                compat.WAN21_CausalAR is not None and isinstance(m.model, compat.WAN21_CausalAR)):
+            raise TempoInputError(f"{role} is a causal (block-by-block) Wan 2.1 model; it makes video with Tempo Causal "
+                                  "Video Sampler. The two experts are Wan 2.2 A14B's high_noise and low_noise files "
+                                  "(Load Diffusion Model)")
     a, b = high.model.diffusion_model, low.model.diffusion_model
+    if _same_weights(a, b):
+        raise TempoInputError("model_high and model_low are the same model (the same weights); connect the high_noise "
+                              "file to model_high and the low_noise file to model_low")
+    fa, fb = _file_of(high).lower(), _file_of(low).lower()
+    if "low_noise" in fa or "high_noise" in fb:
+        raise TempoInputError(f"the experts look swapped: model_high is {_file_of(high) or 'a file'} and model_low is "
+                              f"{_file_of(low) or 'a file'}; connect the high_noise file to model_high and the "
+                              "low_noise file to model_low")
     shape = lambda net: (type(net).__name__, tuple(net.patch_embedding.weight.shape) if hasattr(net, "patch_embedding")
                          else None, getattr(net, "dim", None), len(getattr(net, "blocks", ())))
     if shape(a) != shape(b):
@@ -359,22 +399,22 @@ class OneStepGenerate(io.ComfyNode):
                 io.Conditioning.Input("positive", tooltip="Your prompt (CLIP Text Encode; ControlNet works)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Same seed, same image."),
-                io.Int.Input("steps", default=1, min=1, max=16, tooltip="1 for one step; more refine. Some families "
-                                                                        "take only their published counts (DMD2 1 or "
-                                                                        "4; Lightning, Hyper-SD 2, 4, 8)."),
+                io.Int.Input("steps", default=1, min=1, max=16,
+                             tooltip="1 for one step; more refine. Some families take only their published counts "
+                                     "(DMD2 1 or 4; Lightning, Hyper-SD 2, 4, 8)."),
                 io.Float.Input("strength", default=1.0, min=0.01, max=1.0, step=0.01,
                                tooltip="1.0 ignores the input image; lower keeps more of it (img2img)."),
                 io.Float.Input("cfg", default=1.0, min=1.0, max=20.0, step=0.1,
                                tooltip="Leave at 1.0: these models are made for it. Above 1 needs a 'negative' "
                                        "prompt."),
-                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg is "
-                                                                         "above 1."),
+                io.Conditioning.Input("negative", optional=True,
+                                      tooltip="Negative prompt; only used when cfg is above 1."),
                 io.Latent.Input("latent", optional=True,
                                 tooltip="Start latent: Empty Latent Image for text-to-image (an empty video latent "
                                         "for video), or an encoded image."),
-                io.Image.Input("image", optional=True, tooltip="Start image for img2img, instead of latent (also "
-                                                               "connect 'vae'). Width and height must be multiples "
-                                                               "of 8."),
+                io.Image.Input("image", optional=True,
+                               tooltip="Start image for img2img, instead of latent (also connect 'vae'). Width and "
+                                       "height must be multiples of 8."),
                 io.Vae.Input("vae", optional=True, tooltip="The VAE that encodes 'image' (the model's own)."),
                 io.Combo.Input("img2img_rule", options=list(IMG2IMG_RULES), default="run steps", optional=True,
                                tooltip="img2img: run steps always runs 'steps' steps; diffusers reads steps and "
@@ -429,8 +469,8 @@ class TwoExpertGenerate(io.ComfyNode):
                 io.Float.Input("cfg", default=1.0, min=1.0, max=20.0, step=0.1,
                                tooltip="Leave at 1.0: the fast experts are made for it. Above 1 needs a 'negative' "
                                        "prompt."),
-                io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt; only used when cfg is "
-                                                                         "above 1."),
+                io.Conditioning.Input("negative", optional=True,
+                                      tooltip="Negative prompt; only used when cfg is above 1."),
                 io.Combo.Input("expert_rule", options=["preset", *EXPERT_RULES], default="preset", optional=True,
                                tooltip="When the low-noise model takes over. preset: where the release says; leave "
                                        "it. Else expert_boundary is a timestep, noise level or step."),
@@ -445,9 +485,22 @@ class TwoExpertGenerate(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, steps=None, expert_rule=None, expert_boundary=None):
+        """A step boundary past the steps is said as the job is queued."""
+        problem = widget_problem(cls, {"steps": steps, "expert_rule": expert_rule, "expert_boundary": expert_boundary})
+        if problem is None and expert_rule == "step" and isinstance(steps, int) \
+                and isinstance(expert_boundary, (int, float)):
+            try:
+                high_steps(steps, float(expert_boundary))
+            except TempoError as e:
+                problem = str(e)
+        return True if problem is None else problem
+
+    @classmethod
     def execute(cls, model_high, model_low, positive, latent, seed, steps, cfg, negative=None, expert_rule="preset",
                 expert_boundary=0.0, renoise="auto") -> io.NodeOutput:
         rule, boundary = ("", None) if expert_rule == "preset" else (expert_rule, expert_boundary)
+        check_expert_pair(model_high, model_low)
         return io.NodeOutput(generate(model_high, positive, negative, latent, seed=seed, steps=steps, strength=1.0,
                                       cfg=cfg, renoise=renoise, model_low=model_low, expert_rule=rule,
                                       expert_boundary=boundary))

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 
 from ..loaders.classify import detect_preset
-from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, Preset, custom_preset, preset_for)
-from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, resolve_model_path, check_choice
+from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, Preset, base_name, custom_preset, preset_bases,
+                                preset_for)
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, IMAGE_MODEL_FOLDERS, TempoInputError, model_file_list, \
+    name_problem_at_queue, resolve_model_path, check_choice
 from .hub import download_to_models
 from .compat import io, ui
 from .onestep import apply_preset
@@ -36,8 +38,9 @@ def choose_preset(name: str, path: str, metadata: dict, base: str, custom_t: flo
     else:
         preset, reason = preset_for(check_choice(name, IMAGE_PRESET_NAMES, "preset"), base), "chosen by the user"
     if base not in preset.bases:
-        raise TempoInputError(f"the model is a {base} UNet but the {preset.name} preset is for "
-                              f"{'/'.join(preset.bases)} models; pick the matching preset, or 'custom'")
+        raise TempoInputError(f"the {preset.name} preset is published for "
+                              f"{' and '.join(base_name(b) for b in preset_bases(preset.name))} models, and this model "
+                              f"is {base_name(base)}; pick the preset of the model's family, or 'custom'")
     return preset, reason
 
 
@@ -94,6 +97,12 @@ class OneStepImageLoader(io.ComfyNode):
                 io.String.Output(display_name="info", tooltip="Which preset was used and why."),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, ckpt_name=None, hf_repo=None):
+        if isinstance(hf_repo, str) and hf_repo.strip():
+            return True  # the file comes from the hub; ckpt_name is not read
+        return name_problem_at_queue(ckpt_name, IMAGE_MODEL_FOLDERS) or True
 
     @classmethod
     def execute(cls, ckpt_name, preset, weight_dtype, custom_timestep=DEFAULT_CUSTOM_TIMESTEP,

@@ -5,7 +5,7 @@ on it (LoraLoaderModelOnly: DMD2 4-step, Hyper-SD, LCM-LoRA, SDXL-Lightning) sam
 from __future__ import annotations
 
 from ..errors import TempoError
-from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, SVD_PRESET_NAMES, WAN_PRESET_NAMES, describe_flow_preset,
+from ..samplers.onestep import (IMAGE_PRESET_NAMES, PREDICTIONS, SVD_PRESET_NAMES, WAN_PRESET_NAMES, base_name, describe_flow_preset,
                                 explicit_preset, parse_sigma_list, preset_for, video_preset)
 from . import compat
 from .common import TempoInputError, check_choice
@@ -20,8 +20,6 @@ DEFAULT_APT_SHIFT = 5.0
 # (SSD-1B, Vega, the Wan 2.1 image-to-video config) count as their parent.
 _BASES = [("SDXL", "SDXL"), ("SD20", "SD21"), ("SD15", "SD15"), ("SVD_img2vid", "SVD"), ("WAN22_T2V", "WAN22_5B"),
           ("WAN21_T2V", "WAN21")]
-BASE_NAMES = {"WAN21": "the Wan 2.1 architecture (Wan 2.1, or a Wan 2.2 A14B expert)",
-              "WAN22_5B": "Wan 2.2 TI2V 5B (its own VAE, 48-channel latent)"}
 
 
 def model_base(model) -> str:
@@ -85,22 +83,23 @@ class OneStepPreset(io.ComfyNode):
             chosen = preset_for(preset, base) if preset != "APT" else video_preset(1000.0, shift)
             if base not in chosen.bases:
                 raise TempoInputError(f"the {preset} preset is published for "
-                                      f"{' / '.join(BASE_NAMES.get(b, b) for b in chosen.bases)}; this MODEL is "
-                                      f"{BASE_NAMES.get(base, base)}")
+                                      f"{' / '.join(base_name(b) for b in chosen.bases)}; this MODEL is "
+                                      f"{base_name(base)}")
             try:
                 if (sigmas or "").strip():
                     chosen = explicit_preset(chosen, parse_sigma_list(sigmas))
             except TempoError as e:
                 raise TempoInputError(str(e)) from None
-            info = f"{describe_flow_preset(chosen)}; on {BASE_NAMES.get(base, base)}"
+            info = f"{describe_flow_preset(chosen)}; on {base_name(base)}"
             return io.NodeOutput(apply_preset(model, chosen), info, ui=ui.PreviewText(info))
         if preset == "APT":
             if base != "WAN21":
-                raise TempoInputError(f"the APT preset is for Wan 2.1 video models; this MODEL is {base}")
+                raise TempoInputError(f"the APT preset is for Wan 2.1 video models; this MODEL is {base_name(base)}")
             chosen, reason = video_preset(1000.0, shift), "chosen by the user"
         elif preset in SVD_PRESET_NAMES:
             if base != "SVD":
-                raise TempoInputError(f"the {preset} preset is for Stable Video Diffusion; this MODEL is {base}")
+                raise TempoInputError(f"the {preset} preset is for Stable Video Diffusion; this MODEL is "
+                                      f"{base_name(base)}")
             chosen, reason = preset_for(preset, base), "chosen by the user"
         else:
             chosen, reason = choose_preset(preset, "", {}, base, custom_t=custom_timestep, custom_pred=custom_prediction,

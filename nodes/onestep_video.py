@@ -18,7 +18,8 @@ from ..samplers.onestep import (WAN_PRESET_NAMES, describe_flow_preset, explicit
                                 video_preset)
 from . import compat
 from .compat import io, ui
-from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, check_choice, model_file_list, resolve_model_path
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, check_choice, model_file_list, \
+    name_problem_at_queue, resolve_model_path
 from .onestep import apply_preset
 from .wan_models import build_wan_model
 
@@ -100,6 +101,10 @@ class OneStepVideoLoader(io.ComfyNode):
             outputs=[io.Model.Output(tooltip="Native Wan 2.1 MODEL with the APT one-step rule."),
                      io.String.Output(display_name="info", tooltip="The rule and where its numbers came from.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, model_name=None):
+        return name_problem_at_queue(model_name, VIDEO_FOLDERS) or True
 
     @classmethod
     def execute(cls, model_name, weight_dtype, timestep, shift) -> io.NodeOutput:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..samplers import timeline as tl
 from .causal_video import Timeline
 from .common import CAUSAL_CATEGORY as SUBCAT
-from .common import TempoInputError, check_choice, encode_wan_prompt
+from .common import TempoInputError, check_choice
 from .compat import io, ui
 
 DEFAULT_FPS = 16.0  # Wan 2.1's frame rate
@@ -58,24 +58,29 @@ class PromptTimeline(io.ComfyNode):
                                         "10: the fox stops and looks up at falling snow\n"
                                         "20: the fox runs off between the trees, golden hour",
                                 tooltip="One 'start: prompt' line per prompt, in time order, the first at 0 (e.g. "
-                                        "'10: the fox stops'). Blank lines and # lines are skipped."),
-                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip="Whether start times are "
-                                                                                           "in seconds (at fps) or "
-                                                                                           "in frames of the output "
-                                                                                           "video."),
-                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip="The video's frame "
-                                                                                                 "rate, to turn "
-                                                                                                 "seconds into "
-                                                                                                 "frames: 16 for Wan "
-                                                                                                 "2.1. Use the MP4 "
-                                                                                                 "node's fps, the "
-                                                                                                 "same in every "
-                                                                                                 "timeline node."),
+                                        "'10: the fox stops', or '1:30: the fox stops' for minutes:seconds). Blank "
+                                        "lines and # lines are skipped."),
+                io.Combo.Input("units", options=list(tl.UNITS), default="seconds",
+                               tooltip="Whether start times are in seconds (at fps) or in frames of the output video."),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0,
+                               tooltip="The video's frame rate, to turn seconds into frames: 16 for Wan 2.1. Use the "
+                                       "MP4 node's fps, the same in every timeline node."),
                 Timeline.Input("timeline", optional=True,
                                tooltip="An earlier timeline to extend (its prompts come first)."),
             ],
             outputs=[Timeline.Output(display_name="timeline", tooltip="Into the causal sampler's timeline input.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, text=None, units=None, fps=None, **_):
+        """The lines are read as the job is queued (a linked text is read when the node runs)."""
+        if not isinstance(text, str) or units not in tl.UNITS or not isinstance(fps, (int, float)):
+            return True
+        try:
+            _entries(text, units, fps)
+        except ValueError as e:
+            return f"text: {e}"
+        return True
 
     @classmethod
     def execute(cls, clip, text, units, fps, timeline=None) -> io.NodeOutput:
@@ -85,13 +90,21 @@ class PromptTimeline(io.ComfyNode):
         t = _base(timeline, fps)
         t = tl.PromptTimeline(t.entries, t.fps, clip)
         try:
-            for n, value, prompt in tl.parse_lines(text):
-                cond = encode_wan_prompt(clip, prompt)
-                t = t.add(tl.Entry(tl.to_frame(value, units, fps), _cond_tensor(cond, f"line {n}"), prompt,
-                                   f"{value:g} {'s' if units == 'seconds' else 'frames'}"))
+            for entry in _entries(text, units, fps):  # encoded by the sampler, once it has placed every prompt
+                t = t.add(entry)
         except ValueError as e:
             raise TempoInputError(f"text: {e}") from None
         return io.NodeOutput(t, ui=ui.PreviewText(_summary(t)))
+
+
+def _entries(text: str, units: str, fps: float) -> list:
+    """The typed lines as timeline entries, their prompts not yet encoded."""
+    out = []
+    for line in tl.parse_lines(text):
+        asked = line.written if line.clock else f"{line.value:g} {'s' if units == 'seconds' else 'frames'}"
+        frame = tl.to_frame(line.value, "seconds" if line.clock else units, fps, asked=line.written)
+        out.append(tl.Entry(frame, None, line.prompt, asked, text=line.prompt))
+    return out
 
 
 class PromptTimelineAdd(io.ComfyNode):
@@ -104,25 +117,19 @@ class PromptTimelineAdd(io.ComfyNode):
             description="Adds one prompt (CLIP Text Encode or Tempo Load Conditioning) to a prompt timeline at a "
                         "start time; chain one per prompt. The first one starts a timeline, at 0.",
             inputs=[
-                io.Conditioning.Input("conditioning", tooltip="The prompt: CLIP Text Encode with the Wan text "
-                                                              "encoder, or Tempo Load Conditioning."),
+                io.Conditioning.Input("conditioning",
+                                      tooltip="The prompt: CLIP Text Encode with the Wan text encoder, or Tempo Load "
+                                              "Conditioning."),
                 io.Float.Input("start", default=0.0, min=0.0, max=1e6, step=0.1,
                                tooltip="When this prompt starts, later than the one before; the first prompt of a "
                                        "timeline starts at 0."),
-                io.Combo.Input("units", options=list(tl.UNITS), default="seconds", tooltip="Whether start times are "
-                                                                                           "in seconds (at fps) or "
-                                                                                           "in frames of the output "
-                                                                                           "video."),
-                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip="The video's frame "
-                                                                                                 "rate, to turn "
-                                                                                                 "seconds into "
-                                                                                                 "frames: 16 for Wan "
-                                                                                                 "2.1. Use the MP4 "
-                                                                                                 "node's fps, the "
-                                                                                                 "same in every "
-                                                                                                 "timeline node."),
-                Timeline.Input("timeline", optional=True, tooltip="The timeline so far (its prompts come first); "
-                                                                  "leave empty to start one."),
+                io.Combo.Input("units", options=list(tl.UNITS), default="seconds",
+                               tooltip="Whether start times are in seconds (at fps) or in frames of the output video."),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0,
+                               tooltip="The video's frame rate, to turn seconds into frames: 16 for Wan 2.1. Use the "
+                                       "MP4 node's fps, the same in every timeline node."),
+                Timeline.Input("timeline", optional=True,
+                               tooltip="The timeline so far (its prompts come first); leave empty to start one."),
                 io.String.Input("label", default="", optional=True,
                                 tooltip="A name for this prompt in the node's messages (e.g. its text)."),
             ],

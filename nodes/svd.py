@@ -9,7 +9,8 @@ import os
 from ..loaders.classify import detect_preset
 from ..samplers.onestep import PRESETS, SVD_PRESET_NAMES
 from .compat import io, ui
-from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, resolve_model_path, check_choice
+from .common import IMAGE_WEIGHT_DTYPES, CATEGORY, TempoInputError, model_file_list, name_problem_at_queue, \
+    resolve_model_path, check_choice
 from .onestep import apply_preset
 from .unet_models import load_image_model
 
@@ -68,6 +69,10 @@ class SVDLoader(io.ComfyNode):
             outputs=[io.Model.Output(), io.ClipVision.Output(), io.Vae.Output(),
                      io.String.Output(display_name="info", tooltip="The preset and why.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, ckpt_name=None):
+        return name_problem_at_queue(ckpt_name, SVD_FOLDERS) or True
 
     @classmethod
     def execute(cls, ckpt_name, preset, weight_dtype) -> io.NodeOutput:

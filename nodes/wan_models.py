@@ -55,7 +55,7 @@ def build_wan_model(sd: dict, dtype: str, name: str, disable_dynamic: bool = Fal
 def load_causal_model(path: str, dtype: str = "default", disable_dynamic: bool = False):
     """(ModelPatcher, what the file says) for a causal (or plain) Wan 2.1 checkpoint; ComfyUI can load
     it again by the same call (MultiGPU, Select Model Device, a resident clone for compiling)."""
-    sd, info = read_wan_checkpoint(path)
+    sd, info = read_wan_checkpoint(path, causal_only=True)
     cfg = config_from_state_dict(sd)
     name = os.path.basename(os.path.normpath(path))
     patcher = compat.set_reload(build_wan_model(sd, dtype, name, disable_dynamic), load_causal_model, (path, dtype), 0)
@@ -86,6 +86,16 @@ def causal_info(model) -> dict:
     native = compat.WAN21_CausalAR is not None and isinstance(model.model, compat.WAN21_CausalAR)
     return {"family": "ComfyUI causal Wan" if native else None, "causal": True if native else None,
             "frames_per_block": None, "file": "a MODEL loaded by ComfyUI"}
+
+
+def text_width(model):
+    """How wide the text conditioning is that a Wan MODEL reads (4096, umT5-XXL's), or None when
+    its text input is not a plain linear layer."""
+    emb = getattr(getattr(getattr(model, "model", None), "diffusion_model", None), "text_embedding", None)
+    try:
+        return int(emb[0].in_features)
+    except (TypeError, IndexError, AttributeError):
+        return None
 
 
 def causal_runner(model) -> CausalWan:

@@ -288,6 +288,21 @@ SVD_PRESET_NAMES = ["SVD", "AnimateLCM-SVD"]
 VIDEO_PRESET_NAMES = ["APT"]  # one-step video on Wan 2.1 (the one-step video loader's own rule)
 
 
+# The bases as an artist names them, for messages.
+BASE_NAMES = {"SD15": "SD 1.5", "SD21": "SD 2.1", "SDXL": "SDXL", "SVD": "Stable Video Diffusion",
+              "WAN21": "the Wan 2.1 architecture (Wan 2.1, or a Wan 2.2 A14B expert)",
+              "WAN22_5B": "Wan 2.2 TI2V 5B (its own VAE, 48-channel latent)"}
+
+
+def base_name(base: str) -> str:
+    return BASE_NAMES.get(base, base)
+
+
+def preset_bases(name: str) -> list[str]:
+    """Every base some row of preset ``name`` is published for (DMD2: SDXL and SD 1.5)."""
+    return list(dict.fromkeys(b for p in _ROWS if p.name == name for b in p.bases))
+
+
 def preset_for(name: str, base: str | None) -> Preset:
     """The row of preset ``name`` published for ``base`` (DMD2 differs between SDXL and SD 1.5)."""
     rows = [p for p in _ROWS if p.name == name]
@@ -363,6 +378,14 @@ def explicit_preset(base: Preset, sigmas: list[float]) -> Preset:
                    note=(base.note + "; " if base.note else "") + "explicit sigmas " + ", ".join(f"{v:g}" for v in sigmas))
 
 
+def high_steps(n: int, boundary: float) -> int:
+    """expert_rule 'step': the ``boundary`` first of ``n`` steps run on the high-noise expert."""
+    if boundary != int(boundary) or not 0 <= boundary <= n:
+        raise TempoError(f"expert_boundary {boundary:g} with expert_rule step is how many of the {n} steps run on the "
+                         f"high-noise model; use a whole number from 0 to {n} (the Wan 2.2 releases switch halfway)")
+    return int(boundary)
+
+
 def expert_split(preset: Preset, sigmas: list[float], rule: str = "", boundary: float | None = None) -> int:
     """How many of the steps at ``sigmas`` (highest first, the final level excluded) run on the
     high-noise expert, by ``rule`` / ``boundary`` (default: the preset's own)."""
@@ -373,7 +396,7 @@ def expert_split(preset: Preset, sigmas: list[float], rule: str = "", boundary: 
                          f"of {', '.join(EXPERT_RULES)} and its boundary")
     n = len(sigmas)
     if rule == "step":
-        k = int(boundary)
+        k = high_steps(n, boundary)
     else:
         level = [1000.0 * float(v) for v in sigmas] if rule == "timestep" else [float(v) for v in sigmas]
         k = sum(1 for v in level if v >= boundary)
@@ -586,7 +609,13 @@ def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, ren
                    sigma_at: Optional[Callable] = None) -> torch.Tensor:
     """Run the one-step family rule over ``sigmas`` (the last one is normally 0): each step predicts
     x0 = denoise(x, sigma) and moves to the next level by the rule ``mode`` (STEPS). ``generator``: a
-    torch.Generator, or one per image (:func:`batch_generators`). ``callback(i, x0, x)`` sees every step."""
+    torch.Generator, or one per image (:func:`batch_generators`). ``callback(i, x0, x)`` sees every step.
+
+    A run that ends on the DDPM table's own lowest level rather than at sigma 0 (TCD always; DDIM where the
+    scheduler's set_alpha_to_one is false, as SD's configs set it) returns what diffusers' scheduler does
+    there: the sample sqrt(abar) (x0 + sigma eps) (diffusers scheduling_tcd.py and scheduling_ddim.py
+    step(): prev_sample = sqrt(alpha_prod_t_prev) * x0 + sqrt(1 - alpha_prod_t_prev) * eps), not the
+    k-diffusion x0 + sigma eps ComfyUI keeps elsewhere."""
     if mode not in STEPS:
         raise TempoError(f"re-noise mode '{mode}' is not one of {', '.join(RENOISE_MODES)}")
     if mode in TABLE_RULES and (timestep is None or sigma_at is None):
@@ -600,4 +629,7 @@ def sample_onestep(denoise: Callable, x: torch.Tensor, sigmas: torch.Tensor, ren
         if callback is not None:
             callback(i, x0, x)
         x = step(stepper, x, x0, sigmas[i], sigmas[i + 1], i == n - 1)
-    return x
+    landed = 0.0  # where the last step put x: a level of the table (TCD, DDIM to t = 0) or sigma 0
+    if sigma_at is not None and n and mode in ("tcd", "deterministic"):
+        landed = float(sigma_at(0) if mode == "tcd" else sigmas[-1])
+    return x / (1.0 + landed ** 2) ** 0.5 if landed > 0 else x

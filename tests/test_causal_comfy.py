@@ -254,6 +254,30 @@ def test_start_image_of_another_size(chunkwise):
         _plan(chunkwise, length=13, start_latent={"samples": torch.zeros(1, 16, 1, 4, 4)})
 
 
+@pytest.mark.parametrize("name,writer,what", [
+    ("apt_video.safetensors", "apt", "a one-step video model \\(its metadata sets tempo.timestep\\)"),
+    ("rCM_Wan2.1_T2V_1.3B_480p.pt", "rcm", "an rCM few-step video model"),
+])
+def test_a_one_step_video_file_in_the_causal_loader_is_refused_before_its_weights_are_read(
+        tmp_path, add_model_folder, monkeypatch, name, writer, what):
+    """APT / rCM files are Wan 2.1 DiTs too, but not causal: said at once, with the loader to use. A
+    safetensors file is refused from its header, before its weights are read."""
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.loaders import wan
+    from tempo_pack.nodes.causal_video import CausalVideoLoader
+
+    path = str(tmp_path / name)
+    if writer == "apt":
+        factory.write_apt_video(path, dtype=torch.float32)
+        monkeypatch.setattr(wan, "read_file", lambda p: (_ for _ in ()).throw(AssertionError("weights read")))
+    else:
+        factory.write_rcm_pt(path)
+    add_model_folder("diffusion_models", tmp_path)
+    with pytest.raises(ValueError, match=f"{name} is {what}, not a causal one: .* Load it with 'Tempo One-Step "
+                                         "Video Loader'"):
+        CausalVideoLoader.execute(model_name=name, weight_dtype="fp32")
+
+
 def test_non_causal_checkpoint_warns_but_runs(files, caplog, add_model_folder):
     from tempo_pack.nodes.causal_video import CausalVideoLoader
 
@@ -440,9 +464,9 @@ def test_saved_conditioning_loads_back_in_order(comfy, tmp_path, add_model_folde
 
     add_model_folder(CONDITIONING_FOLDER, tmp_path)
     conds = [[torch.randn(1, 5, 8, generator=torch.Generator().manual_seed(i)), {}] for i in range(11)]
-    SaveConditioning.execute(conditioning=conds, name="my prompt/../x")
-    assert (tmp_path / "myprompt..x.safetensors").is_file()  # separators dropped from the name
-    loaded = LoadConditioning.execute(name="myprompt..x.safetensors").args[0]
+    SaveConditioning.execute(conditioning=conds, name="my-prompt_x.v1")
+    assert (tmp_path / "my-prompt_x.v1.safetensors").is_file()
+    loaded = LoadConditioning.execute(name="my-prompt_x.v1.safetensors").args[0]
     assert len(loaded) == 11
     for (a, _), (b, _) in zip(conds, loaded):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -1,6 +1,7 @@
 """The live page on a real ComfyUI server: its routes, refusals, and a real browser watching and
 steering a causal video while it is made (headless Chromium from the system, driven by playwright)."""
 
+import asyncio
 import os
 import shutil
 import time
@@ -76,15 +77,31 @@ def test_a_stream_is_listed_steered_by_saved_conditioning_stopped_and_its_mp4_se
                           (b'{"saved": "../../x.safetensors"}', "unknown saved conditioning")):
         r = requests.post(api + "/prompt", data=body, timeout=10)
         assert r.status_code == 400 and message in r.json()["error"], r.text
-    assert requests.post(api + "/prompt", json={"saved": WAN_PROMPTS_MORE[0]}, timeout=10).status_code == 200
+    too_big = requests.post(api + "/prompt", data=(b"x" * 4096 for _ in range(256)), timeout=30)  # 1 MB, chunked
+    assert too_big.status_code == 413 and "over 16 KB" in too_big.json()["error"], too_big.text
+    watched_before = requests.get(api, timeout=10).json()["viewers"]
+    for after in ("\u00b2", "-1", "1e3", "9" * 40, "", "0x10"):  # '²' is a digit to str.isdigit, not to int()
+        assert asyncio.run(_watch_once(server.url, s["id"], after)), after
+    wait(lambda: requests.get(api, timeout=10).json()["viewers"] == watched_before, timeout=20,
+         what="every viewer to be counted out")
+    asked = [WAN_PROMPTS_MORE[0], WAN_PROMPTS_MORE[1]]  # two at once: the newer replaces the older, and says so
+    for name in asked:
+        assert requests.post(api + "/prompt", json={"saved": name}, timeout=10).status_code == 200
     wait(lambda: any("from block" in e["text"] for e in requests.get(api, timeout=10).json()["events"]),
          what="the switch to be made")
+    asked.append(WAN_PROMPTS_MORE[0])  # and one the stop overtakes, or the last block takes
+    assert requests.post(api + "/prompt", json={"saved": asked[-1]}, timeout=10).status_code == 200
     assert requests.post(api + "/stop", timeout=10).json()["state"] in ("stopping", "stopped")
     info = wait(lambda: (lambda i: i if i["state"] == "stopped" else None)(requests.get(api, timeout=10).json()),
                 what="the stream to stop")
     assert 1 <= info["blocks_done"] < 400
+    said = [e["text"] for e in info["events"] if "stopped after" not in e["text"]]
+    assert len(said) == len(asked), said  # every accepted request: taken, replaced, or not used, each said once
+    assert any("was replaced by a newer request" in t for t in said) or \
+        sum("from block" in t for t in said) == len(asked), said
     h = wait(lambda: finished(client, prompt_id), what="the job to end")
-    told = [t for out in h["outputs"].values() for t in out.get("text", [])]  # what the MP4 node shows
+    told = [t for out in h["outputs"].values() for t in out.get("text", [])  # what the MP4 node shows (the
+            if not t.startswith("Self Forcing;")]                           # loader's info, when it ran, aside)
     assert told == [f"stopped from the live page after block {info['blocks_done']} of 400"], told
     video = requests.get(api + "/video", timeout=30)
     assert video.status_code == 200 and video.headers["Content-Type"] == "video/mp4"
@@ -93,6 +110,18 @@ def test_a_stream_is_listed_steered_by_saved_conditioning_stopped_and_its_mp4_se
         f.write(video.content)
     boxes = mp4_boxes(path)
     assert boxes.index("moov") < boxes.index("mdat")
+
+
+async def _watch_once(url, stream_id, after) -> bool:
+    """Open the stream's websocket with ``after`` as given, read one message, close: True when the
+    server answered with the stream's figures."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{url}/tempo/live/streams/{stream_id}/ws", params={"after": after},
+                                      timeout=20) as ws:
+            msg = await ws.receive(timeout=20)
+            return msg.type == aiohttp.WSMsgType.TEXT and msg.json()["type"] == "info"
 
 
 def timeline_job(client, blocks, switch_block, saved_from):
@@ -274,7 +303,7 @@ def test_a_prompt_typed_on_the_page_switches_the_stream_at_the_block_the_page_sa
             page.wait_for_function("document.getElementById('events').textContent.includes('from block')",
                                    timeout=120_000)
             switched = int(page.evaluate(
-                "document.getElementById('events').textContent.match(/from block (\\\\d+)/)[1]")) - 1
+                "document.getElementById('events').textContent.match(/from block (\\d+)/)[1]")) - 1
             page.wait_for_function(f"window.tempoLive.blocks.includes({switched + 1})", timeout=120_000)
             page.click("#stop")
             info = wait(lambda: (lambda i: i if i["state"] not in ("running", "stopping") else None)(

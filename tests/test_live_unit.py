@@ -85,3 +85,25 @@ def test_unknown_or_odd_ids_find_nothing():
     stream(hub)
     for bad in ("../x", "", None, 5, "a" * 500):
         assert hub.get(bad) is None
+
+
+def events(s):
+    return [e["text"] for e in s.info()["events"]]
+
+
+def test_every_accepted_prompt_request_is_told_what_became_of_it():
+    """Replaced by a newer one before a block began, overtaken by a stop, or left when the stream ended:
+    each is said on the page (taking one is said by the sampler, 'from block N')."""
+    s = stream(LiveHub())
+    s.request_prompt("text", "one")
+    s.request_prompt("saved", "a.safetensors")
+    assert events(s) == ["'one' was replaced by a newer request ('a.safetensors') before a block began"]
+    assert s.take_prompt() == ("saved", "a.safetensors")
+    s.request_prompt("text", "two")
+    s.request_stop()
+    assert events(s)[-1] == "'two' was not used: the stream was asked to stop, so no later block is made"
+    assert s.take_prompt() is None
+    ended = stream(LiveHub())
+    ended.request_prompt("text", "three")
+    ended.finish("finished")
+    assert events(ended) == ["'three' was not used: the stream finished before another block began"]

@@ -147,3 +147,42 @@ def test_a_pickled_object_is_named(tmp_path):
     torch.save({"state_dict": _sd(), "args": argparse.Namespace(lr=1)}, p)
     with pytest.raises(files.CheckpointError, match=r"beyond tensors \(argparse.Namespace\).*weights_only=True"):
         files.read_checkpoint(p)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_plain_pickle_that_calls_code_is_called_code_not_corrupt(tmp_path, protocol):
+    """A pickle written by pickle.dump (not torch.save) that would run os.system: torch's safe reader
+    stops on protocol 5's first opcode before it names anything; its opcodes, read without running,
+    name the function."""
+    import pickle
+
+    marker = "/tmp/tempo_pwned"
+    if os.path.exists(marker):
+        os.remove(marker)
+    p = tmp_path / "evil.pt"
+    p.write_bytes(pickle.dumps({"weight": Evil()}, protocol=protocol))
+    with pytest.raises(files.CheckpointError, match=r"beyond tensors \(posix.system\).*weights_only=True") as e:
+        files.read_checkpoint(str(p))
+    assert "corrupt" not in str(e.value) and not os.path.exists(marker)
+
+
+def test_torch_advice_never_reaches_the_message(tmp_path):
+    """PyTorch's own 'Please file an issue' / 'WeightsUnpickler error' text is not the artist's business."""
+    import pickle
+
+    p = tmp_path / "plain.pt"
+    p.write_bytes(pickle.dumps({"weight": [1.0, 2.0]}, protocol=5))
+    with pytest.raises(files.CheckpointError, match="re-save it with torch.save") as e:
+        files.read_checkpoint(str(p))
+    for words in ("Please file an issue", "WeightsUnpickler", "Weights only load failed", "PyTorch 2.6"):
+        assert words not in str(e.value)
+
+
+@pytest.mark.parametrize("header", [b"[1, 2, 3]", b'"text"', b'{"w": [1, 2]}'])
+def test_a_safetensors_header_that_is_not_a_table(tmp_path, header):
+    import struct
+
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(files.CheckpointError, match="is not a valid safetensors file .*download it again"):
+        files.read_checkpoint(str(p))

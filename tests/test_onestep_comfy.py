@@ -6,6 +6,8 @@ UNet (SDXL-only presets included), applied directly rather than through the load
 check.
 """
 
+import os
+
 import pytest
 import torch
 
@@ -356,6 +358,9 @@ CARD_ROWS = [
     ("Hyper-SD", "SD15", 4, "DDIMScheduler", dict(timestep_spacing="trailing"), {}, True),
     ("Hyper-SD", "SDXL", 8, "DDIMScheduler", dict(timestep_spacing="trailing"), {}, True),
     ("Hyper-SD-TCD", "SDXL", 1, "TCDScheduler", {}, dict(eta=1.0), True),
+    ("Hyper-SD-TCD", "SD15", 1, "TCDScheduler", {}, dict(eta=1.0), True),
+    ("Hyper-SD-TCD", "SDXL", 2, "TCDScheduler", {}, dict(eta=1.0), True),
+    ("Hyper-SD-TCD", "SDXL", 3, "TCDScheduler", {}, dict(eta=1.0), True),
     ("Hyper-SD-TCD", "SDXL", 4, "TCDScheduler", {}, dict(eta=1.0), True),
     ("DMD2", "SDXL", 1, "LCMScheduler", dict(timesteps=[399]), {}, False),
     ("DMD2", "SDXL", 4, "LCMScheduler", dict(timesteps=[999, 749, 499, 249]), {}, False),
@@ -381,13 +386,11 @@ def test_published_row_equals_its_diffusers_scheduler(unet_model, diffusers_unet
     assert [int(t) for t in sched.timesteps] == [int(t) for t in full_strength_timesteps(row, steps)], \
         "the preset's timesteps are the scheduler's"
     theirs = _card_loop(diffusers_unet, sched, _noise() * sched.init_noise_sigma, step_kw)
-    ours = _ours(unet_model, row, steps)
-    if vp_t0:  # DDIM / TCD end on the table's t = 0: diffusers returns sqrt(abar_0) x there, ComfyUI x itself
-        ours = ours * _abar(0) ** 0.5
+    ours = _ours(unet_model, row, steps)  # DDIM / TCD end on the table's t = 0, as diffusers' sample there
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("eta,steps", [(0.3, 4), (0.0, 2), (0.5, 8)])
+@pytest.mark.parametrize("eta,steps", [(0.3, 4), (0.0, 2), (0.5, 8), (0.3, 1), (1.0, 1), (0.7, 3), (1.0, 4)])
 def test_tcd_sampler_node_equals_diffusers_tcd_scheduler(unet_model, diffusers_unet, eta, steps):
     """Tempo TCD Sampler in native SamplerCustom, on the TCD preset's SIGMAS, against TCDScheduler.step(eta)."""
     import comfy.sample
@@ -403,7 +406,7 @@ def test_tcd_sampler_node_equals_diffusers_tcd_scheduler(unet_model, diffusers_u
     latent = torch.zeros(LATENT)
     out = comfy.sample.sample_custom(m, comfy.sample.prepare_noise(latent, SEED), 1.0, sampler,
                                      onestep_sigmas(m, steps, 1.0), [[_ctx(), {}]], [[_ctx(), {}]], latent, seed=SEED)
-    torch.testing.assert_close(_latent_in(unet_model, out) * _abar(0) ** 0.5, theirs, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(_latent_in(unet_model, out), theirs, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("preset,scheduler,steps,strength", [
@@ -513,9 +516,9 @@ def _ours_multi(model, steps):
 
 
 @pytest.mark.parametrize("preset,message", [
-    ("SDXL-Lightning", "the model is a SD15 UNet but the SDXL-Lightning preset is for SDXL models"),
-    ("APT", "the APT preset is for Wan 2.1 video models; this MODEL is SD15"),
-    ("SVD", "the SVD preset is for Stable Video Diffusion; this MODEL is SD15"),
+    ("SDXL-Lightning", "the SDXL-Lightning preset is published for SDXL models, and this model is SD 1.5"),
+    ("APT", "the APT preset is for Wan 2.1 video models; this MODEL is SD 1.5"),
+    ("SVD", "the SVD preset is for Stable Video Diffusion; this MODEL is SD 1.5"),
     ("nope", "preset 'nope' is not one of"),
 ])
 def test_preset_node_refuses_a_family_not_published_for_the_base(unet_model, preset, message):
@@ -523,3 +526,54 @@ def test_preset_node_refuses_a_family_not_published_for_the_base(unet_model, pre
 
     with pytest.raises(ValueError, match=message):
         OneStepPreset.execute(model=unet_model, preset=preset)
+
+
+def test_the_preset_node_behind_comfyuis_load_checkpoint_samples_as_tempos_loader(comfy, add_model_folder):
+    """Tempo One-Step Preset on a MODEL from ComfyUI's own Load Checkpoint (the demo's SD 1.5 file, which it takes
+    as SD 1.5) samples exactly as the same file through Tempo's loader with the same preset."""
+    import nodes
+
+    from tempo_pack.demo import run as demo
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.onestep import generate
+    from tempo_pack.nodes.onestep_image import OneStepImageLoader
+    from tempo_pack.nodes.onestep_preset import OneStepPreset
+
+    demo.ensure_demo_models(demo.DEMO_MODELS, log=lambda m: None)
+    add_model_folder("checkpoints", os.path.join(demo.DEMO_MODELS, "checkpoints"))
+    native, clip, _ = nodes.CheckpointLoaderSimple().load_checkpoint(factory.SD15_CKPT)[:3]
+    ours = OneStepImageLoader.execute(ckpt_name=factory.SD15_CKPT, preset="Hyper-SD-TCD", weight_dtype="default").args[0]
+    preset = OneStepPreset.execute(model=native, preset="Hyper-SD-TCD").args[0]
+    cond = clip.encode_from_tokens_scheduled(clip.tokenize("a lighthouse"))
+    latent = {"samples": torch.zeros(1, 4, 8, 8)}
+    for steps in (1, 2):
+        a = generate(preset, cond, None, latent, SEED, steps, 1.0, 1.0)["samples"]
+        b = generate(ours, cond, None, latent, SEED, steps, 1.0, 1.0)["samples"]
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_the_preset_node_behind_comfyuis_load_diffusion_model_samples_as_tempos_loader(comfy, tmp_path,
+                                                                                       add_model_folder):
+    """The same with a UNet-only file through ComfyUI's Load Diffusion Model (UNETLoader): DMD2, and LCM at 4 steps."""
+    import nodes
+
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.onestep import generate
+    from tempo_pack.nodes.onestep_image import OneStepImageLoader
+    from tempo_pack.nodes.onestep_preset import OneStepPreset
+
+    sd = factory.unet_state_dict("SD15", factory.SD15_DEMO_UNET, seed=3)  # SD 1.5's width, so ComfyUI detects it
+    factory.save_safetensors(sd, str(tmp_path / "dmd2_sd15_unet.safetensors"), {}, torch.float32)
+    add_model_folder("diffusion_models", tmp_path)
+    add_model_folder("checkpoints", tmp_path)
+    native = nodes.UNETLoader().load_unet("dmd2_sd15_unet.safetensors", "default")[0]
+    cond = [[_ctx(), {}]]
+    latent = {"samples": torch.zeros(1, 4, 8, 8)}
+    for name, steps in (("DMD2", 1), ("LCM", 4)):
+        preset = OneStepPreset.execute(model=native, preset=name).args[0]
+        ours = OneStepImageLoader.execute(ckpt_name="dmd2_sd15_unet.safetensors", preset=name,
+                                          weight_dtype="default").args[0]
+        a = generate(preset, cond, None, latent, SEED, steps, 1.0, 1.0)["samples"]
+        b = generate(ours, cond, None, latent, SEED, steps, 1.0, 1.0)["samples"]
+        assert a.abs().max() > 0
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

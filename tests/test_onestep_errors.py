@@ -64,7 +64,7 @@ def test_loader_refuses_with_a_clear_message(ckpts, name, message):
 
 
 def test_preset_of_another_architecture_is_refused(ckpts):
-    with pytest.raises(ValueError, match="is a SD15 UNet but the SDXL-Turbo preset is for SDXL"):
+    with pytest.raises(ValueError, match="the SDXL-Turbo preset is published for SDXL models, and this model is SD 1.5"):
         _load("dmd2_unet.safetensors", "SDXL-Turbo")
 
 

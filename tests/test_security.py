@@ -116,12 +116,16 @@ def test_saved_conditioning_names_stay_in_their_folder(client, outside, server, 
                  "x\x00.safetensors"):
         answer = _attempt(client, _conditioning_prompt(name))
         assert answer.startswith("refused by ComfyUI") or NOT_ONE_OF in answer, answer
-    # saving under a hostile name writes inside models/tempo_conditioning/ and nowhere else
-    before = _listing(outside)
-    assert _attempt(client, _conditioning_prompt(checkpoints.WAN_PROMPT, "../../" + str(outside) + "/pwn")) == "ok"
-    assert _listing(outside) == before
+    # a name with folders in it is refused as the job is queued (as the mp4 prefix is), and nothing is written
+    before = _listing(outside), _listing(models_dir / "tempo_conditioning"), _listing(os.path.join(server.base, "models"))
+    for name in ("../../" + str(outside) + "/pwn", "../../x/c", "/tmp/c", "a/b", ".hidden", "x\\y"):
+        answer = _attempt(client, _conditioning_prompt(checkpoints.WAN_PROMPT, name))
+        assert answer.startswith("refused by ComfyUI") and "use letters, digits, - _ and . only" in answer, answer
+    assert (_listing(outside), _listing(models_dir / "tempo_conditioning"),
+            _listing(os.path.join(server.base, "models"))) == before
+    assert _attempt(client, _conditioning_prompt(checkpoints.WAN_PROMPT, "fox-2.v1")) == "ok"
     written = _listing(models_dir / "tempo_conditioning") + _listing(os.path.join(server.base, "models"))
-    assert any("pwn" in n for n in written), written  # the server's first conditioning folder
+    assert any(n.endswith("fox-2.v1.safetensors") for n in written), written
 
 
 @pytest.mark.server

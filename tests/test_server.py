@@ -298,7 +298,7 @@ def test_failed_job_stops_the_batch(client, tmp_path):
     lines = [json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()]
     status = {l["job"]: l for l in lines}
     assert status[0]["status"] == "success"
-    assert status[1]["status"] == "error" and "SDXL-Turbo preset is for SDXL" in status[1]["error"]
+    assert status[1]["status"] == "error" and "SDXL-Turbo preset is published for SDXL" in status[1]["error"]
     assert status[2]["status"] in ("cancelled", "success")  # it may have finished before the failure arrived
     assert not client.queue()["queue_pending"]
 
@@ -524,7 +524,7 @@ def test_retries_try_a_failing_job_again_only_when_asked(client, tmp_path):
         runner.run_batch(client, api, _failing_jobs(), str(tmp_path), keep_going=True, progress=False, retries=1)
     lines = {l["job"]: l for l in map(json.loads, (tmp_path / "manifest.jsonl").read_text().splitlines())}
     assert lines[1]["status"] == "error" and [t["status"] for t in lines[1]["tries"]] == ["error"]
-    assert "SDXL-Turbo preset is for SDXL" in lines[1]["tries"][0]["error"]
+    assert "SDXL-Turbo preset is published for SDXL" in lines[1]["tries"][0]["error"]
     assert lines[0]["tries"] == [] and lines[0]["server"] == client.url
 
 
@@ -546,7 +546,7 @@ def test_a_refused_job_is_reported_once(server, tmp_path):
     failing = _cli("run", TXT2IMG, "--server", server.url, "--set", "41.preset=SDXL-Turbo", *sum(
         (["--set", f"{k}={v}"] for k, v in SMALL_LATENT.items()), []), "-o", str(tmp_path / "p"), "--quiet")
     assert failing.returncode == 1
-    assert failing.stderr.count("preset is for SDXL") == 1 and "custom_nodes" not in failing.stderr, failing.stderr
+    assert failing.stderr.count("preset is published for SDXL") == 1 and "custom_nodes" not in failing.stderr, failing.stderr
 
 
 def test_comfyuis_own_checkpoint_loader_takes_the_demo_checkpoint(client, tmp_path):
@@ -592,6 +592,27 @@ def test_the_largest_allowed_one_step_latent_is_refused_and_the_server_lives(cli
     small = SMALL_LATENT if "EmptyLatentImage" in {v["class_type"] for v in api.values()} else \
         {**VIDEO_SIZE, "EmptyHunyuanLatentVideo.length": 9}
     assert runner.run_batch(client, api, [small], str(tmp_path / "small"), progress=False)[0].status == "success"
+
+
+@pytest.mark.parametrize("name,overrides,message", [
+    ("09 Causal video that follows a prompt timeline.json", {"TempoPromptTimeline.text": "0: a\n10:30 cats"},
+     "text: line 2 '10:30 cats' reads two ways"),
+    ("09 Causal video that follows a prompt timeline.json", {"TempoPromptTimeline.text": "0: a\n1e308: b"},
+     "text: line 2: the start time '1e308' is not a number"),
+    ("16 Wan 2.2 Lightning text to video, two experts.json",
+     {"TempoTwoExpertGenerate.expert_rule": "step", "TempoTwoExpertGenerate.expert_boundary": 100.0},
+     "expert_boundary 100 with expert_rule step is how many of the 4 steps run on the high-noise model"),
+    ("11 One-step text to video (rCM, Wan 2.1).json", {"TempoOneStepVideoLoader.model_name": "not_there.pt"},
+     "model file 'not_there.pt' is not one of the files in models/diffusion_models/"),
+])
+def test_other_inputs_that_cannot_work_are_refused_when_queued(client, name, overrides, message):
+    """The timeline's lines, a step boundary past the steps, a file that is not there: said as the job is
+    queued, in the node's words, before anything loads."""
+    api = workflow.to_api(workflow.load_workflow(os.path.join(PACK_ROOT, "workflows", name)), client.object_info())
+    api = workflow.apply_overrides(swap.use_demo_text_encoder(api), overrides)
+    r = client.post_json("/prompt", {"prompt": api})  # straight to the server, past the client's own checks
+    assert r.status_code == 400, r.text
+    assert re.search(message, client.format_prompt_error(api, r.json())), r.text
 
 
 @pytest.mark.parametrize("overrides,message", [

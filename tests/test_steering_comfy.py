@@ -1,6 +1,8 @@
 """Steering inside real ComfyUI: the prompt timeline nodes, the sampler's switches and
 video-to-video, the Wan VAE's streamed encode. Tiny Wan 2.1 shapes, fp32."""
 
+import re
+
 import pytest
 import torch
 
@@ -83,21 +85,76 @@ def test_timeline_video_equals_the_core_session_and_an_all_same_timeline_the_sin
 
 
 def test_timeline_text_node_encodes_each_line_with_the_native_text_encoder(files):
-    """A real ComfyUI CLIP (the tiny SD 1.5 checkpoint's): each line's conditioning is CLIP Text
-    Encode's for the same text, at the line's time."""
+    """A real ComfyUI CLIP (the tiny SD 1.5 checkpoint's): each line's conditioning, encoded when the
+    sampler places the timeline, is CLIP Text Encode's for the same text, at the line's time."""
     import nodes
 
+    from tempo_pack.nodes.causal_video import _encoder
     from tempo_pack.nodes.prompt_timeline import PromptTimeline
     from tempo_pack.nodes.unet_models import load_image_model
+    from tempo_pack.samplers import timeline as tl
 
     clip = load_image_model(files["sd15"], "fp32")[1]
-    text = "# a comment\n0: a fox\n\n2.5s: a fox jumps\n"
+    text = "# a comment\n0: a fox\n\n2.5s: a fox jumps\n0:03: the fox lands\n"
     t = PromptTimeline.execute(clip, text, "seconds", 16.0).args[0]
-    assert [(e.frame, e.label, e.asked) for e in t.entries] == [(0, "a fox", "0 s"), (40, "a fox jumps", "2.5 s")]
+    assert [(e.frame, e.label, e.asked) for e in t.entries] == [(0, "a fox", "0 s"), (40, "a fox jumps", "2.5 s"),
+                                                                 (48, "the fox lands", "0:03")]
+    assert all(e.cond is None for e in t.entries)  # nothing encoded until the sampler has placed every prompt
+    first, switches, _ = tl.place(t, [0, 20, 44, 60], 80, encode=_encoder(clip, None))
     ref = nodes.CLIPTextEncode().encode(clip, "a fox jumps")[0][0][0]
-    assert torch.equal(t.entries[1].cond, ref[:1])
-    frames = PromptTimeline.execute(clip, "0: a\n30: b", "frames", 16.0).args[0]
-    assert [e.frame for e in frames.entries] == [0, 30]
+    assert torch.equal(switches[2], ref[:1])
+    assert torch.equal(first, nodes.CLIPTextEncode().encode(clip, "a fox")[0][0][0][:1])
+    frames = PromptTimeline.execute(clip, "0: a\n30: b\n0:02: c", "frames", 16.0).args[0]
+    assert [e.frame for e in frames.entries] == [0, 30, 32]  # minutes:seconds is clock time in either unit
+
+
+def test_conditioning_of_another_text_encoder_is_refused_by_the_sampler_before_any_work(model, files, tmp_path):
+    """768-wide conditioning (an SD CLIP) reaching the Wan sampler (4096 wide) through the text timeline,
+    Timeline Add, Load Conditioning or positive: refused when the plan is made, naming the text encoder
+    to use, not as a shape error in the MP4 node."""
+    from safetensors.torch import save_file
+
+    from tempo_pack.nodes.common import TempoInputError
+    from tempo_pack.nodes.conditioning import LoadConditioning
+    from tempo_pack.nodes.prompt_timeline import PromptTimeline, PromptTimelineAdd
+    from tempo_pack.nodes.unet_models import load_image_model
+    from comfy_helpers import model_folder
+
+    sd_cond = [[torch.randn(1, 77, 768), {}]]
+    words = "is text conditioning 768 wide, but this model reads 4096 wide .* encode it with Load CLIP, type wan"
+    with pytest.raises(TempoInputError, match="positive " + words):
+        plan(model, positive=sd_cond)
+    clip = load_image_model(files["sd15"], "fp32")[1]
+    typed = PromptTimeline.execute(clip, "0: a fox\n1: a fox jumps", "seconds", 16.0).args[0]
+    with pytest.raises(TempoInputError, match="the timeline's prompt 'a fox' " + words):
+        plan(model, timeline=typed)
+    added = PromptTimelineAdd.execute(sd_cond, 1.0, "seconds", 16.0, timeline((0, 1)), "sd prompt").args[0]
+    with pytest.raises(TempoInputError, match="the timeline's prompt at 1 s \\('sd prompt'\\) " + words):
+        plan(model, timeline=added)
+    save_file({"cond.0": sd_cond[0][0]}, str(tmp_path / "sd_prompt.safetensors"))
+    with model_folder("tempo_conditioning", tmp_path):
+        loaded = LoadConditioning.execute("sd_prompt.safetensors").args[0]
+    with pytest.raises(TempoInputError, match="positive " + words):
+        plan(model, positive=loaded)
+
+
+def test_a_timeline_longer_than_the_video_has_blocks_is_refused_before_encoding(model):
+    """1000 typed lines into a 4-block video: refused at once, with no line encoded."""
+    from tempo_pack.nodes.common import TempoInputError
+    from tempo_pack.nodes.prompt_timeline import PromptTimeline
+
+    class CountingClip:  # the sampler must refuse before asking it for anything
+        asked = 0
+
+        def tokenize(self, text):
+            CountingClip.asked += 1
+            raise AssertionError("encoded before the timeline was checked")
+
+    text = "\n".join(f"{i}: prompt {i}" for i in range(1000))
+    t = PromptTimeline.execute(CountingClip(), text, "frames", 16.0).args[0]
+    with pytest.raises(TempoInputError, match="the timeline has 1000 prompts but the video has 4 blocks"):
+        plan(model, timeline=t)
+    assert CountingClip.asked == 0
 
 
 @pytest.mark.parametrize("text,message", [
@@ -107,7 +164,11 @@ def test_timeline_text_node_encodes_each_line_with_the_native_text_encoder(files
     ("2: a", "the first prompt must start at 0"),
     ("a fox", "line 1 'a fox' has no start time"),
     ("\n# only a comment\n", "the timeline is empty"),
-    ("0: a\n-3: b", "must be 0 or more"),
+    ("0: a\n-3: b", "the start time '-3' is not a number"),
+    ("0: a\n1:30 b", "reads two ways"),
+    ("0: a\n10:30 cats", "reads two ways"),
+    ("0: a\n1e308: b", "the start time '1e308' is not a number"),
+    ("0: a\n100000: b", "past the longest video the sampler makes"),
 ])
 def test_timeline_text_errors_name_the_line_and_the_fix(files, text, message):
     from tempo_pack.nodes.common import TempoInputError
@@ -323,3 +384,37 @@ def test_prompts_are_cut_at_512_tokens_before_encoding():
     assert encode_wan_prompt(clip, "word " * 700)[0][0].shape[1] == 512
     assert clip.seen["umt5xxl"][0][-1] == (1, 1.0) and clip.seen["umt5xxl"][0][:511] == [(i + 2, 1.0) for i in range(511)]
     assert encode_wan_prompt(clip, "a red fox")[0][0].shape[1] == 4
+
+
+@pytest.mark.parametrize("tensors,holds", [({"weight": torch.zeros(2, 2)}, "weight"),
+                                           ({"cond.1": torch.zeros(1, 4, 8)}, "cond.1"),
+                                           ({"cond.0": torch.zeros(4, 8)}, "cond.0")])
+def test_load_conditioning_of_a_file_that_is_not_one(comfy, tmp_path, tensors, holds):
+    from safetensors.torch import save_file
+
+    from comfy_helpers import model_folder
+    from tempo_pack.nodes.common import TempoInputError
+    from tempo_pack.nodes.conditioning import LoadConditioning
+
+    save_file(tensors, str(tmp_path / "odd.safetensors"))
+    with model_folder("tempo_conditioning", tmp_path), \
+            pytest.raises(TempoInputError, match=f"odd.safetensors is not a saved conditioning \\(it holds {holds}"
+                                                 "\\); save prompts with 'Tempo Save Conditioning'"):
+        LoadConditioning.execute("odd.safetensors")
+
+
+@pytest.mark.parametrize("name,message", [
+    ("../../x/c", "name '../../x/c' has '/'; use letters, digits, - _ and . only \\(no folders"),
+    ("", "name is empty"), (".hidden", "has a leading '.'"), ("a" * 600, "characters long; use at most"),
+])
+def test_save_conditioning_refuses_a_name_with_folders_and_writes_nothing(comfy, tmp_path, name, message):
+    from comfy_helpers import model_folder
+    from tempo_pack.nodes.common import TempoInputError
+    from tempo_pack.nodes.conditioning import SaveConditioning
+
+    with model_folder("tempo_conditioning", tmp_path):
+        said = SaveConditioning.validate_inputs(name=name)  # as the job is queued
+        assert isinstance(said, str) and re.search(message, said), said
+        with pytest.raises(TempoInputError, match=message):
+            SaveConditioning.execute(cond(1), name)
+    assert list(tmp_path.iterdir()) == []

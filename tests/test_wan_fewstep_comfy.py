@@ -167,9 +167,77 @@ def test_an_expert_pair_that_does_not_match(wan, tmp_path):
     factory.save_safetensors(other, str(tmp_path / "three_layers.safetensors"), {}, torch.float32)
     odd, _ = load_onestep_video(str(tmp_path / "three_layers.safetensors"), "fp32")
     with pytest.raises(ValueError, match="the high-noise and low-noise models differ"):
-        ours(preset(wan["high"], "lightx2v Wan 2.2"), 4, low=preset(odd, "lightx2v Wan 2.2"))
+        two(preset(wan["high"], "lightx2v Wan 2.2"), preset(odd, "lightx2v Wan 2.2"))
     with pytest.raises(ValueError, match="set both to the same preset"):
-        ours(preset(wan["high"], "lightx2v Wan 2.2"), 4, low=preset(wan["low"], "Wan2.2-Lightning T2V"))
+        two(preset(wan["high"], "lightx2v Wan 2.2"), preset(wan["low"], "Wan2.2-Lightning T2V"))
+
+
+def two(high, low, steps=4, **kw):
+    from tempo_pack.nodes.onestep import TwoExpertGenerate
+
+    return TwoExpertGenerate.execute(model_high=high, model_low=low, positive=[[_ctx(), {}]],
+                                     latent={"samples": torch.zeros(LATENT)}, seed=SEED, steps=steps, cfg=1.0, **kw)
+
+
+def test_the_same_expert_twice_is_refused(wan, tmp_path):
+    """One file in both inputs (the same MODEL, or the same file loaded twice): said, not run."""
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.onestep_video import load_onestep_video
+
+    high = preset(wan["high"], "lightx2v Wan 2.2")
+    again, _ = load_onestep_video(factory.write_rcm_pt(str(tmp_path / "again.pt"), seed=19), "fp32")
+    for low in (high, high.clone(), preset(again, "lightx2v Wan 2.2")):
+        with pytest.raises(ValueError, match="model_high and model_low are the same model \\(the same weights\\); "
+                                             "connect the high_noise file to model_high and the low_noise file"):
+            two(high, low)
+
+
+def test_a_causal_model_as_an_expert_is_refused(wan):
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.nodes.wan_models import load_causal_model
+
+    causal = load_causal_model(factory.write_causal_safetensors(str(wan["root"] / "sf.safetensors")), "fp32")[0]
+    with pytest.raises(ValueError, match="model_low is a causal \\(block-by-block\\) Wan 2.1 model; it makes video "
+                                         "with Tempo Causal Video Sampler"):
+        two(preset(wan["high"], "lightx2v Wan 2.2"), causal)
+
+
+def test_swapped_experts_are_named_by_their_files(wan, tmp_path):
+    """Where ComfyUI records the file a MODEL came from (0.23 on), the high_noise file in model_low is said."""
+    import nodes
+
+    from comfy_helpers import model_folder
+    from tempo_pack.factory import checkpoints as factory
+
+    names = {}
+    for role, seed in (("high", 19), ("low", 23)):
+        names[role] = f"wan2.2_t2v_{role}_noise_14B_fp16.safetensors"
+        factory.save_safetensors(factory.causal_wan_state_dict(seed), str(tmp_path / names[role]), {}, torch.float32)
+    with model_folder("diffusion_models", tmp_path):
+        high, low = (nodes.UNETLoader().load_unet(names[r], "default")[0] for r in ("high", "low"))
+    if not hasattr(high, "cached_patcher_init"):
+        pytest.skip("this ComfyUI (before 0.23) does not record the file a MODEL came from")
+    high, low = preset(high, "lightx2v Wan 2.2"), preset(low, "lightx2v Wan 2.2")
+    with pytest.raises(ValueError, match=f"the experts look swapped: model_high is {names['low']} and model_low is "
+                                         f"{names['high']}"):
+        two(low, high)
+    assert two(high, low).args[0]["samples"].shape == LATENT
+
+
+@pytest.mark.parametrize("boundary,message", [(100.0, "expert_boundary 100 with expert_rule step is how many of the "
+                                                      "4 steps run on the high-noise model; use a whole number from 0 "
+                                                      "to 4"),
+                                              (1.5, "expert_boundary 1.5 with expert_rule step")])
+def test_a_step_boundary_past_the_steps_is_refused_as_queued_and_when_run(wan, boundary, message):
+    from tempo_pack.nodes.onestep import TwoExpertGenerate
+
+    said = TwoExpertGenerate.validate_inputs(steps=4, expert_rule="step", expert_boundary=boundary)
+    assert isinstance(said, str) and said.startswith(message), said
+    assert TwoExpertGenerate.validate_inputs(steps=4, expert_rule="step", expert_boundary=2.0) is True
+    assert TwoExpertGenerate.validate_inputs(steps=4, expert_rule="timestep", expert_boundary=900.0) is True
+    name = "lightx2v Wan 2.2"
+    with pytest.raises(ValueError, match=message):
+        two(preset(wan["high"], name), preset(wan["low"], name), expert_rule="step", expert_boundary=boundary)
 
 
 def test_a_preset_for_another_base(wan, tmp_path):
@@ -177,8 +245,11 @@ def test_a_preset_for_another_base(wan, tmp_path):
     from tempo_pack.nodes.unet_models import load_image_model
 
     sd_model = load_image_model(factory.write_unet_file(str(tmp_path / "sd15_unet.safetensors")), "fp32")[0]
-    with pytest.raises(ValueError, match="rCM preset is published for the Wan 2.1 architecture.*this MODEL is SD15"):
+    with pytest.raises(ValueError, match="rCM preset is published for the Wan 2.1 architecture.*this MODEL is SD 1.5"):
         preset(sd_model, "rCM")
+    with pytest.raises(ValueError, match="the DMD2 preset is published for SDXL and SD 1.5 models, and this model is "
+                                         "the Wan 2.1 architecture"):
+        preset(wan["high"], "DMD2")
 
 
 def test_rcm_pt_loads_as_the_same_network(wan, tmp_path):
