@@ -10,7 +10,7 @@ from .batch import build_jobs, parse_seed_range, read_csv_jobs, read_prompts
 from .runner import run_batch
 from .errors import ClientError, ServerUnreachable
 from .server import ComfyServer, parse_headers
-from .workflow import check_api_types, load_workflow, parse_assignment, split_target, workflow_format
+from .workflow import check_api_types, load_workflow, parse_assignment, split_target, workflow_api, workflow_format
 
 EPILOG = """exit codes: 0 all jobs succeeded; 1 a job failed; 2 bad input (workflow, override,
 refused prompt, an output folder that holds another batch); 3 server unreachable (every server,
@@ -60,6 +60,20 @@ def add_commands(sub):
     run.add_argument("--resume", action="store_true",
                      help="finish the batch in --output: skip the jobs whose outputs are complete there and run "
                           "the rest (without it, a folder that already holds a batch is refused)")
+    ray = run.add_argument_group("Ray (a batch over a cluster's GPUs; needs: pip install ray)")
+    ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                     help="run the jobs on Ray workers, one ComfyUI each (one per GPU): alone, a local Ray on this "
+                          "machine; 'auto' or ray://HOST:PORT (or HOST:PORT), an existing cluster. With --server, "
+                          "one worker attaches to each listed server instead of starting a ComfyUI")
+    ray.add_argument("--ray-workers", type=int, metavar="N",
+                     help="how many ComfyUI workers (default: one per GPU in the cluster, else 1)")
+    ray.add_argument("--ray-comfyui", metavar="PATH",
+                     help="the ComfyUI folder each worker starts, the same path on every node (default: "
+                          "$COMFYUI_PATH, or the ComfyUI this pack sits in); its custom nodes and models are used")
+    ray.add_argument("--ray-models", action="append", default=[], metavar="DIR",
+                     help="another models folder (with checkpoints/, loras/, ...) for the workers (repeatable)")
+    ray.add_argument("--ray-cpus", type=float, default=1.0, metavar="N",
+                     help="CPUs each worker takes where the cluster has no GPU (default 1)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--live", action="store_true",
                      help="print the server's live page (causal videos play there while they are made)")
@@ -111,6 +125,8 @@ def cmd_run(args) -> int:
     def log(m):
         print(m, file=sys.stderr)
 
+    if args.ray is not None:
+        return run_on_ray(args, log)
     servers = connect(server_urls(args), parse_headers(args.header), log)
     first = servers[0]
     ui = load_workflow(args.workflow)
@@ -120,19 +136,7 @@ def cmd_run(args) -> int:
     for path in args.upload:
         for server in servers:  # any server may run any job
             print(f"uploaded {path} to {server.url} as {server.upload_image(path)}", file=sys.stderr)
-    sets = {}
-    for s in args.set:
-        node, name, value = parse_assignment(s)
-        sets[f"{node}.{name}"] = value
-    for t in (args.seed_input or []) + (args.prompt_input or []):
-        split_target(t)
-    jobs = build_jobs(api, sets=sets,
-                      seeds=parse_seed_range(args.seeds) if args.seeds else None, seed_targets=args.seed_input,
-                      prompts=read_prompts(args.prompts) if args.prompts else None,
-                      prompt_targets=args.prompt_input,
-                      rows=read_csv_jobs(args.csv) if args.csv else None)
-    if args.retries < 0:
-        raise ClientError(f"--retries {args.retries}: give 0 or more")
+    jobs = jobs_of(args, api)
     if args.live or args.open:
         for server in servers:
             page = live_page_url(server.url)
@@ -143,6 +147,46 @@ def cmd_run(args) -> int:
 
             webbrowser.open(live_page_url(first.url))
     print(f"queueing {len(jobs)} job(s) on {', '.join(s.url for s in servers)}", file=sys.stderr)
+    return run_and_report(args, servers, api, jobs, ui, log)
+
+
+def run_on_ray(args, log) -> int:
+    """The same batch, placed on Ray workers (client/ray_pool.py)."""
+    from .ray_pool import RayPool, import_ray
+
+    import_ray()  # first: without Ray, say what to install before anything else
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise ClientError(f"--ray-workers {args.ray_workers}: give 1 or more")
+    address = None if args.ray == "local" else args.ray
+    urls = list(dict.fromkeys(u.rstrip("/") for u in args.server)) if args.server else None
+    ui = load_workflow(args.workflow)
+    with RayPool(address, workers=args.ray_workers, comfyui=args.ray_comfyui, models=args.ray_models, urls=urls,
+                 headers=parse_headers(args.header), uploads=args.upload, cpus=args.ray_cpus, log=log) as pool:
+        api = workflow_api(ui, args.workflow, pool.object_info(), "the Ray workers' ComfyUI")
+        jobs = jobs_of(args, api)
+        log(f"queueing {len(jobs)} job(s) on {len(pool.actors)} Ray worker(s)")
+        return run_and_report(args, pool, api, jobs, ui, log)
+
+
+def jobs_of(args, api: dict) -> list[dict]:
+    """The batch's jobs (override dicts) from --set, --seeds, --prompts and --csv."""
+    sets = {}
+    for s in args.set:
+        node, name, value = parse_assignment(s)
+        sets[f"{node}.{name}"] = value
+    for t in (args.seed_input or []) + (args.prompt_input or []):
+        split_target(t)
+    if args.retries < 0:
+        raise ClientError(f"--retries {args.retries}: give 0 or more")
+    return build_jobs(api, sets=sets,
+                      seeds=parse_seed_range(args.seeds) if args.seeds else None, seed_targets=args.seed_input,
+                      prompts=read_prompts(args.prompts) if args.prompts else None,
+                      prompt_targets=args.prompt_input,
+                      rows=read_csv_jobs(args.csv) if args.csv else None)
+
+
+def run_and_report(args, servers, api: dict, jobs: list[dict], ui: dict, log) -> int:
+    """Run the batch on ``servers`` (listed servers or Ray workers) and say where its files are."""
     results = run_batch(servers, api, jobs, args.output, keep_going=args.keep_going, progress=not args.quiet,
                         log=log, retries=args.retries, existing="resume" if args.resume else "refuse",
                         ui=ui if workflow_format(ui, args.workflow) == "ui" else None)

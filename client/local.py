@@ -77,18 +77,35 @@ MODEL_FOLDERS = ("checkpoints", "diffusion_models", "unet", "vae", "text_encoder
                  "controlnet", "loras", "vae_approx", "tempo_conditioning")
 
 
+# Runs ComfyUI's main.py in a process that ends when the process that started it is gone (a Ray
+# worker killed with SIGKILL leaves no ComfyUI behind): a daemon thread watches the parent's pid.
+_WATCHED_MAIN = (
+    "import os, runpy, sys, threading, time\n"
+    "parent = int(sys.argv.pop(1))\n"
+    "def watch():\n"
+    "    while True:\n"
+    "        time.sleep(1.0)\n"
+    "        if os.getppid() != parent:\n"
+    "            os._exit(0)\n"
+    "threading.Thread(target=watch, daemon=True, name='tempo-parent-watch').start()\n"
+    "sys.argv[0] = 'main.py'\n"
+    "runpy.run_path('main.py', run_name='__main__')\n"
+)
+
+
 class LocalComfyUI:
     """A ComfyUI subprocess on 127.0.0.1 whose base directory is a temporary folder.
 
     ``base`` holds models/, input/, output/, user/ and custom_nodes/ (a link to this pack, and to each
     folder of ``extra_nodes``); ``models`` (a folder, or several) adds model roots (written to an
-    extra_model_paths.yaml).
-    Always use as a context manager, so the process is stopped whatever happens.
+    extra_model_paths.yaml). ``cpu``: run on the CPU (else ComfyUI picks the device it sees: a Ray
+    worker's assigned GPU). ``watch_parent``: the ComfyUI process ends when this process does, however
+    it ends. Use as a context manager (or stop()), so the process is stopped whatever happens.
     """
 
     def __init__(self, comfyui: str | None = None, base: str | None = None, models: str | None = None,
                  startup_timeout: float = 300.0, extra_args: list[str] | None = None,
-                 extra_nodes: list[str] | None = None):
+                 extra_nodes: list[str] | None = None, cpu: bool = True, watch_parent: bool = False):
         self.comfyui = require_comfyui(comfyui)
         self._own_base = base is None
         self.base = base or tempfile.mkdtemp(prefix="tempo-comfy-")
@@ -99,6 +116,7 @@ class LocalComfyUI:
         self.extra_args = extra_args or []
         self.extra_nodes = list(extra_nodes or [])
         self.proc = None
+        self.cpu, self.watch_parent = cpu, watch_parent
         self.log_path = os.path.join(self.base, "comfyui.log")
 
     def _prepare(self):
@@ -125,7 +143,9 @@ class LocalComfyUI:
 
     def start(self):
         args = self._prepare()
-        cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+        main = [sys.executable, "-c", _WATCHED_MAIN, str(os.getpid())] if self.watch_parent else \
+            [sys.executable, "main.py"]
+        cmd = [*main, *(["--cpu"] if self.cpu else []), "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", self.base, "--database-url", "sqlite:///:memory:",
                "--disable-auto-launch", *args, *self.extra_args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -414,15 +414,31 @@ class ServerWorker(threading.Thread):
             self.batch.end(self.held.pop(pid), "cancelled", reason)
 
 
+class Servers:
+    """Where jobs run when the user lists ComfyUI servers: one ServerWorker thread each."""
+
+    def __init__(self, servers):
+        self.servers = list(servers)
+        if not self.servers:
+            raise ClientError("no server to run the batch on; pass --server URL")
+
+    def object_info(self) -> dict:
+        return self.servers[0].object_info()
+
+    def workers(self, batch: Batch, window: int) -> list:
+        return [ServerWorker(s, batch, window, i) for i, s in enumerate(self.servers)]
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "file"
 
 
-def download_outputs(server, history: dict, job_dir: str, out_root: str) -> list[str]:
-    """Download every file a finished prompt lists in its history (images, videos, latents...)."""
-    files = []
+def fetch_outputs(server, history: dict) -> list[tuple[str, bytes]]:
+    """Every file a finished prompt lists in its history (images, videos, latents...), as (the name
+    it gets in the job's folder, its bytes)."""
+    out = []
     for node_id, outputs in sorted((history.get("outputs") or {}).items()):
         for key, items in outputs.items():
             if not isinstance(items, list):
@@ -430,14 +446,26 @@ def download_outputs(server, history: dict, job_dir: str, out_root: str) -> list
             for item in items:
                 if not (isinstance(item, dict) and "filename" in item):
                     continue
-                kind = item.get("type", "output")
-                data = server.view(item["filename"], item.get("subfolder", ""), kind)
-                os.makedirs(job_dir, exist_ok=True)
-                path = os.path.join(job_dir, f"{_safe(node_id)}_{_safe(item['filename'])}")
-                with open(path, "wb") as f:
-                    f.write(data)
-                files.append(os.path.relpath(path, out_root))
-    return files
+                data = server.view(item["filename"], item.get("subfolder", ""), item.get("type", "output"))
+                out.append((f"{_safe(node_id)}_{_safe(item['filename'])}", data))
+    return out
+
+
+def write_outputs(files: list[tuple[str, bytes]], job_dir: str, out_root: str) -> list[str]:
+    """Write a job's files into its folder; their paths relative to the batch's folder."""
+    paths = []
+    for name, data in files:
+        os.makedirs(job_dir, exist_ok=True)
+        path = os.path.join(job_dir, _safe(name))
+        with open(path, "wb") as f:
+            f.write(data)
+        paths.append(os.path.relpath(path, out_root))
+    return paths
+
+
+def download_outputs(server, history: dict, job_dir: str, out_root: str) -> list[str]:
+    """Download every file a finished prompt lists in its history into ``job_dir``."""
+    return write_outputs(fetch_outputs(server, history), job_dir, out_root)
 
 
 def exception_name(type_name: str | None) -> str:
@@ -470,8 +498,9 @@ def history_error(hist: dict) -> str:
 def run_batch(servers, api: dict, jobs: list[dict], out_dir: str, keep_going: bool = False,
               progress: bool = True, log: Callable[[str], Any] = print, retries: int = 0,
               existing: str = "refuse", ui: dict | None = None, window: int = WINDOW) -> list[JobResult]:
-    """Run ``jobs`` (override dicts) of ``api`` on ``servers`` (a ComfyServer or several); download
-    each job's outputs to ``out_dir/jobNNNN/`` and write ``out_dir/manifest.jsonl`` as jobs end.
+    """Run ``jobs`` (override dicts) of ``api`` on ``servers`` (a ComfyServer or several, or a placement
+    such as client.ray_pool.RayPool: anything with ``object_info()`` and ``workers(batch, window)``);
+    write each job's outputs to ``out_dir/jobNNNN/`` and ``out_dir/manifest.jsonl`` as jobs end.
 
     ``ui``: the editor-format workflow, sent with each job (its overrides applied) so images and
     videos saved by ComfyUI's save nodes carry it, as when queued from the editor. ``retries``: how
@@ -481,10 +510,11 @@ def run_batch(servers, api: dict, jobs: list[dict], out_dir: str, keep_going: bo
     unless ``keep_going``), ServerUnreachable when every server was lost; on Ctrl-C the running
     jobs are interrupted and the queued ones removed. Every job has a manifest line either way.
     """
-    servers = list(servers) if isinstance(servers, (list, tuple)) else [servers]
-    if not servers:
-        raise ClientError("no server to run the batch on; pass --server URL")
-    object_info = servers[0].object_info()
+    if hasattr(servers, "workers"):
+        placement = servers
+    else:
+        placement = Servers(servers if isinstance(servers, (list, tuple)) else [servers])
+    object_info = placement.object_info()
     prompts = [apply_overrides(api, job, object_info) for job in jobs]  # check every job before queueing
     done = prepare_output(out_dir, api, jobs, existing)
     results = []
@@ -499,7 +529,7 @@ def run_batch(servers, api: dict, jobs: list[dict], out_dir: str, keep_going: bo
         log(f"resuming: {len(done)} of {len(jobs)} job(s) are complete in {out_dir}; running the other "
             f"{len(jobs) - len(done)}")
     batch = Batch(api, prompts, ui, object_info, results, out_dir, keep_going, retries, log, progress)
-    workers = [ServerWorker(s, batch, window, i) for i, s in enumerate(servers)]
+    workers = placement.workers(batch, window)
     batch.live_workers = len(workers)
     manifest_path = os.path.join(out_dir, MANIFEST)
     try:

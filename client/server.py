@@ -11,8 +11,8 @@ from urllib.parse import urlencode, urlparse
 import requests
 
 from .errors import ServerUnreachable, ValidationFailed, ClientError
-from .workflow import (check_api_types, combo_values, input_spec, load_workflow, spec_type_and_options, to_api,
-                       workflow_format)
+from .workflow import (combo_values, input_spec, load_workflow, spec_type_and_options,
+                       workflow_api)
 
 # Loader inputs whose combo lists are model folders, for messages about missing files.
 MODEL_INPUT_FOLDERS = {
@@ -81,12 +81,7 @@ class ComfyServer:
     def workflow_as_api(self, path: str) -> dict:
         """A workflow file (as the editor saves it, or in API format) as an API prompt for this
         server: UI files are converted with this server's node list, API files checked against it."""
-        wf = load_workflow(path)
-        info = self.object_info()
-        if workflow_format(wf, path) == "ui":
-            return to_api(wf, info, self.url)
-        check_api_types(wf, info, self.url)
-        return wf
+        return workflow_api(load_workflow(path), path, self.object_info(), self.url)
 
     def precheck(self, prompt: dict) -> None:
         """Refuse combo values the server would not list (model files above all) before queueing.

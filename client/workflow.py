@@ -385,6 +385,15 @@ def _missing_nodes(server_name: str, where: str) -> WorkflowError:
                          "provide them (ComfyUI-Manager: 'Install Missing Custom Nodes') and restart the server")
 
 
+def workflow_api(wf: dict, path: str, object_info: dict, server_name: str = "the server") -> dict:
+    """A workflow (as the editor saves it, or in API format) as an API prompt for a server with this
+    node list: UI files are converted, API files checked against it."""
+    if workflow_format(wf, path) == "ui":
+        return to_api(wf, object_info, server_name)
+    check_api_types(wf, object_info, server_name)
+    return wf
+
+
 def check_api_types(api: dict, object_info: dict, server_name: str = "the server") -> None:
     """Raise WorkflowError when an API-format prompt names node types the server lacks."""
     missing = sorted({(v["class_type"], k) for k, v in api.items() if v["class_type"] not in object_info})

@@ -215,3 +215,28 @@ def test_a_dynamic_combo_is_followed_by_its_chosen_options_widgets(values, want)
     node = {"id": 1, "type": "TextGenerate", "inputs": [], "outputs": [], "widgets_values": values}
     api = workflow.to_api({"nodes": [node], "links": []}, {"TextGenerate": DYNAMIC_INFO})
     assert api["1"]["inputs"] == want
+
+
+def test_the_ray_path_says_how_to_get_ray_when_it_is_missing(monkeypatch):
+    """Ray is only for --ray: without it, that command says what to install (exit code 2), nothing else
+    needs it."""
+    import sys
+
+    from tempo_pack.client import cli
+    from tempo_pack.client.errors import ClientError
+    from tempo_pack.client.ray_pool import RAY_MISSING, import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    with pytest.raises(ClientError, match="pip install ray") as e:
+        import_ray()
+    assert str(e.value) == RAY_MISSING and e.value.exit_code == 2
+    p = __import__("argparse").ArgumentParser()
+    cli.add_commands(p.add_subparsers(dest="command"))
+    args = p.parse_args(["run", "x.json", "--ray"])
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert cli.main(args.func, args) == 2
+    assert err.getvalue() == f"error: {RAY_MISSING}\n"
