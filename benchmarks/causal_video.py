@@ -17,7 +17,17 @@ falls back to PyTorch SDPA without flash-attn): pack / official is the headline 
 
 Published bars on one H100 at 832x480, 1.3B: Self Forcing 17.0 FPS and 0.69 s to the first frame
 (chunk-wise); LongLive 20.7 FPS. Targets: >= 30 FPS with TAEHV decode, >= 20 FPS with the Wan VAE
-streaming, first frame <= 0.35 s, p95 <= 1.2 x p50, >= 1.5 x the official pipeline.
+streaming, first frame <= 0.35 s, p95 <= 1.2 x p50 (on the rolling 30 s run: a full-cache video's
+blocks grow by design), >= 1.5 x the official pipeline.
+
+Honest by construction: every row is guarded (a row that fails is marked failed and the table goes
+on); the fastest row is chosen among all (attention kernels too); the official pipeline is timed as
+published (its caches made per call) and with its caches kept between calls as the pack's are, and
+both ratios are printed, eager against eager and best against best; fp8 rows are skipped on a CPU
+with the reason; kernels that fail their probe are named. Before any video, the work of one block is
+counted without running it (meta tensors, torch.utils.flop_counter) at the 1.3B and 14B shapes, the
+device's two ceilings are measured (a large matrix product, a large copy), and each row says what
+fraction of the arithmetic ceiling it reached.
 """
 
 from __future__ import annotations
@@ -122,6 +132,58 @@ def measure(model, scale, device, dtype, cond, speed=causal.Speed(), frames=FRAM
     return (row, torch.cat(latents, dim=2)) if keep else row
 
 
+# -- what a block must cost, counted without running it -----------------------------------------------
+
+def block_work(cfg, scale, window, steps: int, weight_bytes: int = 2) -> dict:
+    """FLOPs and the fewest bytes one steady-state block must move (model on the meta device: nothing
+    runs), with the rolling cache full: ``steps`` denoising passes and the refill, each reading every
+    weight once and the cache's keys and values once."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    h, w = scale["height"] // 8, scale["width"] // 8
+    model = CausalWanModel(**cfg, in_dim=16, out_dim=16, text_dim=4096, freq_dim=256, device="meta",
+                           dtype=torch.bfloat16)
+    blocks = (window + PRESET.sink_size) // FPB + 3
+    spec = causal.VideoSpec(h, w, blocks * FPB, FPB, SIGMAS[:steps], seed=0, sink=PRESET.sink_size, window=window)
+    session = causal.CausalSession(model.causal, spec, torch.device("meta"), torch.bfloat16)
+    run = session.run(torch.zeros(1, 512, 4096))
+    flops = 0
+    for _ in range(blocks):
+        with FlopCounterMode(display=False) as fc:
+            next(run)
+        flops = fc.get_total_flops()  # the last block's: the cache is full by then
+    run.close()
+    params = sum(p.numel() for p in model.parameters())
+    tokens = (h // 2) * (w // 2)
+    kv = 2 * cfg["num_layers"] * (window + PRESET.sink_size + FPB) * tokens * cfg["dim"] * 2  # bf16 keys + values
+    passes = steps + 1
+    return {"flops": flops, "bytes": passes * (params * weight_bytes + kv), "params": params, "passes": passes}
+
+
+def ceilings(device, dtype) -> dict:
+    """The device's two ceilings, measured (a large matrix product in ``dtype``; a large device copy,
+    counting bytes read and written): what the rows are held against, datasheet figures being leads."""
+    n, size = (8192, 1 << 30) if device.type == "cuda" else (1024, 1 << 26)
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    src = torch.randn(size // 4, device=device)
+    dst = torch.empty_like(src)
+
+    def best(fn, reps):
+        fn()
+        sync(device)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    mm = best(lambda: a @ b, 10 if device.type == "cuda" else 3)
+    cp = best(lambda: dst.copy_(src), 10)
+    return {"flops_per_s": 2 * n ** 3 / mm, "bytes_per_s": 2 * size / cp}
+
+
 def quantile(values, q):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
@@ -156,8 +218,13 @@ def profile_block(model, scale, device, dtype, cond, speed):
         else:
             groups["other kernels"] += t
     per = {k: v / 1e3 / 4 for k, v in groups.items()}  # us -> ms, 4 blocks
-    per["host overhead"] = max(0.0, wall / 4 - sum(per.values())) if cuda else None
-    return per
+    total = sum(per.values()) or 1.0
+    shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in per.items())
+    if not cuda:  # CPU op times under the profiler carry its own per-op cost: shares only
+        return f"{shares} of the operators' time (torch.profiler, 4 blocks; host overhead is measured on a GPU only)"
+    idle = max(0.0, wall / 4 - total)
+    return (f"{shares} of the kernels' time; per block: " + ", ".join(f"{k} {v:.1f} ms" for k, v in per.items())
+            + f", device idle (host overhead, under the profiler) {idle:.1f} ms")
 
 
 def drift(a, b):
@@ -167,9 +234,11 @@ def drift(a, b):
 
 # -- the official pipeline (guandeh17/Self-Forcing), on the same weights ---------------------------
 
-def official_fps(state, cfg, scale, device, dtype, cond):
+def official_fps(state, cfg, scale, device, dtype, cond, keep_caches: bool = False):
     """FPS of Self Forcing's CausalInferencePipeline.inference (no decode) on the same weights, or the
-    reason it did not run."""
+    reason it did not run. As published it makes its KV and cross-attention caches in every call
+    (``keep_caches`` False); kept, they stay from the warm-up call and are only reset, as the pack keeps
+    its own between blocks (the text embedding is precomputed either way, as the pack's is)."""
     root = os.environ.get("SELF_FORCING_PATH", "")
     if not os.path.isfile(os.path.join(root, "pipeline", "causal_inference.py")):
         return None, "SELF_FORCING_PATH does not name a guandeh17/Self-Forcing checkout"
@@ -199,10 +268,11 @@ def official_fps(state, cfg, scale, device, dtype, cond):
                                               text_encoder=no_text_encoder,
                                               vae=types.SimpleNamespace(decode_to_pixel=lambda x, use_cache=False: x))
         pipe.num_transformer_blocks, pipe.frame_seq_length = cfg["num_layers"], (h // 2) * (w // 2)
-        noise = torch.randn(1, FRAMES, 16, h, w, device=device, dtype=dtype)
+        noise = torch.randn(1, FRAMES, 16, h, w, device=device, dtype=dtype)  # the full 81 frames
         with torch.no_grad(), contextlib.redirect_stdout(open(os.devnull, "w")):  # it prints every timestep
             pipe.inference(noise[:, :FPB], text_prompts=cond)  # warm-up (allocates its caches)
-            pipe.kv_cache1 = None
+            if not keep_caches:
+                pipe.kv_cache1 = None
             sync(device)
             t0 = time.perf_counter()
             pipe.inference(noise, text_prompts=cond)
@@ -264,18 +334,17 @@ def switch_cost(model, scale, device, dtype, cond, speed):
 
 def v2v_fps(model, scale, device, dtype, cond, speed, vae):
     """Output FPS of streaming video-to-video at strength 0.7 with the Wan VAE's streamed encode and decode."""
-    from tempo_pack.nodes.wan_models import StreamingWanDecoder, StreamingWanEncoder
+    from tempo_pack.nodes.wan_models import StreamingWanDecoder, encoded_blocks
 
     h, w = scale["height"] // 8, scale["width"] // 8
     video = torch.rand(video_frames(FRAMES), scale["height"], scale["width"], 3)
     spec = causal.VideoSpec(h, w, FRAMES, FPB, causal.strength_sigmas(SIGMAS, 0.7), seed=0)
     session = causal.CausalSession(model.causal, spec, device, dtype, speed)
-    dec, enc = StreamingWanDecoder(vae), StreamingWanEncoder(vae)
+    dec = StreamingWanDecoder(vae)
 
-    def source():
-        for b in range(spec.num_blocks):
-            a, e = b * FPB, (b + 1) * FPB
-            yield enc.encode(video[0 if a == 0 else 4 * a - 3:4 * (e - 1) + 1]).to(device, dtype)
+    def source():  # the sampler node's own streamed encode
+        for latent in encoded_blocks(vae, video, FPB, spec.num_blocks):
+            yield latent.to(device, dtype)
 
     with torch.no_grad():
         sync(device)
@@ -319,6 +388,8 @@ def main():
     ap.add_argument("--scale", choices=("small", "1.3b"), default=None, help="default: 1.3b on a GPU, small on the CPU")
     ap.add_argument("--no-14b", action="store_true", help="skip the 14B-shape row")
     ap.add_argument("--no-compile", action="store_true", help="skip the compiled rows")
+    ap.add_argument("--quick", action="store_true",
+                    help="the table's every kind of row once, shortest videos (to try the whole run end to end)")
     ap.add_argument("--json", default=None, help="write the rows here too")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -326,90 +397,173 @@ def main():
     scale = SCALES[scale_name]
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (no GPU figures)"
+    frames, long_frames = (2 * FPB, 4 * FPB) if a.quick else (FRAMES, LONG_FRAMES)
     print(f"# {gpu}; torch {torch.__version__}; scale {scale_name}: {scale['width']}x{scale['height']}, "
-          f"{video_frames(FRAMES)} frames, blocks of {FPB}, {len(SIGMAS)} steps + refill, {dtype}")
+          f"{video_frames(frames)} frames, blocks of {FPB}, {len(SIGMAS)} steps + refill, {dtype}")
+    rows, notes = [], {}
+    window = causal.window_in_cache_terms(PRESET.local_attn_size, PRESET.sink_size, FPB)
+
+    # the work of one steady block, counted, and the device's ceilings, measured
+    work = {}
+    for name, shape in (("1.3B", SCALES["1.3b"]), ("14B", SCALES["14b"]), (scale_name, scale)):
+        if name in work or (name == scale_name and scale_name == "1.3b"):
+            continue
+        w8 = block_work(shape["model"], shape, window, len(SIGMAS))
+        work[name] = w8
+        where = f"{shape['width']}x{shape['height']}"
+        notes[f"one block at the {name} shape ({where}, {FPB} latent frames, the full window), counted"] = (
+            f"{w8['flops'] / 1e12:.2f} TFLOP, >= {w8['bytes'] / 2**30:.1f} GiB moved ({w8['passes']} passes, "
+            f"{w8['params'] / 1e9:.2f}B parameters in bf16)")
+    ceil = ceilings(device, dtype)
+    notes["device ceilings, measured"] = (f"{ceil['flops_per_s'] / 1e12:.1f} TFLOP/s ({str(dtype).split('.')[-1]} "
+                                          f"matrix product), {ceil['bytes_per_s'] / 1e9:.0f} GB/s (copy)")
+    here = work[scale_name if scale_name != "1.3b" else "1.3B"]
+    floor = max(here["flops"] / ceil["flops_per_s"], here["bytes"] / ceil["bytes_per_s"])
+    notes["floor per block at this scale (the larger of arithmetic and bytes over the ceilings)"] = \
+        f"{1000 * floor:.1f} ms ({'arithmetic' if here['flops'] / ceil['flops_per_s'] > here['bytes'] / ceil['bytes_per_s'] else 'memory'}-bound)"
+
     model = build(scale["model"], device, dtype)
     cond = torch.randn(1, 512, 4096, device=device, dtype=dtype)
-    rows, notes = [], {}
 
-    def row(name, **kw):
+    def row(name, candidate=None, **kw):
+        """One row, guarded: a failure is a row marked failed, and the table goes on."""
         t = time.perf_counter()
-        r = measure(model if "model" not in kw else kw.pop("model"), scale, device, dtype, cond, **kw)
+        try:
+            r = measure(kw.pop("model", model), scale, device, dtype, cond, **kw)
+        except Exception as e:  # noqa: BLE001 - the table goes on, the failure is in it
+            r = {"name": name, "failed": f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"}
+            rows.append(r)
+            print(f"  {name}: FAILED {r['failed']}", flush=True)
+            return r
         r["name"] = name
+        if kw.get("speed") is not None and "CUDA graphs" in kw["speed"].compile:
+            r["graphs"] = (kw.get("model") or model).causal.graphs
+            r["name"] += f" (CUDA graphs {r['graphs']})"
+        blocks_per_s = r["fps"] / (video_frames(kw.get("frames", frames)) / (kw.get("frames", frames) // FPB))
+        r["of_ceiling"] = here["flops"] * blocks_per_s / ceil["flops_per_s"]
+        r["candidate"] = candidate
         rows.append(r)
         print(f"  {name}: {r['fps']:.2f} FPS, first {r['first_s']:.3f} s, p50 {r['p50_ms']:.1f} ms, "
-              f"p95 {r['p95_ms']:.1f} ms ({time.perf_counter() - t:.1f} s)", flush=True)
+              f"p95 {r['p95_ms']:.1f} ms, {100 * r['of_ceiling']:.1f}% of the arithmetic ceiling "
+              f"({time.perf_counter() - t:.1f} s)", flush=True)
         return r
 
     measure(model, scale, device, dtype, cond, frames=FPB)  # warm-up
-    joined = row("joined cache (the authors' way), eager, no decode", speed=causal.Speed(in_place_cache=False))
-    best = row("in-place cache, eager, no decode")
-    best_speed = causal.Speed()
-    for name in attn.available(device, dtype):
-        if name != "sdpa":
-            row(f"in-place cache, attention '{name}', no decode", speed=causal.Speed(attention=name))
+    joined = row("joined cache (concatenated per layer and pass), eager, no decode",
+                 speed=causal.Speed(in_place_cache=False), frames=frames)
+    eager = row("in-place cache, eager, no decode", candidate=causal.Speed(), speed=causal.Speed(), frames=frames)
+    probes = attn.probe_all(device, dtype, scale["model"]["dim"] // scale["model"]["num_heads"])
+    for name, why in probes.items():
+        if why is not None:
+            notes[f"attention '{name}'"] = f"not run: {why}"
+        elif name != "sdpa":
+            sp = causal.Speed(attention=name)
+            row(f"in-place cache, attention '{name}', no decode", candidate=sp, speed=sp, frames=frames)
     if not a.no_compile:
         modes = ["layers"] + (["layers + CUDA graphs"] if device.type == "cuda" else [])
         for mode in modes:
             t = time.perf_counter()
-            measure(model, scale, device, dtype, cond, causal.Speed(compile=mode), frames=2 * FPB)
-            notes[f"compile '{mode}': first video (compiling)"] = f"{time.perf_counter() - t:.1f} s"
-            r = row(f"in-place cache, compiled '{mode}', no decode", speed=causal.Speed(compile=mode))
-            if r["fps"] > best["fps"]:
-                best, best_speed = r, causal.Speed(compile=mode)
-    notes["fastest"] = best["name"]
-    notes["in-place / joined (no decode)"] = f"{best['fps'] / joined['fps']:.2f}x"
+            sp = causal.Speed(compile=mode)
+            try:
+                measure(model, scale, device, dtype, cond, sp, frames=2 * FPB)
+                notes[f"compile '{mode}': first video (compiling)"] = f"{time.perf_counter() - t:.1f} s"
+            except Exception as e:  # noqa: BLE001 - the row below says it failed
+                notes[f"compile '{mode}'"] = f"failed: {type(e).__name__}: {str(e)[:160]}"
+            row(f"in-place cache, compiled '{mode}', no decode", candidate=sp, speed=sp, frames=frames)
+    ok = [r for r in rows if "failed" not in r and r.get("candidate") is not None]
+    best = max(ok, key=lambda r: r["fps"]) if ok else None
+    best_speed = best["candidate"] if best else causal.Speed()
+    notes["fastest (among the cache, kernel and compile rows)"] = best["name"] if best else "none ran"
+    if best and "failed" not in joined:
+        notes["in-place / joined (no decode)"] = f"{best['fps'] / joined['fps']:.2f}x"
 
     dec, vae, why = decoders()
     if why:
         notes["decode"] = why
-    blocks = FRAMES // FPB
+    blocks = frames // FPB
     for dname, make in dec.items():
         for overlap in (False, True):
-            r = row(f"fastest + {dname} decode{' on a worker' if overlap else ''}", speed=best_speed, decoder=make(),
-                    overlap=overlap)
-            if not overlap:
-                spent = video_frames(FRAMES) / r["fps"] - video_frames(FRAMES) / best["fps"]
+            try:
+                decoder = make()
+            except Exception as e:  # noqa: BLE001
+                notes[f"{dname} decode"] = f"failed: {e}"
+                break
+            r = row(f"fastest + {dname} decode{' on a worker' if overlap else ''}", speed=best_speed,
+                    decoder=decoder, overlap=overlap, frames=frames)
+            if not overlap and "failed" not in r and best:
+                spent = video_frames(frames) / r["fps"] - video_frames(frames) / best["fps"]
                 notes[f"{dname} decode per block, inline"] = f"{1000 * spent / blocks:.1f} ms"
 
-    window = causal.window_in_cache_terms(PRESET.local_attn_size, PRESET.sink_size, FPB)
-    short = row("fastest, rolling cache (21-frame window, 3 sinks), 81 frames", speed=best_speed, window=window)
-    long = row(f"fastest, rolling cache, 30 s ({video_frames(LONG_FRAMES)} frames)", speed=best_speed, window=window,
-               frames=LONG_FRAMES)
-    notes["rolling cache bytes, 81 vs 477 frames"] = f"{short['cache_mib']:.1f} / {long['cache_mib']:.1f} MiB"
+    short = row(f"fastest, rolling cache (21-frame window, 3 sinks), {video_frames(frames)} frames", speed=best_speed,
+                window=window, frames=frames)
+    long = row(f"fastest, rolling cache, {video_frames(long_frames)} frames", speed=best_speed, window=window,
+               frames=long_frames)
+    if "failed" not in short and "failed" not in long:
+        notes[f"rolling cache bytes, {video_frames(frames)} vs {video_frames(long_frames)} frames"] = \
+            f"{short['cache_mib']:.1f} / {long['cache_mib']:.1f} MiB"
+        notes["block p95 / p50 on the rolling run (steady state; target <= 1.2)"] = \
+            f"{long['p95_ms'] / long['p50_ms']:.2f}"
 
-    # fp8 matmul on the same weights and noise: speed and drift from bf16
-    _, ref = measure(model, scale, device, dtype, cond, best_speed, keep=True)
+    # fp8 matmul on the same weights and noise: speed and drift from bf16 (a GPU's tensor cores only)
     state = model.state_dict()
-    for scaling in fp8.SCALINGS:
-        try:
-            m8 = build(scale["model"], device, dtype, fp8.fp8_operations(scaling))
-            m8.load_state_dict(state)
-            fp8.quantize_model_(m8)
-            r = row(f"fp8 matmul ({scaling}), eager, no decode", model=m8, speed=causal.Speed())
-            _, lat = measure(m8, scale, device, dtype, cond, causal.Speed(), keep=True)
-            notes[f"fp8 {scaling} drift vs {str(dtype).split('.')[-1]} (latents)"] = drift(ref, lat)
-            del m8
-        except Exception as e:  # noqa: BLE001 - e.g. no fp8 kernel on this GPU
-            notes[f"fp8 {scaling}"] = f"skipped: {type(e).__name__}: {str(e)[:160]}"
-
-    recache_s, block_s = switch_cost(model, scale, device, dtype, cond, best_speed)
-    notes["prompt switch with LongLive's re-cache (after the window rolled)"] = \
-        f"{recache_s:.3f} s = {recache_s / block_s:.2f} of a block's time (target: at most 1)"
-    if vae is not None:
-        notes["video-to-video, strength 0.7, streamed Wan VAE encode + decode"] = \
-            f"{v2v_fps(model, scale, device, dtype, cond, best_speed, vae):.2f} FPS"
-    notes["no cache (recompute the context every block), no decode"] = \
-        f"{recompute_fps(model, scale, device, dtype, cond):.2f} FPS"
-    notes["where a block's time goes (ms, in-place eager)"] = profile_block(model, scale, device, dtype, cond,
-                                                                           causal.Speed())
-    fps, why = official_fps(state, scale["model"], scale, device, dtype, cond)
-    if fps is None:
-        notes["official pipeline"] = f"not run: {why}"
+    if device.type != "cuda":
+        notes["fp8 matmul rows"] = ("skipped on the CPU: it has no fp8 matrix unit, and the product the kernel "
+                                    "defines is emulated there in float32 (correct, tested, and seconds a call); "
+                                    "only a GPU with fp8 tensor cores (Ada, Hopper) can time it")
     else:
-        rows.append({"name": "official Self Forcing CausalInferencePipeline, no decode", "fps": fps})
-        notes["pack / official (no decode, fastest)"] = f"{best['fps'] / fps:.2f}x"
-        print(f"  official pipeline: {fps:.2f} FPS", flush=True)
+        try:
+            _, ref = measure(model, scale, device, dtype, cond, best_speed, keep=True, frames=frames)
+        except Exception as e:  # noqa: BLE001
+            ref, notes["fp8 reference"] = None, f"failed: {e}"
+        for scaling in fp8.SCALINGS:
+            if torch.cuda.get_device_capability(device) < (8, 9):
+                notes[f"fp8 {scaling}"] = "skipped: fp8 tensor cores need compute capability 8.9+"
+                continue
+            try:
+                m8 = build(scale["model"], device, dtype, fp8.fp8_operations(scaling))
+                m8.load_state_dict(state)
+                fp8.quantize_model_(m8)
+                row(f"fp8 matmul ({scaling}), eager, no decode", model=m8, speed=causal.Speed(), frames=frames)
+                if ref is not None:
+                    _, lat = measure(m8, scale, device, dtype, cond, causal.Speed(), keep=True, frames=frames)
+                    notes[f"fp8 {scaling} drift vs {str(dtype).split('.')[-1]} (latents)"] = drift(ref, lat)
+                del m8
+            except Exception as e:  # noqa: BLE001 - e.g. no fp8 kernel on this GPU
+                notes[f"fp8 {scaling}"] = f"failed: {type(e).__name__}: {str(e)[:160]}"
+
+    for label, fn in (
+            ("prompt switch with LongLive's re-cache (after the window rolled)",
+             lambda: "{:.3f} s = {:.2f} of a block's time (target: at most 1)".format(
+                 *(lambda r, b: (r, r / b))(*switch_cost(model, scale, device, dtype, cond, best_speed)))),
+            ("video-to-video, strength 0.7, streamed Wan VAE encode + decode",
+             lambda: f"{v2v_fps(model, scale, device, dtype, cond, best_speed, vae):.2f} FPS" if vae is not None
+             else "skipped: no ComfyUI for the Wan VAE"),
+            ("no cache (recompute the context every block), no decode",
+             lambda: f"{recompute_fps(model, scale, device, dtype, cond):.2f} FPS"),
+            ("where a block's time goes (in-place eager)",
+             lambda: profile_block(model, scale, device, dtype, cond, causal.Speed()))):
+        try:
+            notes[label] = fn()
+        except Exception as e:  # noqa: BLE001 - a note that failed says so
+            notes[label] = f"failed: {type(e).__name__}: {str(e)[:160]}"
+
+    official = {}
+    for kept in (False, True):
+        try:
+            fps, why = official_fps(state, scale["model"], scale, device, dtype, cond, keep_caches=kept)
+        except Exception as e:  # noqa: BLE001
+            fps, why = None, f"failed: {type(e).__name__}: {str(e)[:160]}"
+        label = "caches kept between calls, as the pack's" if kept else "as published (caches made per call)"
+        if fps is None:
+            notes[f"official pipeline, {label}"] = f"not run: {why}"
+            continue
+        official[kept] = fps
+        rows.append({"name": f"official Self Forcing CausalInferencePipeline, {label}, no decode", "fps": fps})
+        print(f"  official pipeline, {label}: {fps:.2f} FPS", flush=True)
+    if official and "failed" not in eager:
+        notes["pack / official, eager vs eager (both as published)"] = f"{eager['fps'] / official.get(False, max(official.values())):.2f}x"
+        if best:
+            notes["pack / official, best vs best"] = f"{best['fps'] / max(official.values()):.2f}x"
 
     if device.type == "cuda" and not a.no_14b:
         del model
@@ -417,24 +571,32 @@ def main():
         try:
             big = build(SCALES["14b"]["model"], device, dtype, fp8.fp8_operations(fp8.STORAGE))
             fp8.quantize_model_(big)
-            r = row("14B shape, fp8 storage, in-place, eager, no decode", model=big, speed=causal.Speed())
+            row("14B shape, fp8 storage, in-place, eager, no decode", model=big, speed=causal.Speed(), frames=frames)
             notes["14B weights (fp8)"] = f"{sum(p.numel() * p.element_size() for p in big.parameters()) / 2**30:.1f} GiB"
         except torch.cuda.OutOfMemoryError as e:
             notes["14B shape"] = f"does not fit: {str(e)[:160]}"
 
     print()
-    print("| configuration | FPS | first frames (s) | block p50 (ms) | block p95 (ms) | peak GPU (GiB) | KV cache (MiB) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| configuration | FPS | first frames (s) | block p50 (ms) | block p95 (ms) | of the arithmetic ceiling | "
+          "peak GPU (GiB) | KV cache (MiB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        if "failed" in r:
+            print(f"| {r['name']} | failed: {r['failed']} | | | | | | |")
+            continue
         cells = [f"{r['fps']:.2f}"] + [("–" if r.get(k) is None else f"{r[k]:.{p}f}") for k, p in
-                                      (("first_s", 3), ("p50_ms", 1), ("p95_ms", 1), ("peak_gib", 2), ("cache_mib", 1))]
+                                      (("first_s", 3), ("p50_ms", 1), ("p95_ms", 1))]
+        cells.append("–" if r.get("of_ceiling") is None else f"{100 * r['of_ceiling']:.1f}%")
+        cells += [("–" if r.get(k) is None else f"{r[k]:.{p}f}") for k, p in (("peak_gib", 2), ("cache_mib", 1))]
         print(f"| {r['name']} | " + " | ".join(cells) + " |")
     print()
     for k, v in notes.items():
         print(f"- {k}: {v}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"device": gpu, "scale": scale_name, "rows": rows, "notes": notes}, f, indent=1)
+            json.dump({"device": gpu, "scale": scale_name, "notes": notes,
+                       "rows": [{k: v for k, v in r.items() if k != "candidate"} for r in rows]}, f, indent=1,
+                      default=str)
 
 
 if __name__ == "__main__":

@@ -77,9 +77,22 @@ def _make(name: str):
     return _sage()
 
 
+def probe_inputs(device_type: str, dtype: torch.dtype, head_dim: int):
+    """q, k, v laid out as the causal path calls a kernel: [B, H, L, D] views of [B, L, H, D] tensors
+    (strided, not contiguous), the keys and values a slice of a larger cache buffer, at the model's head
+    size; 2 heads, 64 queries over 160 keys (small, so the probe is quick on any device)."""
+    g = torch.Generator().manual_seed(0)
+    heads = 2
+    q = torch.randn(1, 64, heads, head_dim, generator=g).to(device_type, dtype).transpose(1, 2)
+    cache = torch.randn(2, 1, 224, heads, head_dim, generator=g).to(device_type, dtype)
+    k, v = (cache[i, :, 32:192].transpose(1, 2) for i in range(2))
+    return q, k, v
+
+
 @functools.lru_cache(maxsize=None)
-def _checked(name: str, device_type: str, dtype: torch.dtype):
-    """The backend, once a small call of it has run on this device and dtype (or the reason it cannot)."""
+def _checked(name: str, device_type: str, dtype: torch.dtype, head_dim: int = 128):
+    """The backend, once a call of it as the causal path makes it (see :func:`probe_inputs`) has run on
+    this device and dtype and agreed with PyTorch's math kernel (or the reason it cannot)."""
     if name not in BACKENDS:
         raise TempoError(f"attention '{name}' is not one of: {', '.join(BACKENDS)}")
     try:
@@ -87,30 +100,43 @@ def _checked(name: str, device_type: str, dtype: torch.dtype):
     except ImportError:
         raise TempoError(f"attention '{name}' needs the {name} package, which is not installed; pick 'sdpa' "
                          f"(PyTorch's own) or install it (pip install {'sageattention' if name == 'sage' else name})") from None
-    q = torch.randn(1, 2, 8, 64, device=device_type, dtype=dtype)
+    q, k, v = probe_inputs(device_type, dtype, head_dim)
+    what = f"on this {device_type} in {str(dtype).split('.')[-1]} at head size {head_dim}"
     try:
-        fn(q, q, q)
+        got = fn(q, k, v).float()
     except Exception as e:  # noqa: BLE001 - the kernel says why it cannot run here; we name the fix
-        raise TempoError(f"attention '{name}' cannot run on this {device_type} in {str(dtype).split('.')[-1]} "
-                         f"({str(e).splitlines()[0][:160]}); pick 'sdpa', which chooses a kernel that can") from None
+        raise TempoError(f"attention '{name}' cannot run {what} ({str(e).splitlines()[0][:160]}); pick 'sdpa', "
+                         "which chooses a kernel that can") from None
+    want = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    tol = 0.1 if name == "sage" else 3e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-4
+    if got.shape != want.shape or not torch.allclose(got, want, rtol=tol, atol=tol):
+        raise TempoError(f"attention '{name}' gives wrong results {what} (strided queries and a cache slice, "
+                         f"off by up to {(got - want).abs().max().item() if got.shape == want.shape else 'shape'}); "
+                         "pick 'sdpa'")
     return fn
 
 
-def attention_backend(name: str, device=None, dtype: torch.dtype = torch.bfloat16):
-    """The attention function called ``name``, checked to run on ``device`` in ``dtype``."""
+def attention_backend(name: str, device=None, dtype: torch.dtype = torch.bfloat16, head_dim: int = 128):
+    """The attention function called ``name``, checked to run on ``device`` in ``dtype`` at ``head_dim``
+    (Wan 2.1's heads are 128 wide, the 1.3B's and the 14B's alike)."""
     dev = torch.device(device if device is not None else "cpu").type
     if dev == "cpu" and dtype == torch.float16:  # the pack computes in fp32 on the CPU
         dtype = torch.float32
-    return _checked(name, dev, dtype)
+    return _checked(name, dev, dtype, head_dim)
 
 
-def available(device=None, dtype: torch.dtype = torch.bfloat16) -> list[str]:
-    """The backends that run on this device (for the benchmark and the node's info)."""
-    out = []
+def probe_all(device=None, dtype: torch.dtype = torch.bfloat16, head_dim: int = 128) -> dict:
+    """{backend: None when it runs here, else why not} for every backend (the benchmark names them all)."""
+    out = {}
     for name in BACKENDS:
         try:
-            attention_backend(name, device, dtype)
-            out.append(name)
-        except TempoError:
-            pass
+            attention_backend(name, device, dtype, head_dim)
+            out[name] = None
+        except TempoError as e:
+            out[name] = str(e)
     return out
+
+
+def available(device=None, dtype: torch.dtype = torch.bfloat16, head_dim: int = 128) -> list[str]:
+    """The backends that run on this device (for the benchmark and the node's info)."""
+    return [name for name, why in probe_all(device, dtype, head_dim).items() if why is None]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import types
 from typing import Callable, Optional
 
 import torch
@@ -47,28 +48,50 @@ def rope_axes(head_dim: int) -> list[int]:
 
 @functools.lru_cache(maxsize=16)
 def rope_block(start: int, n_frames: int, h: int, w: int, head_dim: int, device: str):
-    """cos/sin of a block, cached: every denoising step and the refill pass of a block share them."""
-    return rope_cos_sin(torch.arange(start, start + n_frames), h, w, head_dim, device)
+    """The rotations of a block (:func:`rope_freqs`), cached: every denoising step and the refill pass
+    of a block share them."""
+    where = _rope_device(device)
+    return rope_freqs(torch.arange(start, start + n_frames, device=where), h, w, head_dim, device)
+
+
+def rope_freqs(frames: torch.Tensor, h: int, w: int, head_dim: int, device) -> torch.Tensor:
+    """(cos, sin) [L, head_dim/2, 2] float32 for tokens (frame, row, col) at absolute frame indices: the
+    complex rotations cos + i sin, stored as real pairs (a compiled graph takes no complex input)."""
+    return torch.stack(rope_cos_sin(frames, h, w, head_dim, device), dim=-1).contiguous()
+
+
+def _rope_device(device) -> torch.device:
+    """Where the table is computed: on the device itself (built there by kernels, no copy from the
+    host, so a new block never waits on the host), in float64 where the device has it (not MPS)."""
+    device = torch.device(device)
+    return device if device.type in ("cpu", "cuda", "meta") else torch.device("cpu")
 
 
 def rope_cos_sin(frames: torch.Tensor, h: int, w: int, head_dim: int, device, theta: float = 10000.0):
     """cos/sin [L, head_dim/2] for tokens (frame, row, col), frame-major, at absolute frame indices."""
+    where = _rope_device(device)
+    f64 = dict(dtype=torch.float64, device=where)
     parts = []
-    grids = torch.meshgrid(frames.to(torch.float64), torch.arange(h, dtype=torch.float64),
-                           torch.arange(w, dtype=torch.float64), indexing="ij")
+    grids = torch.meshgrid(frames.to(**f64), torch.arange(h, **f64), torch.arange(w, **f64), indexing="ij")
     for axis, dim in enumerate(rope_axes(head_dim)):
-        omega = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+        omega = 1.0 / theta ** (torch.arange(0, dim, 2, **f64) / dim)
         parts.append(grids[axis].reshape(-1, 1) * omega)
-    ang = torch.cat(parts, dim=1).to(device)
-    return torch.cos(ang).float(), torch.sin(ang).float()
+    ang = torch.cat(parts, dim=1)
+    return torch.cos(ang).float().to(device), torch.sin(ang).float().to(device)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [B, L, H, D]: rotate consecutive pairs (x0, x1), (x2, x3)... as Wan does."""
+def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """x [B, L, H, D]: rotate consecutive pairs (x0, x1), (x2, x3)... by ``freqs`` (:func:`rope_freqs`),
+    as Wan does, in float32. Eager: one complex product (one kernel; the pairs written out take ten).
+    Compiled: the pairs written out, which inductor fuses into one kernel (it generates no code for
+    complex numbers)."""
     xf = x.float().reshape(*x.shape[:-1], -1, 2)
-    a, b = xf[..., 0], xf[..., 1]
-    c, s = cos[None, :, None, :], sin[None, :, None, :]
-    return torch.stack([a * c - b * s, a * s + b * c], dim=-1).reshape(x.shape).type_as(x)
+    if torch.compiler.is_compiling():
+        a, b = xf[..., 0], xf[..., 1]
+        c, s = freqs[None, :, None, :, 0], freqs[None, :, None, :, 1]
+        return torch.stack([a * c - b * s, a * s + b * c], dim=-1).reshape(x.shape).type_as(x)
+    rotated = torch.view_as_complex(xf) * torch.view_as_complex(freqs)[None, :, None, :]
+    return torch.view_as_real(rotated).flatten(-2).type_as(x)
 
 
 class SelfAttention(nn.Module):
@@ -130,13 +153,17 @@ def _cast(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _modulate(val, shift, scale, n_frames: int):
+    """val (1 + scale) + shift, per frame: one fused multiply-add over the tokens."""
     b = val.shape[0]
     v4 = val.view(b, n_frames, val.shape[1] // n_frames, -1)
-    return (v4 * (1 + scale[:, :, None]) + shift[:, :, None]).view_as(val)
+    return torch.addcmul(shift[:, :, None], v4, 1 + scale[:, :, None]).view_as(val)
 
 
-def _gate(val, g, n_frames: int):
-    return (val.view(val.shape[0], n_frames, val.shape[1] // n_frames, -1) * g[:, :, None]).view_as(val)
+def _gated_add(h, val, g, n_frames: int):
+    """h + val * g, per frame: one fused multiply-add (the residual and its gate)."""
+    b = h.shape[0]
+    shape = (b, n_frames, h.shape[1] // n_frames, -1)
+    return torch.addcmul(h.view(shape), val.view(shape), g[:, :, None]).view_as(h)
 
 
 def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
@@ -145,56 +172,81 @@ def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
 
 def attend(attention, q, k, v, mask=None):
     """q, k, v: [B, L, H, D] -> [B, Lq, H * D] through ``attention`` (which takes [B, H, L, D])."""
-    out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
-    return out.transpose(1, 2).reshape(q.shape[0], q.shape[1], -1)
+    return merge_heads(attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask))
 
 
-def layer_before_attention(blk, h, e0, cos, sin, n_frames: int, heads: int):
+def merge_heads(out: torch.Tensor) -> torch.Tensor:
+    """An attention kernel's [B, H, L, D] as [B, L, H * D]."""
+    return out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)
+
+
+def layer_before_attention(blk, h, e0, freqs, n_frames: int, heads: int):
     """One transformer layer up to its self-attention: the modulation, and the queries, keys and
     values with RoPE ([B, L, H, D]). Fixed shapes per block: the part :meth:`CausalWan.compile` compiles."""
     mod = (_cast(blk.modulation, h).unsqueeze(0) + e0).unbind(2)  # 6 x [B, F, dim]
     sa = blk.self_attn
     y = _modulate(blk.norm1(h), mod[0], mod[1], n_frames)
-    q = apply_rope(_split_heads(sa.norm_q(sa.q(y)), heads), cos, sin)
-    k = apply_rope(_split_heads(sa.norm_k(sa.k(y)), heads), cos, sin)
+    q = apply_rope(_split_heads(sa.norm_q(sa.q(y)), heads), freqs)
+    k = apply_rope(_split_heads(sa.norm_k(sa.k(y)), heads), freqs)
     v = _split_heads(sa.v(y), heads)
     return q, k, v, mod
 
 
 def layer_after_attention(blk, h, attn, mod, kv, n_frames: int, heads: int, attention):
-    """The rest of the layer after self-attention (``attn`` [B, L, dim]): output projection and gate,
-    cross-attention over the context's cached keys/values ``kv``, the feed-forward."""
+    """The rest of the layer after self-attention (``attn``, the kernel's [B, H, L, D]): output projection
+    and gate, cross-attention over the context's cached keys/values ``kv``, the feed-forward. The heads
+    are merged here, so no input of a compiled graph reaches a linear layer: ComfyUI's fp8 linear clamps
+    its input in place, and a mutated graph input makes inductor drop CUDA graphs."""
     sa, ca = blk.self_attn, blk.cross_attn
-    h = h + _gate(sa.o(attn), mod[2], n_frames)
+    h = _gated_add(h, sa.o(merge_heads(attn)), mod[2], n_frames)
     qc = _split_heads(ca.norm_q(ca.q(blk.norm3(h))), heads)
     out = attend(attention, qc, kv[0], kv[1])
     if len(kv) == 4:
         out = out + attend(attention, qc, kv[2], kv[3])
     h = h + ca.o(out)
     y = _modulate(blk.norm2(h), mod[3], mod[4], n_frames)
-    return h + _gate(blk.ffn(y), mod[5], n_frames)
+    return _gated_add(h, blk.ffn(y), mod[5], n_frames)
 
 
 COMPILE_MODES = ("off", "layers", "layers + CUDA graphs")
 _COMPILED: dict = {}
 
 
-def compiled_layer_parts(mode: str):
-    """(before, after) layer functions for a compile mode, compiled once per process and shared by every
-    runner: regional compilation (the two halves of one layer, the same code for all layers), fixed
-    shapes (``dynamic=False``: a block's passes, denoising and refill alike, share one graph per half;
-    :meth:`CausalWan.compile` runs passes of other lengths eagerly; the growing cache stays outside,
-    in the self-attention). "layers + CUDA graphs" is inductor's
-    ``reduce-overhead`` mode (CUDA graphs where the shapes allow; on the CPU it is plain compilation)."""
+def compiled_layer_parts(mode: str, key: tuple = ()):
+    """(before, after) layer functions for a compile mode: regional compilation (the two halves of one
+    layer, the same code for all layers), fixed shapes (``dynamic=False``: a block's passes, denoising
+    and refill alike, share one graph per half; :meth:`CausalWan.compile` runs passes of other lengths
+    eagerly; the growing cache stays outside, in the self-attention). "layers + CUDA graphs" is
+    inductor's ``reduce-overhead`` mode (CUDA graphs where the shapes allow; on the CPU it is plain
+    compilation). ``key`` (a model's width, heads, block frames and dtype) gets its own copy of the code:
+    dynamo keeps its compiled graphs, and its limit of 8 recompiles, per code object, so models and
+    block sizes never use up one another's budget and fall back to eager unnoticed."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
     if mode == "off":
         return layer_before_attention, layer_after_attention
-    if mode not in _COMPILED:
+    if (mode, key) not in _COMPILED:
         opts = dict(dynamic=False, mode="reduce-overhead" if "CUDA graphs" in mode else None)
-        _COMPILED[mode] = (_or_eager(torch.compile(layer_before_attention, **opts), layer_before_attention, mode),
-                           _or_eager(torch.compile(layer_after_attention, **opts), layer_after_attention, mode))
-    return _COMPILED[mode]
+        tag = f"{len(_COMPILED)}"
+        _COMPILED[mode, key] = tuple(_or_eager(torch.compile(_own_code(fn, tag), **opts), fn, mode)
+                                     for fn in (layer_before_attention, layer_after_attention))
+    return _COMPILED[mode, key]
+
+
+def _own_code(fn, tag: str):
+    """``fn`` with a code object of its own (the same code, another name): its own dynamo cache."""
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{tag}", co_qualname=f"{fn.__qualname__}_{tag}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+
+
+def cudagraph_skips() -> int:
+    """How many times inductor has decided not to use CUDA graphs in this process (it says why only in a
+    perf-hint log): the runner compares it before and after its first graphed pass."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return 0
+    return int(counters["inductor"]["cudagraph_skips"])
 
 
 def _or_eager(compiled, eager, mode: str):
@@ -232,14 +284,31 @@ class CausalWan:
         self.freq_dim = net.time_embedding[0].weight.shape[1]
         self.compile_mode, self.compiled_frames = "off", None
         self._fast = self._eager = (layer_before_attention, layer_after_attention)
+        self.graphs = "off"  # CUDA graphs: "off", "pending" (until the first graphed pass), "on" or "skipped"
+        self._skips_before = 0
 
     def compile(self, mode: str = "layers", frames: Optional[int] = None):
         """Run each layer's two halves compiled (see :func:`compiled_layer_parts`) in passes of ``frames``
         frames (a block; None: any pass); other passes (a prefix, a re-cache) run eagerly, so a prompt
         switch never waits for a compile. "off" runs every pass eagerly."""
-        self._fast = compiled_layer_parts(mode)
+        dtype = next(self.net.parameters()).dtype
+        self._fast = compiled_layer_parts(mode, (self.dim, self.num_heads, frames, str(dtype)))
         self.compile_mode, self.compiled_frames = mode, frames
+        self.graphs = "pending" if "CUDA graphs" in mode else "off"
+        self._skips_before = cudagraph_skips()
         return self
+
+    def _check_graphs(self, device: torch.device):
+        """After the first graphed pass: did inductor capture CUDA graphs, or skip them (a mutated input,
+        a CPU tensor, dynamic shapes)? Said once, loudly; ``graphs`` tells the benchmark and the node."""
+        if device.type != "cuda":
+            self.graphs = "skipped"
+            return
+        skipped = cudagraph_skips() > self._skips_before
+        self.graphs = "skipped" if skipped else "on"
+        if skipped:
+            logging.warning("Tempo: inductor did not use CUDA graphs for the compiled layers (it logs why with "
+                            "TORCH_LOGS=perf_hints); they run compiled without graphs")
 
     # -- pieces ----------------------------------------------------------------------------
     def embed_context(self, context: torch.Tensor, clip_fea: torch.Tensor | None = None):
@@ -265,9 +334,9 @@ class CausalWan:
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         return _split_heads(t, self.num_heads)
 
-    def _attend(self, q, k, v, mask=None):
-        """q, k, v: [B, L, H, D] -> [B, Lq, H * D]."""
-        return attend(self.attention, q, k, v, mask)
+    def _kernel(self, q, k, v, mask=None):
+        """q, k, v: [B, L, H, D] -> the attention kernel's [B, H, Lq, D]."""
+        return self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)
 
     def time_embed(self, t: torch.Tensor, dtype: torch.dtype = torch.float32):
         """t [B, F] (one timestep per latent frame) -> e [B, F, dim], e0 [B, F, 6, dim], computed in
@@ -289,12 +358,12 @@ class CausalWan:
 
     # -- the transformer -------------------------------------------------------------------
     def self_attention(self, layer: int, q, k, v, cache=None, write: bool = False) -> torch.Tensor:
-        """The frames' queries over the cached keys/values and their own ([B, L, H, D] each).
-        ``write``: the frames' own keys/values are kept by the cache (committed after the last layer)."""
-        if cache is None:
-            return self._attend(q, k, v)
-        k_all, v_all = cache.attend_kv(layer, k, v, write)
-        return self._attend(q, k_all, v_all)
+        """The frames' queries over the cached keys/values and their own ([B, L, H, D] each), as the
+        kernel returns it ([B, H, L, D]). ``write``: the frames' own keys/values are kept by the cache
+        (committed after the last layer)."""
+        if cache is not None:
+            k, v = cache.attend_kv(layer, k, v, write)
+        return self._kernel(q, k, v)
 
     def forward_frames(self, x: torch.Tensor, t: torch.Tensor, ctx_kv: list, start_frame: int = 0,
                        cache=None, write: bool = False) -> torch.Tensor:
@@ -304,9 +373,8 @@ class CausalWan:
         Without ``cache``, full attention over the given frames.
         Returns the network output (flow / v prediction) [B, C_out, F, H, W]."""
         tokens, grid = self.patchify(x)
-        b, n_frames = x.shape[0], grid[0]
-        tpf = grid[1] * grid[2]
-        cos, sin = rope_block(start_frame, n_frames, grid[1], grid[2], self.head_dim, str(x.device))
+        n_frames = grid[0]
+        freqs = rope_block(start_frame, n_frames, grid[1], grid[2], self.head_dim, str(x.device))
         e, e0 = self.time_embed(t, x.dtype)
         if cache is not None:
             cache.begin(start_frame, n_frames)
@@ -316,11 +384,19 @@ class CausalWan:
             torch.compiler.cudagraph_mark_step_begin()  # one pass = one step: the last pass's graph outputs are dead
         h = tokens
         for i, blk in enumerate(self.net.blocks):
-            q, k, v, mod = before(blk, h, e0, cos, sin, n_frames, self.num_heads)
+            q, k, v, mod = before(blk, h, e0, freqs, n_frames, self.num_heads)
             attn = self.self_attention(i, q, k, v, cache, write)
             h = after(blk, h, attn, mod, ctx_kv[i], n_frames, self.num_heads, self.attention)
+        if fast and self.graphs == "pending":
+            self._check_graphs(x.device)
         if cache is not None and write:
             cache.commit(start_frame, n_frames)
+        return self.head(h, e, grid)
+
+    def head(self, h: torch.Tensor, e: torch.Tensor, grid) -> torch.Tensor:
+        """The output head over the tokens of ``grid`` (frames, rows, cols), modulated per frame by ``e``
+        [B, F, dim]: the network output [B, C_out, F, H, W]."""
+        b, n_frames, tpf = h.shape[0], grid[0], grid[1] * grid[2]
         hm = (_cast(self.net.head.modulation, h).unsqueeze(0) + e.unsqueeze(2)).unbind(2)
         v4 = self.net.head.norm(h).view(b, n_frames, tpf, -1)
         out = self.net.head.head((v4 * (1 + hm[1][:, :, None]) + hm[0][:, :, None]).view(b, n_frames * tpf, -1))

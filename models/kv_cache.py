@@ -19,6 +19,17 @@ from __future__ import annotations
 import torch
 
 
+def token_index(slots: list[int], tpf: int, device) -> torch.Tensor:
+    """The token positions of frame slots, built on ``device`` from runs of consecutive slots (aranges:
+    kernels only, no copy from the host, so a pass never waits on it)."""
+    runs, start = [], slots[0]
+    for prev, cur in zip(slots, slots[1:] + [None]):
+        if cur != prev + 1:
+            runs.append(torch.arange(start * tpf, (prev + 1) * tpf, device=device))
+            start = cur
+    return runs[0] if len(runs) == 1 else torch.cat(runs)
+
+
 class RollingKVCache:
     """Per layer keys/values of the frames generated so far, as Self Forcing keeps them.
 
@@ -68,7 +79,7 @@ class RollingKVCache:
         """A slice over the slots' tokens when they are consecutive, else an index tensor."""
         if slots == list(range(slots[0], slots[0] + len(slots))):
             return slice(slots[0] * self.tpf, (slots[-1] + 1) * self.tpf)
-        return (torch.tensor(slots)[:, None] * self.tpf + torch.arange(self.tpf)).flatten().to(self.k.device)
+        return token_index(slots, self.tpf, self.k.device)
 
     def _put(self, layer: int, tokens, k, v):
         if isinstance(tokens, slice):
@@ -136,9 +147,9 @@ class RollingKVCache:
         if fresh:  # joined: copy the kept new frames from what was staged into free slots
             free = [i for i, f in enumerate(self.slot_frame) if f is None][:len(fresh)]
             dst = self._tokens(free)
-            src = (torch.tensor(fresh)[:, None] * self.tpf + torch.arange(self.tpf)).flatten()
             for layer, (k, v) in self._staged.items():
-                self._put(layer, dst, k.index_select(1, src.to(k.device)), v.index_select(1, src.to(v.device)))
+                src = token_index(fresh, self.tpf, k.device)
+                self._put(layer, dst, k.index_select(1, src), v.index_select(1, src))
             for slot, i in zip(free, fresh):
                 self.slot_frame[slot] = new[i]
         self._staged.clear()

@@ -88,7 +88,7 @@ class StreamRunner:
         frames = self.decoder.decode(latent, load=not self.overlap)
         if kind == "prefix" and not self.plan.keep_prefix:
             return  # continuation context: warms the decoder's cache, is not output again
-        self.latents.append(latent)
+        self.latents.append(latent.cpu())
         if self.on_frames is not None:
             self.on_frames(frames)
         if kind == "block":

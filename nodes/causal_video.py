@@ -18,7 +18,7 @@ from ..samplers.causal_plan import CACHE_MODES, DEFAULT_STRENGTH, FRAMES_PER_BLO
 from ..video.mp4 import Mp4Writer
 from .causal_speed import speed_of
 from .causal_stream import StreamRunner, finished_ui
-from .wan_models import (WAN_VAE_DECODER, StreamingWanEncoder,
+from .wan_models import (WAN_VAE_DECODER, encoded_blocks,
                          causal_info, causal_runner, load_causal_model, taehv_files, text_width)
 from . import compat, live as live_page
 from .compat import io, ui
@@ -113,23 +113,7 @@ class CausalVideoPlan:
         if vae is None:
             raise TempoInputError("an input video needs the Wan VAE to be encoded; run this stream with 'Tempo Causal "
                                   "Video to MP4' or 'Tempo Causal Video Decode' (their vae encodes it)")
-        encoder = StreamingWanEncoder(vae)
-        frames, held, fed = self.input_frames, [], 0
-        try:
-            for _ in range(self.num_blocks):
-                while sum(x.shape[2] for x in held) < fpb:  # a ComfyUI 0.18+ encoder may hold frames back
-                    if fed == frames.shape[0]:
-                        raise TempoInputError("the input video ended before its last block was encoded")
-                    end = min(fed + (1 if fed == 0 else 4), frames.shape[0])
-                    out = encoder.encode(frames[fed:end], final=end == frames.shape[0])
-                    fed = end
-                    if out is not None:
-                        held.append(out)
-                ready = torch.cat(held, dim=2)
-                held = [ready[:, :, fpb:]]
-                yield ready[:, :, :fpb]
-        finally:
-            encoder.close()
+        yield from encoded_blocks(vae, self.input_frames, fpb, self.num_blocks)
 
     def blocks(self, step_callback=None, vae=None, live=None, decode_vae=None):
         """Yield (kind, latent in VAE units): ("prefix", ...) first when there is one, then ("block", ...).
@@ -147,7 +131,9 @@ class CausalVideoPlan:
         try:
             for kind, latent in session.run(self.cond, prefix=prefix, step_callback=step_callback,
                                             switches=self.switches, recache=self.recache, source=source, live=live):
-                yield kind, self.prefix if kind == "prefix" else lf.process_out(latent.float()).cpu()
+                # on the model's device: the consumer moves it (on the decode worker when decode overlaps), so
+                # the block loop never waits for a block to reach the host
+                yield kind, self.prefix if kind == "prefix" else lf.process_out(latent.float())
         finally:
             if raw is not None:
                 raw.close()

@@ -217,3 +217,27 @@ class StreamingWanEncoder:
 
     def close(self):
         self.stream.close()
+
+
+def encoded_blocks(vae, frames: torch.Tensor, frames_per_block: int, num_blocks: int):
+    """Video frames [T, H, W, 3] as latent blocks of ``frames_per_block`` latent frames (VAE units), one
+    at a time as a rollout asks: the first frame alone, then four at a time, the clip's last call
+    marked final (a ComfyUI 0.18+ encoder holds lone frames back until then), so memory does not grow
+    with the input and the latents equal VAE Encode of the whole clip."""
+    encoder = StreamingWanEncoder(vae)
+    held, fed = [], 0
+    try:
+        for _ in range(num_blocks):
+            while sum(x.shape[2] for x in held) < frames_per_block:
+                if fed == frames.shape[0]:
+                    raise TempoInputError("the input video ended before its last block was encoded")
+                end = min(fed + (1 if fed == 0 else 4), frames.shape[0])
+                out = encoder.encode(frames[fed:end], final=end == frames.shape[0])
+                fed = end
+                if out is not None:
+                    held.append(out)
+            ready = torch.cat(held, dim=2)
+            held = [ready[:, :, frames_per_block:]]
+            yield ready[:, :, :frames_per_block]
+    finally:
+        encoder.close()

@@ -161,6 +161,23 @@ def block_noise(shape, seed: int, block: int, kind: int = 0) -> torch.Tensor:
     return torch.randn(shape, generator=block_generator(seed, block, kind), dtype=torch.float32)
 
 
+def staged_block_noise(shape, seed: int, block: int, steps: int, device, dtype) -> torch.Tensor:
+    """All of a block's noise on ``device`` in one transfer: [steps, *shape], the start noise then the
+    re-noise of each later step, drawn on the CPU from the same generators as ever (the video does not
+    change). On a GPU it is drawn into pinned memory and copied without blocking, so the block loop
+    never waits on the host: the copy queues behind the previous block's kernels."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    pinned = device.type == "cuda"
+    out = torch.empty((steps, *shape), dtype=torch.float32, pin_memory=pinned)
+    torch.randn(shape, generator=block_generator(seed, block), dtype=torch.float32, out=out[0])
+    renoise = block_generator(seed, block, kind=1)
+    for i in range(1, steps):
+        torch.randn(shape, generator=renoise, dtype=torch.float32, out=out[i])
+    if device.type == "cpu":
+        return out.to(dtype)
+    return out.to(device=device, non_blocking=True).to(dtype)
+
+
 def prefill(model, latent: torch.Tensor, ctx_kv, cache, start_frame: int = 0, context_noise: float = 0.0):
     """Write clean frames (a start image's latent, the end of a previous clip, a finished block) into
     the cache. The network is fed ``context_noise`` as the timestep and the clean latent as the input,
@@ -274,15 +291,14 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
             ctx_kv = new
             if steering.recache and cache is not None:
                 recache(model, history, ctx_kv, cache, s0, f, full, settings.context_noise)
-        noise = block_noise(shape, settings.seed, blk).to(device=device, dtype=dtype)
-        x = noise
+        noises = staged_block_noise(shape, settings.seed, blk, len(sigmas), device, dtype)
+        noise = x = noises[0]
         if steering.source is not None:
             src = next(steering.source, None)
             if src is None:
                 raise TempoError(f"the input video ended before block {blk + 1} of {settings.num_blocks}")
             if sigmas[0] < 1:
                 x = (1 - sigmas[0]) * src.to(device=device, dtype=dtype) + sigmas[0] * noise
-        renoise = block_generator(settings.seed, blk, kind=1)
         x0 = x
         for i, sigma in enumerate(sigmas):
             if step_callback is not None:
@@ -291,8 +307,7 @@ def rollout(model, shape: tuple, ctx_kv, cache, settings: RolloutSettings, devic
             v = model.forward_frames(x, t, ctx_kv, s0, cache, write=False)
             x0 = x - sigma * v.to(x.dtype)
             if i + 1 < len(sigmas):
-                eps = torch.randn(shape, generator=renoise, dtype=torch.float32).to(device=device, dtype=dtype)
-                x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * eps
+                x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * noises[i + 1]
         if step_callback is not None:
             step_callback(blk, len(sigmas))
         prefill(model, x0, ctx_kv, cache, s0, settings.context_noise)
@@ -359,7 +374,7 @@ class CausalSession:
         # the runner may serve several sessions (the benchmark's rows): each sets both, "auto" included
         from ..models.attention import attention_backend
         runner.attention = (runner.own_attention if speed.attention == "auto"
-                            else attention_backend(speed.attention, device, self.dtype))
+                            else attention_backend(speed.attention, device, self.dtype, runner.head_dim))
         runner.compile(speed.compile, spec.frames_per_block)
 
     def spare_frames(self) -> int:

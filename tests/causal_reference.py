@@ -40,7 +40,7 @@ class MaskedWan(CausalWan):
 
     def self_attention(self, layer, q, k, v, cache=None, write=False):
         assert cache is None
-        return self._attend(q, k, v, None if self.mask is None else self.mask.to(q.device))
+        return self._kernel(q, k, v, None if self.mask is None else self.mask.to(q.device))
 
 
 class RecomputeModel:
@@ -142,7 +142,7 @@ class LongLiveWan(CausalWan):
             lo = max(0, local_end - st.max_attention_size)
             k_att, v_att = temp_k[:, lo:local_end], temp_v[:, lo:local_end]
         st.pending.append((layer, temp_k, temp_v, current_end, local_end))
-        return self._attend(q, k_att, v_att)
+        return self._kernel(q, k_att, v_att)
 
 
 def longlive_interactive(runner: CausalWan, ctx_kvs: list, switch_frames: list[int], num_blocks: int, fpb: int,

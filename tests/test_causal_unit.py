@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tempo_pack.models.causal_wan import CausalWanModel, apply_rope, config_from_state_dict, rope_cos_sin
+from tempo_pack.models.causal_wan import CausalWanModel, apply_rope, config_from_state_dict, rope_freqs
 from tempo_pack.models.kv_cache import RollingKVCache
 from causal_reference import RecomputeModel, rolling_attended
 from tempo_pack.samplers import causal
@@ -147,8 +147,8 @@ def test_rope_equals_the_authors_complex_tables(start):
     past the 1024-frame table the authors precompute)."""
     f, h, w, heads, d = 2, 3, 4, 2, 24
     x = torch.randn(1, f * h * w, heads, d, generator=torch.Generator().manual_seed(start))
-    cos, sin = rope_cos_sin(torch.arange(start, start + f), h, w, d, "cpu")
-    torch.testing.assert_close(apply_rope(x, cos, sin), _wan_rope_reference(x, start, f, h, w), rtol=1e-5, atol=1e-5)
+    freqs = rope_freqs(torch.arange(start, start + f), h, w, d, "cpu")
+    torch.testing.assert_close(apply_rope(x, freqs), _wan_rope_reference(x, start, f, h, w), rtol=1e-5, atol=1e-5)
 
 
 # -- the published checkpoints' settings in the authors' terms ----------------------------------

@@ -37,9 +37,55 @@ def test_compiled_and_graphed_layers_equal_eager_on_the_gpu(mode):
     m.causal.compile("off")
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_cuda_graphs_are_captured_and_replayed_not_skipped(monkeypatch, dtype):
+    """'layers + CUDA graphs' really runs CUDA graphs: replays are counted, inductor skipped none, and the
+    runner says "on" (a skip would say "skipped" and warn)."""
+    from tempo_pack.models.causal_wan import cudagraph_skips
+
+    replays = []
+    real = torch.cuda.CUDAGraph.replay
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", lambda self: (replays.append(1), real(self))[1])
+    m = gpu_model().to(dtype)
+    skips = cudagraph_skips()
+    eager = video(m, 5, 3, IN_PLACE, 1, 4)
+    fast = video(m, 5, 3, causal.Speed(compile="layers + CUDA graphs"), 1, 4)
+    tol = 5e-2 if dtype == torch.bfloat16 else 1e-3
+    torch.testing.assert_close(fast.float(), eager.float(), rtol=tol, atol=tol)
+    assert m.causal.graphs == "on" and cudagraph_skips() == skips and len(replays) > 10, (m.causal.graphs, replays)
+    m.causal.compile("off")
+
+
+def test_cuda_graphs_stay_on_under_comfyuis_fp8_linear(tmp_path):
+    """ComfyUI's fp8 linear (weight_dtype fp8_e4m3fn_fast) clamps its input in place: no input of a compiled
+    half reaches a linear layer, so inductor keeps CUDA graphs, end to end through the sampler node."""
+    from conftest import COMFYUI
+    from tempo_pack.factory import checkpoints as factory
+    from tempo_pack.models.causal_wan import cudagraph_skips
+
+    if COMFYUI is None or torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("needs ComfyUI and fp8 tensor cores (compute capability 8.9+)")
+    factory.import_comfy(COMFYUI, cpu=False)
+    from tempo_pack.nodes.causal_speed import CausalSpeed
+    from tempo_pack.nodes.causal_video import plan_video
+    from tempo_pack.nodes.wan_models import load_causal_model
+
+    model = load_causal_model(factory.write_causal_safetensors(str(tmp_path / "c.safetensors")), "fp8_e4m3fn_fast")[0]
+    sped = CausalSpeed.execute(model, compile="layers + CUDA graphs").args[0]
+    args = dict(width=64, height=48, length=21, seed=0, schedule="Self Forcing", custom_timesteps="", shift=5.0,
+                frames_per_block="auto", cache="window", sink_size=1, local_attn_size=7)
+    skips = cudagraph_skips()
+    blocks = [lat for _, lat in plan_video(sped, [[torch.zeros(1, 12, 4096), {}]], **args).blocks()]
+    assert len(blocks) == 2 and all(torch.isfinite(b).all() for b in blocks)
+    assert cudagraph_skips() == skips, "inductor skipped CUDA graphs (an input mutated in place?)"
+
+
 def test_every_gpu_attention_kernel_equals_sdpa_math():
     g = torch.Generator(device="cuda").manual_seed(0)
-    q, k, v = (torch.randn(1, 12, 1560 * 2, 128, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3))
+    # as the causal path calls them: [B, H, L, D] views of [B, L, H, D], keys a slice of a cache buffer
+    q = torch.randn(1, 1560 * 3, 12, 128, device="cuda", dtype=torch.bfloat16, generator=g).transpose(1, 2)
+    cache = torch.randn(2, 1, 1560 * 24, 12, 128, device="cuda", dtype=torch.bfloat16, generator=g)
+    k, v = (cache[i, :, 1560 * 3:1560 * 21].transpose(1, 2) for i in range(2))
     want = attention.attention_backend("sdpa math", "cuda", torch.bfloat16)(q.float(), k.float(), v.float())
     for name in attention.available("cuda", torch.bfloat16):
         got = attention.attention_backend(name, "cuda", torch.bfloat16)(q, k, v).float()
@@ -81,6 +127,31 @@ def test_decode_on_a_second_stream_equals_inline():
             run_in_order(lambda kind, x: got.append(conv(x).cpu()), items, overlap, device="cuda")
     for a, b in zip(out[False], out[True]):
         torch.testing.assert_close(a, b)
+
+
+def test_the_decode_worker_waits_for_a_slow_producer_and_keeps_its_memory():
+    """A block still being written on the caller's stream when it is handed over (a kernel that sleeps
+    first, then fills): the worker reads the filled values, and the caller's next allocation does not
+    reuse the block's memory while the worker reads it."""
+    from tempo_pack.video.overlap import BlockWorker
+
+    seen = []
+
+    def work(x):
+        torch.cuda._sleep(50_000_000)  # the worker is slow too: the caller's next block is allocated meanwhile
+        seen.append(float(x.float().mean()))
+
+    worker = BlockWorker(work, depth=2, device="cuda")
+    for i in range(4):
+        x = torch.empty(1 << 20, device="cuda")
+        torch.cuda._sleep(200_000_000)  # ~0.1 s of GPU time before the fill: a slow producer
+        x.fill_(float(i + 1))
+        worker.submit(x)
+        del x  # the caller lets go at once: only record_stream keeps the memory for the worker
+        y = torch.empty(1 << 20, device="cuda").fill_(-7.0)  # would land on the freed block without it
+        del y
+    worker.close()
+    assert seen == [1.0, 2.0, 3.0, 4.0]
 
 
 @pytest.fixture(scope="module")
