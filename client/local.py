@@ -51,11 +51,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def web_packages(comfyui: str) -> str | None:
+WEB_ROOT = os.path.join(PACK_ROOT, ".comfy_web")
+
+
+def web_packages(comfyui: str, root: str = WEB_ROOT) -> str | None:
     """The folder holding the web packages ``comfyui`` pins (requirements.txt: comfyui-frontend-package,
     comfyui-workflow-templates, comfyui-embedded-docs, exact versions) where the Python environment holds
     other versions: .comfy_web/<ComfyUI version>/, written by scripts/install_dev.sh for each ComfyUI
-    but the newest. None: the environment's own serve it."""
+    but the newest (``root``: another checkout's .comfy_web, as a Ray worker is given its driver's). None:
+    the environment's own serve it."""
     import re
     from importlib import metadata
 
@@ -69,7 +73,7 @@ def web_packages(comfyui: str) -> str | None:
         return None
     if pinned is None or version is None or pinned.group(1) == installed:
         return None
-    folder = os.path.join(PACK_ROOT, ".comfy_web", version.group(1))
+    folder = os.path.join(root, version.group(1))
     return folder if os.path.isfile(os.path.join(folder, "PINS")) else None
 
 
@@ -105,7 +109,8 @@ class LocalComfyUI:
 
     def __init__(self, comfyui: str | None = None, base: str | None = None, models: str | None = None,
                  startup_timeout: float = 300.0, extra_args: list[str] | None = None,
-                 extra_nodes: list[str] | None = None, cpu: bool = True, watch_parent: bool = False):
+                 extra_nodes: list[str] | None = None, cpu: bool = True, watch_parent: bool = False,
+                 web_root: str = WEB_ROOT):
         self.comfyui = require_comfyui(comfyui)
         self._own_base = base is None
         self.base = base or tempfile.mkdtemp(prefix="tempo-comfy-")
@@ -116,7 +121,7 @@ class LocalComfyUI:
         self.extra_args = extra_args or []
         self.extra_nodes = list(extra_nodes or [])
         self.proc = None
-        self.cpu, self.watch_parent = cpu, watch_parent
+        self.cpu, self.watch_parent, self.web_root = cpu, watch_parent, web_root
         self.log_path = os.path.join(self.base, "comfyui.log")
 
     def _prepare(self):
@@ -149,7 +154,7 @@ class LocalComfyUI:
                "--base-directory", self.base, "--database-url", "sqlite:///:memory:",
                "--disable-auto-launch", *args, *self.extra_args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        web = web_packages(self.comfyui)
+        web = web_packages(self.comfyui, self.web_root)
         if web is not None:  # this ComfyUI's own frontend and templates, ahead of the environment's
             env["PYTHONPATH"] = os.pathsep.join(p for p in (web, env.get("PYTHONPATH")) if p)
         self._log = open(self.log_path, "w")

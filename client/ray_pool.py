@@ -23,6 +23,7 @@ import time
 import uuid
 
 from .errors import ClientError, ServerUnreachable, ValidationFailed
+from .local import WEB_ROOT
 from .runner import ENDED, LOST_LIMIT, Batch, fetch_outputs, history_error, job_dir_name, write_outputs
 
 RAY_MISSING = ("the Ray path (--ray) needs Ray: pip install ray (the listed-server path, --server, needs nothing "
@@ -89,7 +90,7 @@ class ComfyWorker:
 
     def __init__(self, ledger: str, comfyui: str | None = None, models=None, url: str | None = None,
                  headers: dict | None = None, uploads: list | None = None, cpu: bool = True,
-                 extra_nodes: list | None = None, omp_threads: str | None = None):
+                 extra_nodes: list | None = None, omp_threads: str | None = None, web_root: str | None = None):
         import ray
 
         from .local import LocalComfyUI
@@ -107,8 +108,11 @@ class ComfyWorker:
             self.server.object_info()  # a listed server that does not answer is said at once
         else:  # this node's ComfyUI: its own custom nodes and models, private input and output folders
             roots = [os.path.join(comfyui, "models"), *([models] if isinstance(models, str) else models or [])]
+            # an older ComfyUI's own frontend and templates: the driver's .comfy_web where this node sees it
+            # (same machine or shared disk), else what this node's environment holds
+            web = {"web_root": web_root} if web_root else {}
             self.local = LocalComfyUI(comfyui, models=roots, cpu=cpu, watch_parent=True,
-                                      extra_nodes=[*own_custom_nodes(comfyui), *(extra_nodes or [])]).start()
+                                      extra_nodes=[*own_custom_nodes(comfyui), *(extra_nodes or [])], **web).start()
             self.server = ComfyServer(self.local.url, headers)
         node = ray.get_runtime_context().get_node_id()[:8]
         self.name = f"{self.server.url} (ray node {node}, worker pid {os.getpid()})"
@@ -266,7 +270,8 @@ class RayPool:
         self.actors = [actor.remote(ledger_name, comfyui=comfyui, models=models,
                                     url=urls[i] if urls else None, headers=headers, uploads=upload_bytes,
                                     cpu=not gpus, extra_nodes=extra_nodes,
-                                    omp_threads=os.environ.get("OMP_NUM_THREADS")) for i in range(count)]
+                                    omp_threads=os.environ.get("OMP_NUM_THREADS"), web_root=WEB_ROOT)
+                       for i in range(count)]
         try:
             self.labels = ray.get([a.label.remote() for a in self.actors])
         except Exception as e:  # noqa: BLE001 - a worker that cannot start: said, with its reason

@@ -13,8 +13,10 @@ import requests
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 VIEWPORT = {"width": 1600, "height": 1000}  # what the readable-zoom promise is made for
+# Comfy.Workflow.Persist off: a page opened again does not restore the last session's workflow, which
+# 1.45 does after the app is up and which could replace a workflow loaded in the meantime
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False,
-            "Comfy.Workflow.ShowMissingModelsWarning": False}
+            "Comfy.Workflow.ShowMissingModelsWarning": False, "Comfy.Workflow.Persist": False}
 
 
 class Editor:
@@ -87,7 +89,16 @@ class Editor:
 
     def missing_models_text(self, workflow: dict, name: str = "workflow.json") -> str:
         """Load a workflow with the editor's missing-models warning on and return what it lists: the dialog
-        (frontends 1.27, 1.35), or the Errors panel that 'See Errors' opens (1.45)."""
+        (frontends 1.27, 1.35), or the Errors panel that 'See Errors' opens (1.45). A dialog still open from
+        the last workflow is closed first: 1.27 keeps an open dialog and does not redraw it for the next."""
+        listed = """() => [...document.querySelectorAll('div, section, aside')]
+            .map((e) => e.innerText.trim()).filter((t) => t.startsWith('Missing Models'))
+            .sort((a, b) => b.length - a.length)[0] || ''"""
+        for _ in range(5):
+            if not self.page.evaluate(listed):
+                break
+            self.page.keyboard.press("Escape")
+            self.page.wait_for_timeout(300)
         self.page.evaluate("async ([wf, name]) => { await window.app.loadGraphData(wf, true, true, name); }",
                            [workflow, name])
         self.page.wait_for_timeout(1500)
@@ -97,9 +108,7 @@ class Editor:
                 button.first.click()
                 self.page.wait_for_timeout(1000)
                 break
-        return self.page.evaluate("""() => [...document.querySelectorAll('div, section, aside')]
-            .map((e) => e.innerText.trim()).filter((t) => t.startsWith('Missing Models'))
-            .sort((a, b) => b.length - a.length)[0] || ''""")
+        return self.page.evaluate(listed)
 
     def use_demo_text_encoder(self) -> int:
         """In the loaded graph, put the demo's stand-in text encoder where a Wan text encoder is loaded

@@ -42,6 +42,15 @@ def _summary(t: tl.PromptTimeline) -> str:
     return "\n".join(f"{e.asked}: {tl.short(e.label, 60)}" for e in t.entries)
 
 
+
+def _time_inputs() -> list:
+    """The units and fps inputs every timeline node shares: how its start times are read."""
+    return [io.Combo.Input("units", options=list(tl.UNITS), default="seconds",
+                           tooltip="Whether start times are in seconds (at fps) or in frames of the output video."),
+            io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0,
+                           tooltip="The video's frame rate, to turn seconds into frames: 16 for Wan 2.1. Use the "
+                                   "MP4 node's fps, the same in every timeline node.")]
+
 class PromptTimeline(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -60,11 +69,7 @@ class PromptTimeline(io.ComfyNode):
                                 tooltip="One 'start: prompt' line per prompt, in time order, the first at 0 (e.g. "
                                         "'10: the fox stops', or '1:30: the fox stops' for minutes:seconds). Blank "
                                         "lines and # lines are skipped."),
-                io.Combo.Input("units", options=list(tl.UNITS), default="seconds",
-                               tooltip="Whether start times are in seconds (at fps) or in frames of the output video."),
-                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0,
-                               tooltip="The video's frame rate, to turn seconds into frames: 16 for Wan 2.1. Use the "
-                                       "MP4 node's fps, the same in every timeline node."),
+                *_time_inputs(),
                 Timeline.Input("timeline", optional=True,
                                tooltip="An earlier timeline to extend (its prompts come first)."),
             ],
@@ -123,11 +128,7 @@ class PromptTimelineAdd(io.ComfyNode):
                 io.Float.Input("start", default=0.0, min=0.0, max=1e6, step=0.1,
                                tooltip="When this prompt starts, later than the one before; the first prompt of a "
                                        "timeline starts at 0."),
-                io.Combo.Input("units", options=list(tl.UNITS), default="seconds",
-                               tooltip="Whether start times are in seconds (at fps) or in frames of the output video."),
-                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0,
-                               tooltip="The video's frame rate, to turn seconds into frames: 16 for Wan 2.1. Use the "
-                                       "MP4 node's fps, the same in every timeline node."),
+                *_time_inputs(),
                 Timeline.Input("timeline", optional=True,
                                tooltip="The timeline so far (its prompts come first); leave empty to start one."),
                 io.String.Input("label", default="", optional=True,

@@ -55,7 +55,10 @@ def test_constraints_pin_one_matching_torch_stack_exactly():
             if line:
                 name, version = line.split("==")
                 pins[name.strip()] = version.strip()
-    assert set(pins) == TORCH_STACK, "torch, torchvision and torchaudio (ComfyUI 0.2x imports all three)"
+    assert TORCH_STACK <= set(pins), "torch, torchvision and torchaudio (ComfyUI 0.2x imports all three)"
+    # anything else pinned is a development package only: a user's requirements never name it
+    others = set(pins) - TORCH_STACK
+    assert others <= set(_names("requirements-dev.txt")) and not others & set(_names("requirements.txt")), others
     torch_minor = tuple(int(x) for x in pins["torch"].split(".")[:2])
     vision_minor = tuple(int(x) for x in pins["torchvision"].split(".")[:2])
     audio_minor = tuple(int(x) for x in pins["torchaudio"].split(".")[:2])

@@ -21,7 +21,8 @@ from tempo_pack.client.batch import build_jobs
 from tempo_pack.client.local import PACK_ROOT
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray; requirements-dev.txt lists it)")
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server,
+              pytest.mark.skipif(bool(os.environ.get("TEMPO_SKIP_RAY")), reason=os.environ.get("TEMPO_SKIP_RAY", ""))]
 
 TXT2IMG = os.path.join(PACK_ROOT, "workflows", "01 One-step text to image.json")
 SIZE = {"4.width": 128, "4.height": 128}  # a second or two a job on the CPU: long enough to kill one mid-job
