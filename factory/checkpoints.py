@@ -17,6 +17,7 @@ import sys
 
 import torch
 
+from ..demo import world as demo_world
 from . import released
 
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
@@ -34,7 +35,9 @@ EXAMPLE_VIDEO = "tempo-example-clip.mp4"  # the video-to-video workflow's input;
 CAUSAL_MODEL = released.SELF_FORCING
 SVD_CKPT = released.SVD_XT
 WAN_VAE = released.WAN_VAE
-WAN_PROMPT = "tempo-demo-wan-prompt.safetensors"  # a saved conditioning standing in for the Wan text encoder
+# The demo world's prompts, saved encoded by the demo's text encoder (the live page's switch lists them)
+DEMO_PROMPT_FILES = {p: p.replace(" ", "-") + ".safetensors" for p in demo_world.PROMPTS}
+WAN_PROMPT = DEMO_PROMPT_FILES["red square moving right"]  # a saved conditioning standing in for the Wan text encoder
 WAN22_HIGH = released.WAN22_T2V_HIGH
 WAN22_LOW = released.WAN22_T2V_LOW
 LIGHTNING_HIGH_LORA = released.LIGHTNING_HIGH
@@ -45,7 +48,7 @@ LIGHTX2V_I2V_LORA = released.LIGHTX2V_I2V_LORA
 RCM_MODEL = released.RCM_1_3B
 TAEHV_DEMO = released.TAEW2_1
 # two more, so a prompt timeline run through a server really switches
-WAN_PROMPTS_MORE = ["tempo-demo-wan-prompt-2.safetensors", "tempo-demo-wan-prompt-3.safetensors"]
+WAN_PROMPTS_MORE = [DEMO_PROMPT_FILES["blue circle moving right"], DEMO_PROMPT_FILES["green square moving up"]]
 
 # 64 channels: ComfyUI builds ControlNets of unknown size with 64-channel heads.
 SD15_TINY_UNET = {
@@ -360,6 +363,29 @@ def write_conditioning(path: str, seed: int = 17, tokens: int = 512, dim: int = 
     """Saved Wan text conditioning ([1, 512, 4096], as umT5-XXL gives), as Tempo Save Conditioning writes it."""
     gen = torch.Generator().manual_seed(seed)
     return save_safetensors({"cond.0": torch.randn(1, tokens, dim, generator=gen) * 0.1}, path, None, torch.float32)
+
+
+def write_demo_conditioning(path: str, prompt: str) -> str:
+    """A demo prompt as Tempo Save Conditioning writes it, encoded by the demo's text encoder."""
+    from ..demo import text_encoder
+
+    return save_safetensors({"cond.0": text_encoder.encode(prompt)}, path, None, torch.float32)
+
+
+def write_demo_self_forcing_pt(path: str) -> str:
+    """The demo's trained causal model (demo/trained/causal_demo.safetensors, written by
+    ``tempo.py train-demo``) as self_forcing_dmd.pt is released: a torch pickle {generator_ema,
+    generator} with ``model.`` prefixes."""
+    from safetensors.torch import load_file
+
+    from ..demo.train import TRAINED
+
+    if not os.path.isfile(TRAINED):
+        raise FileNotFoundError(f"{TRAINED} is missing: run 'python tempo.py train-demo' (it writes it)")
+    sd = {"model." + k: v for k, v in load_file(TRAINED).items()}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save({"generator_ema": sd, "generator": sd}, path)
+    return path
 
 
 def write_apt_video(path: str, seed: int = 19, frames: int | None = None, in_dim: int = 16, dtype=torch.float16) -> str:

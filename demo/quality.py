@@ -1,0 +1,52 @@
+"""What the demo's videos are, measured on the frames: the shape's path, its colour and size, seams at
+block boundaries, drift over a long run, how soon a prompt switch takes. Plain torch; used by the
+demo's quality tests (tests/test_demo_quality.py) and its table (benchmarks/demo_quality.py).
+
+Frames are read per latent frame (the demo's codec gives the 1 or 4 frames of a latent frame one
+picture), so a step is one latent frame: 8 pixels at the world's speed (2 px a frame, 4 frames).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import world
+
+
+def per_latent_frame(video: torch.Tensor) -> torch.Tensor:
+    """The last frame of each latent frame's group: [T', H, W, 3]."""
+    idx = [0] + [world.TIME * k for k in range(1, world.latent_frames(video.shape[0]))]
+    return video[idx]
+
+
+def path_steps(video: torch.Tensor) -> torch.Tensor:
+    """[T' - 1, 2] the shape's motion (x, y) from one latent frame to the next, across the edges."""
+    return world.steps(world.centroids(per_latent_frame(video)))
+
+
+def seams(video: torch.Tensor, latent_per_block: int = 3) -> dict:
+    """Motion at block boundaries against motion inside blocks: the largest deviation of a step from the
+    expected one (``expected`` from the prompt: 8 px a latent frame), for both kinds of step."""
+    steps = path_steps(video)
+    boundary = [i for i in range(steps.shape[0]) if (i + 1) % latent_per_block == 0]
+    inside = [i for i in range(steps.shape[0]) if (i + 1) % latent_per_block != 0]
+    size = lambda rows: steps[rows].norm(dim=1) if rows else torch.zeros(0)  # noqa: E731
+    return {"boundary": size(boundary), "inside": size(inside), "steps": steps}
+
+
+def blob_size(video: torch.Tensor) -> torch.Tensor:
+    """[T] the shape's area in pixels (pixels well off the ground)."""
+    return (world.blob_mask(video) > 0.3).float().sum((1, 2))
+
+
+def color_error(video: torch.Tensor, color: str) -> torch.Tensor:
+    """[T] distance of the shape's mean colour from the prompt's colour (0..sqrt 3)."""
+    return (world.blob_color(video) - torch.tensor(world.COLORS[color])).norm(dim=1)
+
+
+def colors_by_block(video: torch.Tensor, latent_per_block: int = 3) -> list[str]:
+    """The nearest named colour of the shape in each block (its last latent frame)."""
+    lat = per_latent_frame(video)
+    rgb = world.blob_color(lat)
+    return [world.nearest_color(rgb[min(b * latent_per_block + latent_per_block - 1, len(rgb) - 1)])
+            for b in range((len(rgb) + latent_per_block - 1) // latent_per_block)]
