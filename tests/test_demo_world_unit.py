@@ -1,0 +1,51 @@
+"""The demo's ruler, checked on videos whose truth is known: the world drawn exactly, through the demo
+codec (what the demo's VAE and TAEHV files compute), measured by demo/quality.py. A trained model's
+video is judged by the same functions (tests/test_demo_quality.py), so they must read the truth right."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tempo_pack.demo import quality, world
+
+RIGHT, UP = "red square moving right", "green circle moving up"
+
+
+def _through_codec(video):
+    return world.codec_frames(world.codec_latents(video))
+
+
+@pytest.mark.parametrize("prompt,expected", [(RIGHT, (8.0, 0.0)), (UP, (0.0, -8.0)),
+                                             ("blue square moving left", (-8.0, 0.0))])
+def test_a_shape_moves_8_pixels_a_latent_frame_the_way_its_prompt_says(prompt, expected):
+    video = _through_codec(world.render([(0, prompt)], 33))
+    steps = quality.path_steps(video)
+    assert steps.shape == (8, 2)
+    # latent frame 0 is frame 0 alone, latent frame k the mean of frames 4k-3..4k: the first step is 2.5
+    # frames of motion (5 px), every later one 4 frames (8 px)
+    want = torch.tensor([expected]).expand_as(steps).clone()
+    want[0] *= 2.5 / 4
+    torch.testing.assert_close(steps, want, atol=1.0, rtol=0)
+
+
+def test_the_truth_has_no_seams_and_a_jump_would_show():
+    video = _through_codec(world.render([(0, RIGHT)], 57))
+    s = quality.seams(video)
+    assert (s["boundary"] - 8).abs().max() < 1.0 and (s["inside"][1:] - 8).abs().max() < 1.0
+    jumped = torch.cat([video[:9], torch.roll(video[9:], shifts=20, dims=2)])  # 20 px at a block boundary
+    s = quality.seams(jumped)
+    assert s["boundary"].max() > s["inside"].max() + 10
+
+
+def test_a_prompt_switch_is_seen_in_the_block_it_lands_in():
+    video = _through_codec(world.render([(0, RIGHT), (25, UP)], 57))  # frame 25: latent frame 7, block 2
+    assert quality.colors_by_block(video) == ["red", "red", "green", "green", "green"]
+    assert quality.color_error(video[:1], "red").item() < 0.05
+
+
+def test_size_and_colour_read_the_same_wherever_the_shape_is():
+    video = quality.per_latent_frame(_through_codec(world.render([(0, RIGHT)], 477)))
+    size = quality.blob_size(video)[1:]  # latent frame 0 is one frame, unblurred by motion
+    assert size.max() - size.min() <= 0.1 * size.mean(), size
+    assert quality.color_error(video, "red").max() < 0.1
