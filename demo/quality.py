@@ -8,6 +8,8 @@ picture), so a step is one latent frame: 8 pixels at the world's speed (2 px a f
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from . import world
@@ -24,19 +26,40 @@ def path_steps(video: torch.Tensor) -> torch.Tensor:
     return world.steps(world.centroids(per_latent_frame(video)))
 
 
-def seams(video: torch.Tensor, latent_per_block: int = 3) -> dict:
-    """Motion at block boundaries against motion inside blocks: the largest deviation of a step from the
-    expected one (``expected`` from the prompt: 8 px a latent frame), for both kinds of step."""
+def seams(video: torch.Tensor, latent_per_block: int = 3, truth: torch.Tensor | None = None) -> dict:
+    """Motion at block boundaries against motion inside blocks: the size of each step (pixels) at a boundary
+    and inside a block, and, given the ``truth`` (the world's own video of the same prompt), how far each
+    step is from the truth's (``boundary_error``, ``inside_error``)."""
     steps = path_steps(video)
     boundary = [i for i in range(steps.shape[0]) if (i + 1) % latent_per_block == 0]
     inside = [i for i in range(steps.shape[0]) if (i + 1) % latent_per_block != 0]
-    size = lambda rows: steps[rows].norm(dim=1) if rows else torch.zeros(0)  # noqa: E731
-    return {"boundary": size(boundary), "inside": size(inside), "steps": steps}
+    out = {"steps": steps, "boundary": steps[boundary].norm(dim=1), "inside": steps[inside].norm(dim=1)}
+    if truth is not None:
+        err = (steps - path_steps(truth)).norm(dim=1)
+        out.update(boundary_error=err[boundary], inside_error=err[inside])
+    return out
 
 
 def blob_size(video: torch.Tensor) -> torch.Tensor:
     """[T] the shape's area in pixels (pixels well off the ground)."""
     return (world.blob_mask(video) > 0.3).float().sum((1, 2))
+
+
+def shape_area(video: torch.Tensor, color: str) -> torch.Tensor:
+    """[T] the shape's area in pixels, counted by coverage: each pixel's share of the way from the ground to
+    ``color`` on that colour's strongest channel. Linear in the pixels, so the codec's patch and frame means
+    keep it: a square 576 px, a circle pi/4 of that (452 px), however the patches cut them."""
+    rgb = torch.tensor(world.COLORS[color])
+    c = int((rgb - world.BACKGROUND).abs().argmax())
+    cover = (video[..., c] - world.BACKGROUND) / (float(rgb[c]) - world.BACKGROUND)
+    return cover.clamp(0, 1).sum((1, 2))
+
+
+SHAPE_AREAS = {"square": world.BLOB ** 2, "circle": math.pi / 4 * world.BLOB ** 2}
+
+
+def nearest_shape(area: float) -> str:
+    return min(SHAPE_AREAS, key=lambda s: abs(SHAPE_AREAS[s] - area))
 
 
 def color_error(video: torch.Tensor, color: str) -> torch.Tensor:

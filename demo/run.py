@@ -1,8 +1,11 @@
 """``python tempo.py demo``: tiny demo checkpoints, a local ComfyUI, a shipped workflow, outputs.
 
-The demo checkpoints are random (they draw noise-like pictures) but they are real files in
-the released formats, loaded by the same nodes as real models; the point is to show the
-whole path working on any machine in a minute or two, without downloading anything.
+The demo checkpoints are real files in the released formats, under the released names, loaded by
+the same nodes as real models. The causal video model, its Wan VAE and its TAEHV make the demo world's
+videos (demo/world.py: coloured shapes gliding over a dark ground, named by a short prompt): the
+model was trained by ``tempo.py train-demo`` (demo/train.py), the decoders set by hand to its codec
+(factory/demo_codec.py). The one-step image and SVD checkpoints are random (noise-like pictures):
+they show the path working. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -21,12 +24,26 @@ DEMO_OUTPUT = os.path.abspath("demo_output")
 EXAMPLE_IMAGE = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_IMAGE)
 EXAMPLE_VIDEO = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_VIDEO)
 
-# (workflow file, overrides) run by the demo, in order. Later capabilities add theirs.
+# The demo's causal videos: the demo world's size (demo/world.py, what its model was trained on) and prompts in
+# its words (a colour, a shape, a direction). Workflow 05 decodes with the Wan VAE as shipped; the others with
+# TAEHV (the same pictures, tests/test_demo_quality.py, in a fraction of the time on a CPU).
+_SMALL = {"TempoCausalVideoSampler.width": 128, "TempoCausalVideoSampler.height": 96}
+_FAST = {**_SMALL, "TempoCausalVideoSaveMP4.decoder": "taew2_1.pth"}
+
+# (workflow file, overrides) run by the demo, in order.
 DEMO_WORKFLOWS = [
     ("01 One-step text to image.json", {}),
     ("03 One-step ControlNet from edges.json", {"EmptyLatentImage.width": 256, "EmptyLatentImage.height": 256}),
-    ("05 Causal text to video, streamed to mp4.json", {"TempoCausalVideoSampler.width": 128, "TempoCausalVideoSampler.height": 96,
-                             "TempoCausalVideoSampler.length": 33}),
+    ("05 Causal text to video, streamed to mp4.json", {**_SMALL, "TempoCausalVideoSampler.length": 33,
+                                                      "CLIPTextEncode.text": "red square moving right"}),
+    ("09 Causal video that follows a prompt timeline.json", {
+        **_FAST, "TempoCausalVideoSampler.length": 57,
+        "TempoPromptTimeline.text": "0: red square moving right\n1.5: blue circle moving down"}),
+    ("10 Causal video to video restyle.json", {
+        **_FAST, "ImageScale.width": 128, "ImageScale.height": 96, "TempoCausalVideoSampler.length": 33,
+        "TempoCausalVideoSampler.strength": 0.5, "CLIPTextEncode.text": "yellow circle moving left"}),
+    ("19 Causal real-time stream, fast settings.json", {**_FAST, "TempoCausalVideoSampler.length": 81,
+                                                        "CLIPTextEncode.text": "blue square moving up"}),
     ("12 SVD image to video in one step.json", {"SVD_img2vid_Conditioning.width": 128,
                                                 "SVD_img2vid_Conditioning.height": 128,
                                                 "SVD_img2vid_Conditioning.video_frames": 8}),

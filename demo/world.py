@@ -7,9 +7,9 @@ goes on from where it is, in its new colour, form and direction. 128x96 at 16 fp
 causal workflows make them.
 
 Also the demo's latent codec (what the demo's Wan VAE and TAEHV files compute, see
-factory/demo_codec.py): a latent holds each 8x8 patch's mean colour (in the VAE's -1..1) over the
-frames its latent frame covers (the first frame alone, then four at a time, as the Wan VAE's time
-compression), in channels 0..2; the other 13 channels are 0.
+factory/demo_codec.py): a latent holds each 8x8 patch's mean colour (in the VAE's -1..1, times GAIN)
+over the frames its latent frame covers (the first frame alone, then four at a time, as the Wan VAE's
+time compression), in channels 0..2; the other 13 channels are 0.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ COLORS = {"red": (0.95, 0.12, 0.1), "green": (0.1, 0.8, 0.25), "blue": (0.15, 0.
 SHAPES = ("square", "circle")
 DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}
 LATENT_CHANNELS, PATCH, TIME = 16, 8, 4
+# The codec's latent holds 4x the colour (a power of 2, exact in any float format), so that in the diffusion
+# model's space (ComfyUI's Wan 2.1 latent format: (latent - mean) / std, std 1.1..3.3) the world spans about
+# -2..2 as real Wan latents do, not -0.5..0.5 under noise of std 1.
+GAIN = 4.0
 
 
 def prompt_of(color: str, shape: str, direction: str) -> str:
@@ -93,7 +97,7 @@ def codec_latents(video: torch.Tensor) -> torch.Tensor:
     pooled = torch.stack([g.mean(1) for g in groups], 1)   # [3, T', H, W]
     pooled = torch.nn.functional.avg_pool2d(pooled, PATCH)  # [3, T', h, w]
     out = torch.zeros(1, LATENT_CHANNELS, *pooled.shape[1:])
-    out[0, :3] = pooled
+    out[0, :3] = pooled * GAIN
     return out
 
 
@@ -114,13 +118,13 @@ def latents_at(timeline: list[tuple[int, str]], latent_frames_wanted: list[int])
         out.append(torch.nn.functional.avg_pool2d(x[:, i:i + n].mean(1), PATCH))
         i += n
     lat = torch.zeros(1, LATENT_CHANNELS, len(out), *out[0].shape[1:])
-    lat[0, :3] = torch.stack(out, 1)
+    lat[0, :3] = torch.stack(out, 1) * GAIN
     return lat
 
 
 def codec_frames(latent: torch.Tensor) -> torch.Tensor:
     """The codec's decode: [1, 16, T', h, w] -> frames [1 + 4 (T' - 1), H, W, 3] in 0..1."""
-    rgb = latent[0, :3]
+    rgb = latent[0, :3] / GAIN
     reps = [1] + [TIME] * (rgb.shape[1] - 1)
     frames = torch.repeat_interleave(rgb, torch.tensor(reps), dim=1)
     frames = frames.repeat_interleave(PATCH, 2).repeat_interleave(PATCH, 3)

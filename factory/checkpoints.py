@@ -21,7 +21,7 @@ from ..demo import world as demo_world
 from . import released
 
 # Bump when the files the factory writes change, so cached demo models are rebuilt.
-FACTORY_VERSION = "8"
+FACTORY_VERSION = "9"
 
 # The demo's stand-ins take the released files' names (factory/released.py), so the shipped workflows
 # run on them as they are: tiny weights in the released layouts. The Wan text encoder (umT5-XXL, 5.7B)
@@ -231,20 +231,19 @@ def write_example_image(path: str, size: int = 96) -> str:
     return path
 
 
-def write_example_video(path: str, frames: int = 33, width: int = 96, height: int = 64, fps: float = 16.0) -> str:
-    """A short H.264 clip (a ring and a bar that move), the input of the video-to-video workflow."""
+EXAMPLE_VIDEO_PROMPT = "green circle moving left"  # the demo world's clip the video-to-video workflow restyles
+
+
+def write_example_video(path: str, frames: int = 33, prompt: str = EXAMPLE_VIDEO_PROMPT) -> str:
+    """A short H.264 clip of the demo world (demo/world.py, 128x96 at 16 fps: a shape gliding over a dark
+    ground), the input of the video-to-video workflow."""
     from ..video.mp4 import Mp4Writer
 
-    y, x = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    writer = Mp4Writer(path, width, height, fps)
+    writer = Mp4Writer(path, demo_world.WIDTH, demo_world.HEIGHT, demo_world.FPS)
     try:
-        for i in range(frames):
-            p = i / max(1, frames - 1)
-            r = torch.hypot(x - 0.2 - 0.6 * p, y - 0.5)
-            bar = ((y > 0.3 + 0.4 * p) & (y < 0.4 + 0.4 * p)).float()
-            img = torch.stack([(torch.sin(r * 30) > 0).float() * 0.8 + 0.1, x, bar * 0.85 + 0.05], -1)
-            writer.write(img[None])
+        for frame in demo_world.render([(0, prompt)], frames):
+            writer.write(frame[None])
     finally:
         writer.close()
     return path
@@ -370,6 +369,31 @@ def write_demo_conditioning(path: str, prompt: str) -> str:
     from ..demo import text_encoder
 
     return save_safetensors({"cond.0": text_encoder.encode(prompt)}, path, None, torch.float32)
+
+
+def write_demo_wan_vae(path: str) -> str:
+    """The demo's Wan 2.1 VAE: the full architecture ComfyUI builds, its weights set by hand to the demo
+    world's codec (factory/demo_codec.py), in float16 as Comfy-Org's file is."""
+    from .demo_codec import codec_wan_vae_state_dict
+
+    return save_safetensors(codec_wan_vae_state_dict(), path, None, torch.float16)
+
+
+def write_demo_taehv(path: str) -> str:
+    """The demo's taew2_1: TAEHV's layout, its weights set by hand to the same codec, reading the latents as
+    the pack feeds them (in the Wan 2.1 latent format's diffusion space)."""
+    import_comfy()
+    import comfy.latent_formats
+
+    from .demo_codec import codec_taehv_state_dict
+
+    fmt = comfy.latent_formats.Wan21()
+    sd = codec_taehv_state_dict(fmt.latents_mean, fmt.latents_std, fmt.scale_factor)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith(".safetensors"):
+        return save_safetensors(sd, path, None, torch.float32)
+    torch.save(sd, path)
+    return path
 
 
 def write_demo_self_forcing_pt(path: str) -> str:
@@ -569,9 +593,9 @@ DEMO_FILES = [
     ("controlnet", SD15_CONTROLNET, lambda p: write_sd_controlnet(p, unet_config=SD15_DEMO_UNET)),
     ("", EXAMPLE_IMAGE, lambda p: write_example_image(p)),
     ("", EXAMPLE_VIDEO, lambda p: write_example_video(p)),
-    ("diffusion_models", CAUSAL_MODEL, lambda p: write_self_forcing_pt(p)),
+    ("diffusion_models", CAUSAL_MODEL, lambda p: write_demo_self_forcing_pt(p)),
     ("checkpoints", SVD_CKPT, lambda p: write_svd_checkpoint(p)),
-    ("vae", WAN_VAE, lambda p: write_wan_vae(p)),
+    ("vae", WAN_VAE, lambda p: write_demo_wan_vae(p)),
     ("diffusion_models", WAN22_HIGH, lambda p: save_safetensors(causal_wan_state_dict(41), p, {}, torch.float16)),
     ("diffusion_models", WAN22_LOW, lambda p: save_safetensors(causal_wan_state_dict(43), p, {}, torch.float16)),
     ("loras", LIGHTNING_HIGH_LORA, lambda p: save_safetensors(wan_lora_state_dict(47), p, {}, torch.float32)),
@@ -581,8 +605,6 @@ DEMO_FILES = [
     ("clip_vision", CLIP_VISION_H, lambda p: write_clip_vision_h(p)),
     ("loras", LIGHTX2V_I2V_LORA, lambda p: save_safetensors(wan_lora_state_dict(61), p, {}, torch.float32)),
     ("diffusion_models", RCM_MODEL, lambda p: write_rcm_pt(p, seed=67)),
-    ("vae_approx", TAEHV_DEMO, lambda p: write_taehv(p)),
-    ("tempo_conditioning", WAN_PROMPT, lambda p: write_conditioning(p)),
-    ("tempo_conditioning", WAN_PROMPTS_MORE[0], lambda p: write_conditioning(p, seed=18)),
-    ("tempo_conditioning", WAN_PROMPTS_MORE[1], lambda p: write_conditioning(p, seed=19)),
-]
+    ("vae_approx", TAEHV_DEMO, lambda p: write_demo_taehv(p)),
+] + [("tempo_conditioning", name, lambda p, prompt=prompt: write_demo_conditioning(p, prompt))
+     for prompt, name in DEMO_PROMPT_FILES.items()]

@@ -36,6 +36,8 @@ def test_the_truth_has_no_seams_and_a_jump_would_show():
     jumped = torch.cat([video[:9], torch.roll(video[9:], shifts=20, dims=2)])  # 20 px at a block boundary
     s = quality.seams(jumped)
     assert s["boundary"].max() > s["inside"].max() + 10
+    s = quality.seams(jumped, truth=video)  # against the truth: the jump is the seam's error, nothing inside
+    assert s["boundary_error"].max() > 15 and s["inside_error"].max() < 1.0
 
 
 def test_a_prompt_switch_is_seen_in_the_block_it_lands_in():
@@ -49,3 +51,12 @@ def test_size_and_colour_read_the_same_wherever_the_shape_is():
     size = quality.blob_size(video)[1:]  # latent frame 0 is one frame, unblurred by motion
     assert size.max() - size.min() <= 0.1 * size.mean(), size
     assert quality.color_error(video, "red").max() < 0.1
+
+
+def test_the_shape_area_tells_a_square_from_a_circle_through_the_codec():
+    for prompt, want in (("red square moving right", "square"), ("blue circle moving up", "circle")):
+        video = world.codec_frames(world.codec_latents(world.render([(0, prompt)], 21, start=(37.0, 45.0))))
+        area = quality.shape_area(quality.per_latent_frame(video), world.parse(prompt)[0])
+        assert torch.allclose(area, torch.full_like(area, quality.SHAPE_AREAS[want]), rtol=0.01), area
+        assert {quality.nearest_shape(float(a)) for a in area} == {want}
+

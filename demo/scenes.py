@@ -1,0 +1,132 @@
+"""The demo's scenes, run through a ComfyUI as an artist would queue them, and measured: the shipped causal
+workflows on the demo models (``tempo.py demo``'s files), at the demo world's size, with prompts in its
+words; each scene's MP4 is read back and measured with demo/quality.py. Used by the quality tests
+(tests/test_demo_quality.py) and the quality table (benchmarks/demo_quality.py).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from ..client.local import PACK_ROOT
+from . import quality, swap, world
+
+WORKFLOWS = os.path.join(PACK_ROOT, "workflows")
+T2V = "05 Causal text to video, streamed to mp4.json"
+ROLLING = "06 Causal 40-second video, rolling cache.json"
+TIMELINE = "09 Causal video that follows a prompt timeline.json"
+V2V = "10 Causal video to video restyle.json"
+TAEHV = "taew2_1.pth"
+WAN_VAE = "Wan VAE"
+LATENT_PER_BLOCK = 3
+SIZE = {"TempoCausalVideoSampler.width": world.WIDTH, "TempoCausalVideoSampler.height": world.HEIGHT}
+
+
+def block_start_frame(block: int) -> int:
+    """The first video frame of a block (3 latent frames a block; latent frame 0 is one frame, the rest four)."""
+    return 0 if block == 0 else world.TIME * LATENT_PER_BLOCK * block - (world.TIME - 1)
+
+
+def length_of(seconds: float) -> int:
+    """The shortest sampler length of at least ``seconds`` at the world's 16 fps that is whole blocks (1 + 4 (3k - 1)
+    frames: 3k latent frames)."""
+    per_block = world.TIME * LATENT_PER_BLOCK
+    blocks = math.ceil((seconds * world.FPS + world.TIME - 1) / per_block)
+    return per_block * blocks - (world.TIME - 1)
+
+
+def read_mp4(path: str) -> torch.Tensor:
+    """Frames [T, H, W, 3] in 0..1 of an MP4."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    reader = imageio_ffmpeg.read_frames(path)
+    meta = next(reader)
+    w, h = meta["size"]
+    frames = np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader])
+    return torch.from_numpy(frames).float() / 255
+
+
+def run(server, workflow: str, sets: dict, out_dir: str) -> torch.Tensor:
+    """Queue a shipped workflow with ``sets`` (NODE.INPUT overrides; the Wan text encoder replaced by the
+    demo's) and return its MP4's frames."""
+    from .. import client
+
+    api = swap.use_demo_text_encoder(server.workflow_as_api(os.path.join(WORKFLOWS, workflow)))
+    (result,) = client.run_batch(server, api, [sets], out_dir, progress=False, existing="replace",
+                                 log=lambda m: None)
+    (mp4,) = [f for f in result.files if f.endswith(".mp4")]
+    return read_mp4(os.path.join(out_dir, mp4))
+
+
+def text_to_video(server, out_dir: str, prompt: str = "red square moving right", length: int = 33,
+                  decoder: str = TAEHV, seed: int = 42) -> torch.Tensor:
+    return run(server, T2V, {**SIZE, "TempoCausalVideoSampler.length": length, "TempoCausalVideoSampler.seed": seed,
+                             "CLIPTextEncode.text": prompt, "TempoCausalVideoSaveMP4.decoder": decoder}, out_dir)
+
+
+def rolling(server, out_dir: str, prompt: str = "red square moving right", seconds: float = 30.0) -> torch.Tensor:
+    """The rolling-cache workflow (its preset window: 3 sink frames + the last 18) for ``seconds``."""
+    return run(server, ROLLING, {**SIZE, "TempoCausalVideoSampler.length": length_of(seconds),
+                                 "CLIPTextEncode.text": prompt, "TempoCausalVideoSaveMP4.decoder": TAEHV}, out_dir)
+
+
+def timeline(server, out_dir: str, first: str, then: str, block: int, length: int = 57) -> torch.Tensor:
+    """The timeline workflow: ``first`` from frame 0, ``then`` from the first frame of ``block``."""
+    text = f"0: {first}\n{block_start_frame(block)}: {then}"
+    return run(server, TIMELINE, {**SIZE, "TempoCausalVideoSampler.length": length, "TempoPromptTimeline.text": text,
+                                  "TempoPromptTimeline.units": "frames", "TempoCausalVideoSaveMP4.decoder": TAEHV},
+               out_dir)
+
+
+def video_to_video(server, out_dir: str, prompt: str, strength: float = 0.5, length: int = 33) -> torch.Tensor:
+    """The restyle workflow on the example clip (factory.checkpoints.EXAMPLE_VIDEO_PROMPT)."""
+    return run(server, V2V, {**SIZE, "ImageScale.width": world.WIDTH, "ImageScale.height": world.HEIGHT,
+                             "TempoCausalVideoSampler.length": length, "TempoCausalVideoSampler.strength": strength,
+                             "CLIPTextEncode.text": prompt, "TempoCausalVideoSaveMP4.decoder": TAEHV}, out_dir)
+
+
+# -- the figures ----------------------------------------------------------------------------------------
+
+def truth(timeline: list[tuple[int, str]], frames: int) -> torch.Tensor:
+    """The world's own video of a timeline, as the demo codec gives it (each latent frame's mean): the ruler."""
+    return world.codec_frames(world.codec_latents(world.render(timeline, frames)))
+
+
+def motion(video: torch.Tensor, prompt: str) -> dict:
+    """The shape's motion against the world's: mean step a latent frame (x, y; the world moves 8 px), and the
+    largest step error (pixels, against the world's own step) at block seams and inside blocks."""
+    s = quality.seams(video, LATENT_PER_BLOCK, truth([(0, prompt)], video.shape[0]))
+    return {"step": s["steps"][1:].mean(0).tolist(), "seam_error": float(s["boundary_error"].max()),
+            "inside_error": float(s["inside_error"].max()), "seam_step": float(s["boundary"].max()),
+            "inside_step": float(s["inside"].max())}
+
+
+def path_distance(video: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """[T'] the distance (pixels, across the edges) between two videos' shapes, latent frame by latent frame."""
+    a = world.centroids(quality.per_latent_frame(video))
+    b = world.centroids(quality.per_latent_frame(other))
+    d = a - b
+    size = torch.tensor([world.WIDTH, world.HEIGHT], dtype=d.dtype)
+    return (torch.remainder(d + size / 2, size) - size / 2).norm(dim=1)
+
+
+def drift(video: torch.Tensor, color: str, seconds: float = 2.0) -> dict:
+    """The shape's colour error, area and motion over the first and the last ``seconds`` of a video."""
+    lat = quality.per_latent_frame(video)[1:]
+    n = max(1, int(seconds * world.FPS / world.TIME))
+    err, area = quality.color_error(lat, color), quality.shape_area(lat, color)
+    return {"color_start": float(err[:n].mean()), "color_end": float(err[-n:].mean()),
+            "area_start": float(area[:n].mean()), "area_end": float(area[-n:].mean()),
+            "step_end": quality.path_steps(video)[-n:].mean(0).tolist()}
+
+
+def switch_latency(video: torch.Tensor, color: str, block: int) -> int | None:
+    """Blocks from ``block`` (where the switch was asked) to the first block whose shape is ``color``."""
+    for b, c in enumerate(quality.colors_by_block(video, LATENT_PER_BLOCK)):
+        if b >= block and c == color:
+            return b - block
+    return None

@@ -1,0 +1,52 @@
+"""``tempo.py train-demo``: seeded and reproducible, and the committed model is what it writes by default."""
+
+import json
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.comfy
+
+
+def test_training_twice_from_the_same_seed_gives_the_same_weights(comfy, tmp_path):
+    from safetensors.torch import load_file
+
+    from tempo_pack.demo import train
+
+    logs = []
+    a = train.train(str(tmp_path / "a.safetensors"), steps=3, sf_steps=2, log=logs.append)
+    b = train.train(str(tmp_path / "b.safetensors"), steps=3, sf_steps=2, log=lambda m: None)
+    assert a == b and a["steps"] == 3 and a["sf_steps"] == 2
+    wa, wb = load_file(str(tmp_path / "a.safetensors")), load_file(str(tmp_path / "b.safetensors"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(m.startswith("step 0: loss") for m in logs)
+    assert any(m.startswith("self-forcing step 1: loss") for m in logs)
+
+
+def test_the_committed_demo_model_is_the_default_training(comfy):
+    from safetensors import safe_open
+
+    from tempo_pack.demo import train
+
+    with safe_open(train.TRAINED, "pt") as f:
+        record = json.loads(f.metadata()["tempo.demo"])
+        keys = set(f.keys())
+    assert record["steps"] == train.STEPS and record["batch"] == train.BATCH
+    assert record["sf_steps"] == train.SF_STEPS and record["sf_batch"] == train.SF_BATCH
+    assert record["model"] == train.MODEL
+    from tempo_pack.models.causal_wan import CausalWanModel
+
+    assert keys == set(CausalWanModel(**train.MODEL).state_dict())
+
+
+def test_the_demo_self_forcing_file_is_the_trained_model_in_the_released_layout(comfy, tmp_path):
+    from safetensors.torch import load_file
+
+    from tempo_pack.demo import train
+    from tempo_pack.factory import checkpoints as factory
+
+    path = factory.write_demo_self_forcing_pt(str(tmp_path / "self_forcing_dmd.pt"))
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    trained = load_file(train.TRAINED)
+    assert set(ckpt) == {"generator_ema", "generator"}
+    assert all(torch.equal(ckpt["generator_ema"]["model." + k], v) for k, v in trained.items())
