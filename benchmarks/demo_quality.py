@@ -57,8 +57,7 @@ def strip(rows: list[tuple[str, torch.Tensor]], every: int = 8, count: int = 8):
         y = r * (h + pad)
         for line, text in enumerate(label.split("\n")):
             draw.text((4, y + 4 + 12 * line), text, fill=(0, 0, 0))
-        for c in range(count):
-            i = min(c * every, video.shape[0] - 1)
+        for c, i in enumerate(range(0, video.shape[0], every)[:count]):
             frame = Image.fromarray((video[i].clamp(0, 1) * 255).byte().numpy())
             img.paste(frame, (label_w + c * (w + pad), y))
             draw.text((label_w + c * (w + pad) + 3, y + h - 12), str(i), fill=(255, 255, 255))

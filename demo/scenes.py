@@ -6,12 +6,12 @@ words; each scene's MP4 is read back and measured with demo/quality.py. Used by 
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
 
 from ..client.local import PACK_ROOT
+from ..samplers import causal_plan
 from . import quality, swap, world
 
 WORKFLOWS = os.path.join(PACK_ROOT, "workflows")
@@ -26,16 +26,16 @@ SIZE = {"TempoCausalVideoSampler.width": world.WIDTH, "TempoCausalVideoSampler.h
 
 
 def block_start_frame(block: int) -> int:
-    """The first video frame of a block (3 latent frames a block; latent frame 0 is one frame, the rest four)."""
-    return 0 if block == 0 else world.TIME * LATENT_PER_BLOCK * block - (world.TIME - 1)
+    """The first video frame of a block, as the sampler places it (samplers/causal_plan.py)."""
+    return causal_plan.block_starts("text", LATENT_PER_BLOCK, block + 1)[block]
 
 
 def length_of(seconds: float) -> int:
-    """The shortest sampler length of at least ``seconds`` at the world's 16 fps that is whole blocks (1 + 4 (3k - 1)
-    frames: 3k latent frames)."""
-    per_block = world.TIME * LATENT_PER_BLOCK
-    blocks = math.ceil((seconds * world.FPS + world.TIME - 1) / per_block)
-    return per_block * blocks - (world.TIME - 1)
+    """The shortest sampler length of at least ``seconds`` at the world's 16 fps that is whole blocks."""
+    blocks = 1
+    while causal_plan.frames_of(blocks * LATENT_PER_BLOCK, "text") < seconds * world.FPS:
+        blocks += 1
+    return causal_plan.frames_of(blocks * LATENT_PER_BLOCK, "text")
 
 
 def read_mp4(path: str) -> torch.Tensor:

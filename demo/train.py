@@ -46,7 +46,7 @@ import time
 import torch
 
 from ..models.causal_wan import CausalWanModel, layer_after_attention, layer_before_attention, rope_freqs
-from ..samplers import causal
+from ..samplers import causal, causal_plan
 from . import text_encoder, world
 
 MODEL = dict(dim=256, ffn_dim=512, num_heads=2, num_layers=4, in_dim=16, out_dim=16, text_dim=4096, freq_dim=256)
@@ -114,7 +114,7 @@ def sample_batch(rng: random.Random, process_in, size: int = BATCH):
                 s = rng.randint(len(clip_blocks) - 2, len(clip_blocks) - 1)
             other = different(a, rng)
             switch_latent = clip_blocks[s] * FPB
-            timeline.append((4 * switch_latent - 3, other))
+            timeline.append((causal_plan.frames_of(switch_latent, "text"), other))
             per_block = [a] * s + [other] * (len(clip_blocks) - s)
             recached = rng.random() < 0.5               # earlier frames seen under the new prompt (re-cache)
         else:
@@ -183,7 +183,7 @@ def rollout_batch(rng: random.Random, process_in, size: int):
     thens = [different(a, rng) for a in firsts]
     x0s = []
     for a, b in zip(firsts, thens):
-        timeline = [(0, a)] + ([] if switch is None else [(4 * switch * FPB - 3, b)])
+        timeline = [(0, a)] + ([] if switch is None else [(causal_plan.frames_of(switch * FPB, "text"), b)])
         x0s.append(process_in(world.latents_at(timeline, list(range(k * FPB)))))
     encode = lambda prompts: torch.cat([text_encoder.encode(p) for p in prompts])  # noqa: E731
     return torch.cat(x0s), encode(firsts), encode(thens), switch
