@@ -50,3 +50,20 @@ def test_the_demo_self_forcing_file_is_the_trained_model_in_the_released_layout(
     trained = load_file(train.TRAINED)
     assert set(ckpt) == {"generator_ema", "generator"}
     assert all(torch.equal(ckpt["generator_ema"]["model." + k], v) for k, v in trained.items())
+
+
+def test_training_reads_prompts_as_the_sampler_feeds_them(comfy):
+    """The self-forcing phase's padded context (embedded once per pad row) equals the sampler's own."""
+    from tempo_pack.demo import text_encoder, train
+    from tempo_pack.models.causal_wan import CausalWanModel
+    from tempo_pack.samplers import causal
+
+    runner = CausalWanModel(**{**train.MODEL, "num_layers": 1}).causal
+    cond = torch.cat([text_encoder.encode("red square moving right"), text_encoder.encode("blue circle moving up")])
+    with torch.no_grad():
+        ours = train.sampler_context_kv(runner, cond)
+        theirs = runner.cross_kv(*runner.embed_context(causal.text_context(cond)))
+    flat = lambda kv: [t for layer in kv for t in (layer if isinstance(layer, (list, tuple)) else [layer])  # noqa: E731
+                       if torch.is_tensor(t)]
+    assert len(flat(ours)) == len(flat(theirs)) > 0
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(flat(ours), flat(theirs)))
