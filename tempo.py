@@ -35,15 +35,14 @@ def main(argv=None) -> int:
     load_pack()
     from tempo_pack.client import cli
     from tempo_pack.demo import run as demo
-    from tempo_pack.demo import train as train_demo
-    from tempo_pack.factory import docs, workflows
+    from tempo_pack.factory import demo_train, docs, workflows
 
     parser = argparse.ArgumentParser(prog="tempo.py", description="Tempo: batch client and demo for ComfyUI",
                                      epilog=cli.EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
     cli.add_commands(sub)
     demo.add_command(sub)
-    train_demo.add_command(sub)
+    demo_train.add_command(sub)
     workflows.add_command(sub)
     docs.add_command(sub)
     args = parser.parse_args(argv)

@@ -32,6 +32,9 @@ HYPER_SD15_LORA = released.HYPER_SD15_1STEP
 SD15_CONTROLNET = released.SD15_CANNY
 EXAMPLE_IMAGE = "example.png"  # ComfyUI ships input/example.png; the demo uploads its own
 EXAMPLE_VIDEO = "tempo-example-clip.mp4"  # the video-to-video workflow's input; the demo uploads it
+# the demo's causal model as `tempo.py train-demo` (factory/demo_train.py) writes it; self_forcing_dmd.pt is made from it
+DEMO_TRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo", "trained",
+                            "causal_demo.safetensors")
 CAUSAL_MODEL = released.SELF_FORCING
 SVD_CKPT = released.SVD_XT
 WAN_VAE = released.WAN_VAE
@@ -402,11 +405,9 @@ def write_demo_self_forcing_pt(path: str) -> str:
     generator} with ``model.`` prefixes."""
     from safetensors.torch import load_file
 
-    from ..demo.train import TRAINED
-
-    if not os.path.isfile(TRAINED):
-        raise FileNotFoundError(f"{TRAINED} is missing: run 'python tempo.py train-demo' (it writes it)")
-    sd = {"model." + k: v for k, v in load_file(TRAINED).items()}
+    if not os.path.isfile(DEMO_TRAINED):
+        raise FileNotFoundError(f"{DEMO_TRAINED} is missing: run 'python tempo.py train-demo' (it writes it)")
+    sd = {"model." + k: v for k, v in load_file(DEMO_TRAINED).items()}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save({"generator_ema": sd, "generator": sd}, path)
     return path

@@ -9,14 +9,28 @@ pytestmark = pytest.mark.comfy
 
 
 def test_training_twice_from_the_same_seed_gives_the_same_weights(comfy, tmp_path):
+    """Once here, once by the command line in a process of its own (``tempo.py train-demo --steps 3
+    --sf-steps 2``): the same weights and the same record."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import COMFYUI
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from tempo_pack.demo import train
+    from tempo_pack.client.local import PACK_ROOT
+    from tempo_pack.factory import demo_train as train
 
     logs = []
     a = train.train(str(tmp_path / "a.safetensors"), steps=3, sf_steps=2, log=logs.append)
-    b = train.train(str(tmp_path / "b.safetensors"), steps=3, sf_steps=2, log=lambda m: None)
-    assert a == b and a["steps"] == 3 and a["sf_steps"] == 2
+    assert a["steps"] == 3 and a["sf_steps"] == 2
+    done = subprocess.run([sys.executable, os.path.join(PACK_ROOT, "tempo.py"), "train-demo", "--steps", "3",
+                           "--sf-steps", "2", "--output", str(tmp_path / "b.safetensors"), "--comfyui", COMFYUI],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with safe_open(str(tmp_path / "b.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["tempo.demo"]) == a
     wa, wb = load_file(str(tmp_path / "a.safetensors")), load_file(str(tmp_path / "b.safetensors"))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert any(m.startswith("step 0: loss") for m in logs)
@@ -26,7 +40,7 @@ def test_training_twice_from_the_same_seed_gives_the_same_weights(comfy, tmp_pat
 def test_the_committed_demo_model_is_the_default_training(comfy):
     from safetensors import safe_open
 
-    from tempo_pack.demo import train
+    from tempo_pack.factory import demo_train as train
 
     with safe_open(train.TRAINED, "pt") as f:
         record = json.loads(f.metadata()["tempo.demo"])
@@ -42,7 +56,7 @@ def test_the_committed_demo_model_is_the_default_training(comfy):
 def test_the_demo_self_forcing_file_is_the_trained_model_in_the_released_layout(comfy, tmp_path):
     from safetensors.torch import load_file
 
-    from tempo_pack.demo import train
+    from tempo_pack.factory import demo_train as train
     from tempo_pack.factory import checkpoints as factory
 
     path = factory.write_demo_self_forcing_pt(str(tmp_path / "self_forcing_dmd.pt"))
@@ -54,7 +68,8 @@ def test_the_demo_self_forcing_file_is_the_trained_model_in_the_released_layout(
 
 def test_training_reads_prompts_as_the_sampler_feeds_them(comfy):
     """The self-forcing phase's padded context (embedded once per pad row) equals the sampler's own."""
-    from tempo_pack.demo import text_encoder, train
+    from tempo_pack.demo import text_encoder
+    from tempo_pack.factory import demo_train as train
     from tempo_pack.models.causal_wan import CausalWanModel
     from tempo_pack.samplers import causal
 

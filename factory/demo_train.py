@@ -1,6 +1,7 @@
-"""Training the demo's causal video model: a Wan 2.1 network of tiny width (128 wide, 4 layers, one head of
+"""Training the demo's causal video model: a Wan 2.1 network of tiny width (256 wide, 4 layers, 2 heads of
 128 as in every Wan model: ComfyUI reads the head count as width / 128) that makes the demo world's videos
-(demo/world.py) block by block, as the pack's causal sampler runs it.
+(demo/world.py) block by block, as the pack's causal sampler runs it. It sits in the factory, beside the
+demo's decoders (demo_codec.py): it writes a committed file, and it reads ComfyUI's Wan 2.1 latent format.
 
 Two phases, on the latents of the demo's codec (the VAE space the demo's Wan VAE file computes), in the
 diffusion model's space (ComfyUI's Wan 2.1 latent format). First, teacher forcing at the sampler's own
@@ -45,16 +46,17 @@ import time
 
 import torch
 
+from ..demo import text_encoder, world
 from ..models.causal_wan import CausalWanModel, layer_after_attention, layer_before_attention, rope_freqs
 from ..samplers import causal, causal_plan
-from . import text_encoder, world
+from .checkpoints import DEMO_TRAINED as TRAINED
+from .checkpoints import import_comfy
 
 MODEL = dict(dim=256, ffn_dim=512, num_heads=2, num_layers=4, in_dim=16, out_dim=16, text_dim=4096, freq_dim=256)
 FPB = 3                 # latent frames per block (Self Forcing's chunk-wise models)
 SINK, WINDOW = 3, 15    # frames the cache keeps: Self Forcing's preset (3 sink frames, 21 with the block)
 PRESET = causal.CAUSAL_PRESETS["Self Forcing"]
 SCHEDULE = tuple(causal.schedule_sigmas(list(PRESET.timesteps), PRESET.shift))
-TRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trained", "causal_demo.safetensors")
 FILLERS = ["a", "the", "slowly", "bright", "on", "dark", "ground", "simple", "tiny", "video", "of", "scene"]
 # Teacher forcing: 1251 updates of a cosine schedule 3000 long (the phase hands over to self-forcing part way,
 # where the first full training of this recipe showed the self-forcing phase helped more than more teacher
@@ -303,9 +305,7 @@ def train(out_path: str = TRAINED, steps: int = STEPS, log=print, comfyui: str |
     """Train from scratch (seeded): ``steps`` of teacher forcing, then ``sf_steps`` of self-forcing; write
     the weights (Wan key names, float32 safetensors). ``snapshot_every``: also write them every so many
     teacher-forcing steps (to judge a long training as it goes)."""
-    from ..factory import checkpoints as factory
-
-    factory.import_comfy(comfyui)
+    import_comfy(comfyui)
     import comfy.latent_formats
 
     torch.manual_seed(0)
