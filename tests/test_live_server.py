@@ -149,8 +149,9 @@ def timeline_job(client, blocks, switch_block, saved_from):
 
 
 def mp4_frames(client, prompt_id):
-    import imageio_ffmpeg
-    import numpy as np
+    import torch
+
+    from tempo_pack.demo.scenes import read_mp4
 
     h = wait(lambda: finished(client, prompt_id), what="the job to end")
     (video,) = [v for out in h["outputs"].values() for v in out.get("images", []) + out.get("videos", [])
@@ -160,10 +161,7 @@ def mp4_frames(client, prompt_id):
     path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tempo_{time.time_ns()}.mp4")
     with open(path, "wb") as f:
         f.write(data)
-    reader = imageio_ffmpeg.read_frames(path)
-    meta = next(reader)
-    w, hh = meta["size"]
-    frames = np.stack([np.frombuffer(fr, np.uint8).reshape(hh, w, 3) for fr in reader])
+    frames = (read_mp4(path) * 255).round().to(torch.uint8).numpy()
     os.remove(path)
     return frames
 
@@ -232,8 +230,17 @@ def test_a_browser_watches_steers_and_stops_a_stream(server, client):
     ref = mp4_frames(client, timeline_job(client, blocks, switched, WAN_PROMPTS_MORE[1]))
     assert np.array_equal(live_frames, ref), "the page's prompt switch is not the timeline's"
     untouched = mp4_frames(client, queue_causal_blocks(client, blocks))
-    assert np.array_equal(live_frames[:12 * switched - 3], untouched[:12 * switched - 3])  # before: the same
-    assert not np.array_equal(live_frames[-12:], untouched[-12:])  # the switch changed the blocks after it
+    assert_untouched_before(live_frames, untouched, 12 * switched - 3)
+
+
+def assert_untouched_before(switched, untouched, frame):
+    """The frames before ``frame`` are the video's without the switch, up to H.264: its lookahead and
+    B-frames let later frames move earlier ones by a few levels (measured: at most 0.11 of 255 on a frame's
+    mean, in the last frames before the switch); the frames after it differ by far more (5-8 levels)."""
+    per_frame = lambda a, b: abs(a.astype(int) - b.astype(int)).reshape(len(a), -1).mean(1)  # noqa: E731
+    before, after = per_frame(switched[:frame], untouched[:frame]), per_frame(switched[-12:], untouched[-12:])
+    assert before.max() <= 0.5, before.tolist()
+    assert after.min() >= 2.0, after.tolist()
 
 
 def queue_causal_blocks(client, blocks):
@@ -316,8 +323,7 @@ def test_a_prompt_typed_on_the_page_switches_the_stream_at_the_block_the_page_sa
     ref = mp4_frames(client, _typed_job(client, 1 + 4 * (3 * blocks - 1), f"0: {first}\n{12 * switched - 3}: {typed}"))
     assert np.array_equal(live_frames, ref), "the typed prompt's switch is not the timeline's"
     untouched = mp4_frames(client, _typed_job(client, 1 + 4 * (3 * blocks - 1)))
-    assert np.array_equal(live_frames[:12 * switched - 3], untouched[:12 * switched - 3])
-    assert not np.array_equal(live_frames[-12:], untouched[-12:])
+    assert_untouched_before(live_frames, untouched, 12 * switched - 3)
     log = server.log_text()
     assert f"switches prompt at block {switched + 1} of 400 (from the live page): '{typed}'" in log
     assert f"stopped from the live page after block {blocks} of 400" in log
