@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 import tempo  # noqa: E402
 
 tempo.load_pack()
-import torch  # noqa: E402
 
 from tempo_pack.client import ComfyServer  # noqa: E402
 from tempo_pack.client.local import PACK_ROOT, LocalComfyUI, find_comfyui  # noqa: E402
@@ -43,25 +42,6 @@ def write_readme(table: str, path: str = README):
     head, rest = text.split(MARK, 1)
     with open(path, "w") as f:
         f.write(head + MARK + "\n" + table + "\n" + END + rest.split(END, 1)[1])
-
-
-def strip(rows: list[tuple[str, torch.Tensor]], every: int = 8, count: int = 8):
-    """One row of frames per video (every ``every``-th frame), with a label column, as a PIL image."""
-    from PIL import Image, ImageDraw
-
-    label_w, pad = 190, 2
-    h, w = rows[0][1].shape[1:3]
-    img = Image.new("RGB", (label_w + count * (w + pad), len(rows) * (h + pad)), (255, 255, 255))
-    draw = ImageDraw.Draw(img)
-    for r, (label, video) in enumerate(rows):
-        y = r * (h + pad)
-        for line, text in enumerate(label.split("\n")):
-            draw.text((4, y + 4 + 12 * line), text, fill=(0, 0, 0))
-        for c, i in enumerate(range(0, video.shape[0], every)[:count]):
-            frame = Image.fromarray((video[i].clamp(0, 1) * 255).byte().numpy())
-            img.paste(frame, (label_w + c * (w + pad), y))
-            draw.text((label_w + c * (w + pad) + 3, y + h - 12), str(i), fill=(255, 255, 255))
-    return img
 
 
 def main() -> int:
@@ -88,22 +68,22 @@ def main() -> int:
     source = scenes.truth([(0, checkpoints.EXAMPLE_VIDEO_PROMPT)], 33)
     m, d = scenes.motion(t2v, "red square moving right"), scenes.drift(roll, "red")
     rows = [
-        ("Motion a latent frame, 'red square moving right' (world: 8.0, 0.0 px)",
+        ("'red square moving right': motion a latent frame (world: 8, 0)",
          f"{m['step'][0]:.1f}, {m['step'][1]:.1f} px"),
-        ("Largest step error at a block seam / inside a block", f"{m['seam_error']:.1f} / {m['inside_error']:.1f} px"),
-        ("30 s rolling video: colour error, first / last 2 s", f"{d['color_start']:.3f} / {d['color_end']:.3f}"),
-        ("30 s rolling video: shape area, first / last 2 s (the world: 576)",
+        ("Largest step error: at a block seam / inside a block", f"{m['seam_error']:.1f} / {m['inside_error']:.1f} px"),
+        ("30 s rolling: colour error, first / last 2 s", f"{d['color_start']:.3f} / {d['color_end']:.3f}"),
+        ("30 s rolling: shape area, first / last 2 s (world: 576)",
          f"{d['area_start']:.0f} / {d['area_end']:.0f} px"),
-        ("30 s rolling video: motion in the last 2 s", f"{d['step_end'][0]:.1f}, {d['step_end'][1]:.1f} px"),
-        ("Timeline switch red square -> blue circle: blocks until it shows",
+        ("30 s rolling: motion in the last 2 s", f"{d['step_end'][0]:.1f}, {d['step_end'][1]:.1f} px"),
+        ("Timeline switch to blue circle: blocks late",
          str(scenes.switch_latency(switched, "blue", 2))),
-        ("Video to video at 0.5: largest distance from the input's path",
+        ("Video to video at 0.5: farthest from the input's path",
          f"{float(scenes.path_distance(v2v, source).max()):.1f} px"),
-        ("TAEHV against the Wan VAE: mean pixel difference / path distance",
+        ("TAEHV vs Wan VAE: mean pixel difference / path distance",
          f"{float((fast - full).abs().mean()):.4f} / {float(scenes.path_distance(fast, full).max()):.2f} px"),
     ]
     seconds = time.monotonic() - t0
-    table = "\n".join(["| Measure (the demo model through the shipped workflows) | Value |", "|---|---|",
+    table = "\n".join(["| Demo model, shipped workflows | Value |", "|---|---|",
                         *(f"| {name} | {value} |" for name, value in rows)])
     print(f"Demo quality ({seconds:.0f} s; {comfyui})\n\n{table}")
     if args.readme:
@@ -111,7 +91,7 @@ def main() -> int:
         print(f"wrote the table into {README}")
     colours = quality.colors_by_block(switched, scenes.LATENT_PER_BLOCK)
     print(f"\nswitch colours by block: {colours}")
-    img = strip([("text to video\nred square moving right", t2v),
+    img = scenes.frame_strip([("text to video\nred square moving right", t2v),
                  ("timeline: red square, then\nblue circle from block 2", switched),
                  ("video to video 0.5\ninput: green circle left\nprompt: yellow circle left", v2v),
                  ("30 s rolling, last 4 s\nred square moving right", roll[-64:])])

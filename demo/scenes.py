@@ -50,6 +50,35 @@ def read_mp4(path: str) -> torch.Tensor:
     return torch.from_numpy(frames).float() / 255
 
 
+def frame_strip(rows: list[tuple[str, torch.Tensor]], count: int = 8, every: int | None = 8, scale: float = 1.0,
+                label_w: int = 190, font_size: int | None = None, background=(255, 255, 255), ink=(0, 0, 0)):
+    """One row of ``count`` frames per video, with a label column, as a PIL image: every ``every``-th
+    frame from the first, or (``every`` None) frames spread evenly from the first to the last. Each frame
+    is ``scale`` times its size and carries its index."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default() if font_size is None else ImageFont.load_default(size=font_size)
+    line_h = font_size + 4 if font_size else 12
+    pad = 2
+    h, w = (round(n * scale) for n in rows[0][1].shape[1:3])
+    img = Image.new("RGB", (label_w + count * (w + pad), len(rows) * (h + pad)), background)
+    draw = ImageDraw.Draw(img)
+    for r, (label, video) in enumerate(rows):
+        y = r * (h + pad)
+        for line, text in enumerate(label.split("\n")):
+            draw.text((4, y + 4 + line_h * line), text, fill=ink, font=font)
+        n = video.shape[0]
+        picked = (range(0, n, every)[:count] if every else
+                  sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(min(count, n))}))
+        for c, i in enumerate(picked):
+            frame = Image.fromarray((video[i].clamp(0, 1) * 255).byte().numpy())
+            if scale != 1.0:
+                frame = frame.resize((w, h), Image.LANCZOS)
+            img.paste(frame, (label_w + c * (w + pad), y))
+            draw.text((label_w + c * (w + pad) + 3, y + h - line_h), str(i), fill=(255, 255, 255), font=font)
+    return img
+
+
 def run(server, workflow: str, sets: dict, out_dir: str) -> torch.Tensor:
     """Queue a shipped workflow with ``sets`` (NODE.INPUT overrides; the Wan text encoder replaced by the
     demo's) and return its MP4's frames."""
