@@ -110,9 +110,9 @@ class ComfyWorker:
             roots = [os.path.join(comfyui, "models"), *([models] if isinstance(models, str) else models or [])]
             # an older ComfyUI's own frontend and templates: the driver's .comfy_web where this node sees it
             # (same machine or shared disk), else what this node's environment holds
-            web = {"web_root": web_root} if web_root else {}
             self.local = LocalComfyUI(comfyui, models=roots, cpu=cpu, watch_parent=True,
-                                      extra_nodes=[*own_custom_nodes(comfyui), *(extra_nodes or [])], **web).start()
+                                      extra_nodes=[*own_custom_nodes(comfyui), *(extra_nodes or [])],
+                                      web_root=web_root or WEB_ROOT).start()
             self.server = ComfyServer(self.local.url, headers)
         node = ray.get_runtime_context().get_node_id()[:8]
         self.name = f"{self.server.url} (ray node {node}, worker pid {os.getpid()})"

@@ -42,7 +42,6 @@ def _summary(t: tl.PromptTimeline) -> str:
     return "\n".join(f"{e.asked}: {tl.short(e.label, 60)}" for e in t.entries)
 
 
-
 def _time_inputs() -> list:
     """The units and fps inputs every timeline node shares: how its start times are read."""
     return [io.Combo.Input("units", options=list(tl.UNITS), default="seconds",
@@ -50,6 +49,7 @@ def _time_inputs() -> list:
             io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0,
                            tooltip="The video's frame rate, to turn seconds into frames: 16 for Wan 2.1. Use the "
                                    "MP4 node's fps, the same in every timeline node.")]
+
 
 class PromptTimeline(io.ComfyNode):
     @classmethod

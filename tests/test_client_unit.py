@@ -240,3 +240,24 @@ def test_the_ray_path_says_how_to_get_ray_when_it_is_missing(monkeypatch):
     with contextlib.redirect_stderr(err):
         assert cli.main(args.func, args) == 2
     assert err.getvalue() == f"error: {RAY_MISSING}\n"
+
+
+def test_an_older_comfyui_gets_its_own_web_packages_from_the_root_it_is_given(tmp_path):
+    """A ComfyUI pinning another frontend than the environment's is served .comfy_web/<its version>/ from
+    the root named (a Ray worker is given its driver's, where its own shipped copy has none), once
+    install_dev.sh has written that folder (its PINS file); else the environment's own."""
+    from importlib import metadata
+
+    from tempo_pack.client.local import web_packages
+
+    installed = metadata.version("comfyui-frontend-package")
+    comfy, root = tmp_path / "ComfyUI", tmp_path / "driver" / ".comfy_web"
+    comfy.mkdir()
+    (comfy / "comfyui_version.py").write_text('__version__ = "0.3.64"\n')
+    (comfy / "requirements.txt").write_text("comfyui-frontend-package==0.0.1\ntorch\n")
+    assert web_packages(str(comfy), str(root)) is None  # not installed there yet
+    (root / "0.3.64").mkdir(parents=True)
+    (root / "0.3.64" / "PINS").write_text("comfyui-frontend-package==0.0.1\n")
+    assert web_packages(str(comfy), str(root)) == str(root / "0.3.64")
+    (comfy / "requirements.txt").write_text(f"comfyui-frontend-package=={installed}\n")
+    assert web_packages(str(comfy), str(root)) is None  # the environment's own is the pinned one

@@ -50,7 +50,11 @@ def test_every_workflow_loads_with_its_nodes_groups_and_note(editor, client):
         assert len(notes) == 1 and "models/" in notes[0]["widgets_values"][0], f"{name}: the model note"
         for n in shown["nodes"]:  # nodes wide and tall enough for their widgets
             if n["computed"]:
-                assert n["size"][0] >= n["computed"][0] - 1 and n["size"][1] >= n["computed"][1] - 1, (name, n)
+                # a loaded video's player asks for its aspect times the height it is given, and that height
+                # grows with the node's width (1.45, the demo's 3:2 clip: 468 wide asked of a 364-wide node,
+                # 576 of a 472-wide one); the player scales to the node, so only its height is held to
+                wide = n["type"] == "LoadVideo" or n["size"][0] >= n["computed"][0] - 1
+                assert wide and n["size"][1] >= n["computed"][1] - 1, (name, n)
         ours = workflow.to_api(wf, info)
         theirs = editor.api_prompt()
         for v in theirs.values():  # the editor's own video player, once the picked video has loaded (not an input)
