@@ -3,7 +3,7 @@
 The demo checkpoints are real files in the released formats, under the released names, loaded by
 the same nodes as real models. The causal video model, its Wan VAE and its TAEHV make the demo world's
 videos (demo/world.py: coloured shapes gliding over a dark ground, named by a short prompt): the
-model was trained by ``tempo.py train-demo`` (demo/train.py), the decoders set by hand to its codec
+model was trained by ``tempo.py train-demo`` (factory/demo_train.py), the decoders set by hand to its codec
 (factory/demo_codec.py). The one-step image and SVD checkpoints are random (noise-like pictures):
 they show the path working. Nothing is downloaded.
 """
@@ -81,6 +81,32 @@ def ensure_demo_models(models_dir: str = DEMO_MODELS, comfyui: str | None = None
     return models_dir
 
 
+def run_workflow(server, name: str, overrides: dict, out_dir: str, log=print, progress: bool = True) -> list[str]:
+    """Queue the shipped workflow ``name`` with ``overrides`` (NODE.INPUT values) on ``server``, the Wan
+    text encoder replaced by the demo's stand-in; returns the paths of what it wrote into ``out_dir``."""
+    from .. import client
+
+    api = server.workflow_as_api(os.path.join(PACK_ROOT, "workflows", name))
+    if any(v["class_type"] == "CLIPLoader" for v in api.values()):
+        log(f"{name}: the Wan text encoder (umT5-XXL, 5.7B) is replaced by the demo's stand-in encoder; "
+            "the rest of the graph runs as shipped")
+        api = swap.use_demo_text_encoder(api)
+    results = client.run_batch(server, api, client.build_jobs(api, sets=overrides), out_dir, progress=progress,
+                               existing="replace", log=log)
+    return [os.path.join(out_dir, f) for r in results for f in r.files]
+
+
+def caption(overrides: dict) -> str:
+    """What a demo run of a workflow asks for, in the world's words (its prompt, or its timeline)."""
+    if "TempoPromptTimeline.text" in overrides:
+        return ", then ".join(line.split(":", 1)[1].strip()
+                              for line in overrides["TempoPromptTimeline.text"].splitlines())
+    text = overrides.get("CLIPTextEncode.text", "")
+    if "TempoCausalVideoSampler.strength" in overrides:
+        text = f"{checkpoints.EXAMPLE_VIDEO_PROMPT} restyled: {text}"
+    return text
+
+
 def add_command(sub):
     """``demo`` on tempo.py's command line."""
     demo = sub.add_parser("demo", help="run a shipped workflow end to end on tiny built-in demo checkpoints")
@@ -118,16 +144,8 @@ def run_demo(args) -> int:
         server.upload_image(EXAMPLE_IMAGE, checkpoints.EXAMPLE_IMAGE)
         server.upload_image(EXAMPLE_VIDEO, checkpoints.EXAMPLE_VIDEO)
         for name, overrides in DEMO_WORKFLOWS:
-            api = server.workflow_as_api(os.path.join(PACK_ROOT, "workflows", name))
-            if any(v["class_type"] == "CLIPLoader" for v in api.values()):
-                print(f"{name}: the Wan text encoder (umT5-XXL, 5.7B) is replaced by the demo's stand-in encoder; "
-                      "the rest of the graph runs as shipped", file=sys.stderr)
-                api = swap.use_demo_text_encoder(api)
             out_dir = os.path.join(out_root, os.path.splitext(name)[0])
-            jobs = client.build_jobs(api, sets=overrides)
-            results = client.run_batch(server, api, jobs, out_dir, progress=True, existing="replace",
-                                       log=lambda m: print(m, file=sys.stderr))
-            files = [os.path.join(out_dir, f) for r in results for f in r.files]
+            files = run_workflow(server, name, overrides, out_dir, log=lambda m: print(m, file=sys.stderr))
             print(f"{name}: {len(files)} file(s) in {out_dir}")
             for f in files:
                 print(f"  {f}")

@@ -229,9 +229,11 @@ class Editor:
         return self.page.evaluate("async () => (await window.app.graphToPrompt()).output")
 
 
-def write_thumbnails(url: str, workflows_dir: str, names: list[str], width: int = 960) -> list[str]:
+def write_thumbnails(url: str, workflows_dir: str, names: list[str], width: int = 960,
+                     outputs: dict | None = None) -> list[str]:
     """A fit-to-view picture of each workflow in the editor (nodes drawn in full, not as their
-    zoomed-out outlines), ``width`` pixels wide, as ``<name>.jpg`` beside it."""
+    zoomed-out outlines), ``width`` pixels wide, as ``<name>.jpg`` beside it. ``outputs`` maps a workflow
+    to (caption, frames [T, H, W, 3] in 0..1) of what it made: a row of those frames under the graph."""
     from PIL import Image
 
     written = []
@@ -244,10 +246,41 @@ def write_thumbnails(url: str, workflows_dir: str, names: list[str], width: int 
             out = os.path.join(workflows_dir, name[:-len(".json")] + ".jpg")
             editor.screenshot(out + ".png", canvas_only=True)
             with Image.open(out + ".png") as im:
-                _card(im.convert("RGB"), width).save(out, quality=82)
+                graph = im.convert("RGB")
             os.remove(out + ".png")
+            made = (outputs or {}).get(name)
+            if made is None:
+                _card(graph, width).save(out, quality=82)
+            else:
+                _card_with_frames(graph, width, *made).save(out, quality=82)
             written.append(out)
     return written
+
+
+def _card_with_frames(graph, width: int, caption: str, frames, aspect: float = 1.6):
+    """The graph's card over a row of the frames a run of it made, captioned, on the editor's ground."""
+    from PIL import Image
+
+    from ..demo.scenes import frame_strip
+
+    count, label_w = 5, 150
+    scale = (width - label_w) / count / frames.shape[2]
+    ground = graph.getpixel((2, 2))
+    row = frame_strip([("tempo.py demo's tiny\nmodel made this:\n" + _wrap(caption, 20), frames)],
+                      count=count, every=None, scale=scale * 0.985, label_w=label_w, font_size=13,
+                      background=ground, ink=(225, 225, 225))
+    height = round(width / aspect)
+    top = _card(graph, width, width / (height - row.height))
+    card = Image.new("RGB", (width, height), ground)
+    card.paste(top, (0, 0))
+    card.paste(row, (0, top.height))
+    return card
+
+
+def _wrap(text: str, chars: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, chars))
 
 
 def _card(im, width: int, aspect: float = 1.6):
