@@ -76,3 +76,37 @@ def test_taehv_and_the_wan_vae_decode_the_same_shape(client, tmp_path):
     assert fast.shape == full.shape
     assert float((fast - full).abs().mean()) < 0.02
     assert float(scenes.path_distance(fast, full).max()) < 1.0
+
+
+def test_the_main_job_runs_every_demo_workflow_and_its_videos_move(server, tmp_path):
+    """The README's second command, ``python tempo.py demo`` (here with ``--server``, the session's
+    ComfyUI): it ends well, every workflow it runs writes its files, and the causal ones are the videos
+    their prompts ask for, read back from the MP4s it wrote."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    from tempo_pack.client.local import PACK_ROOT
+    from tempo_pack.demo import run as demo_run
+
+    done = subprocess.run([sys.executable, os.path.join(PACK_ROOT, "tempo.py"), "demo", "--server", server.url,
+                           "-o", str(tmp_path)], capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "demo finished in" in done.stdout, done.stdout
+    videos = {}
+    for name, overrides in demo_run.DEMO_WORKFLOWS:
+        files = glob.glob(os.path.join(str(tmp_path), name[:-len(".json")], "**", "*.*"), recursive=True)
+        assert [f for f in files if f.endswith((".png", ".mp4", ".webp"))], (name, files)
+        mp4s = [f for f in files if f.endswith(".mp4")]
+        if mp4s:
+            videos[name[:2]] = scenes.read_mp4(mp4s[0])
+    for key, prompt in (("05", "red square moving right"), ("19", "blue square moving up")):
+        colour, _, direction = world.parse(prompt)
+        m = scenes.motion(videos[key], prompt)
+        dx, dy = world.DIRECTIONS[direction]
+        assert abs(m["step"][0] - 8 * dx) <= 2.5 and abs(m["step"][1] - 8 * dy) <= 2.5, (key, m)
+    colours = quality.colors_by_block(videos["09"], scenes.LATENT_PER_BLOCK)
+    assert colours[0] == "red" and colours[-1] == "blue", colours    # the timeline: red square, then blue circle
+    source = scenes.truth([(0, checkpoints.EXAMPLE_VIDEO_PROMPT)], videos["10"].shape[0])
+    assert float(scenes.path_distance(videos["10"], source).max()) <= 4.0    # the restyle keeps the input's path
