@@ -32,17 +32,24 @@ POLL_S = 0.05         # a worker asks its ComfyUI's /history this often for the 
 TEMP_ROOT = "/tmp"    # Ray's session folder must be short: its socket paths must fit 107 bytes
 
 
-def pack_runtime_env() -> dict:
+def pack_runtime_env(root: str | None = None) -> dict:
     """Ray ships this pack's code to every worker (under the package name the driver imported it by,
-    the pack folder's own name may hold dashes), without its tests, docs and local folders."""
+    the pack folder's own name may hold dashes): its Python packages, top-level modules and ``web/`` (the
+    worker's ComfyUI loads the pack from that copy). Every other top-level folder stays home: tests, docs,
+    demo files, and a virtual environment made inside the checkout (the README's ``.venv``: gigabytes)."""
     from .local import PACK_ROOT
 
+    root = root or PACK_ROOT
     package = __name__.split(".")[0]
     stage = tempfile.mkdtemp(prefix="tpack", dir=TEMP_ROOT)
-    os.symlink(PACK_ROOT, os.path.join(stage, package))
+    os.symlink(root, os.path.join(stage, package))
+    home = sorted(f"/{name}" for name in os.listdir(root) if os.path.isdir(os.path.join(root, name))
+                  and name not in SHIPPED_FOLDERS and not os.path.isfile(os.path.join(root, name, "__init__.py")))
     return {"py_modules": [os.path.join(stage, package)],
-            "excludes": [".git", "tests", "docs", "benchmarks", "demo_models", ".comfy_web", "workflows", "*.jpg",
-                         "*.png", "*.mp4", "__pycache__"]}
+            "excludes": [*home, "*.jpg", "*.png", "*.mp4", "*.safetensors", "*.pt", "*.pth", "__pycache__"]}
+
+
+SHIPPED_FOLDERS = {"web"}  # the editor's scripts, which the worker's ComfyUI serves from the shipped copy
 
 
 def import_ray():

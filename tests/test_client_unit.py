@@ -242,6 +242,41 @@ def test_the_ray_path_says_how_to_get_ray_when_it_is_missing(monkeypatch):
     assert err.getvalue() == f"error: {RAY_MISSING}\n"
 
 
+def test_ray_ships_the_packs_code_and_leaves_a_virtual_environment_in_the_checkout_at_home(tmp_path):
+    """What Ray uploads to its workers, matched as Ray matches its excludes (gitwildmatch on paths
+    relative to the module, a skipped folder never entered): the packages, top-level modules and web/,
+    not a .venv made inside the checkout (a fresh-clone CI run filled the disk zipping one), tests, docs
+    or the demo's files; the real pack likewise."""
+    import os
+
+    pathspec = pytest.importorskip("pathspec", reason="pathspec (a Ray dependency) is not installed")
+    from tempo_pack.client.local import PACK_ROOT
+    from tempo_pack.client.ray_pool import pack_runtime_env
+
+    for rel in ("nodes/__init__.py", "nodes/sampler.py", "web/tempo.js", "errors.py", "__init__.py",
+                "demo/__init__.py", "demo/world.py", "demo/trained/causal_demo.safetensors",
+                ".venv/pyvenv.cfg", ".venv/lib/torch.so", "venv/lib/x.py", "tests/test_x.py", "docs/a.md",
+                "demo_models/vae/x.safetensors", "workflows/01.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+
+    def shipped(root):
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", pack_runtime_env(str(root))["excludes"])
+        files = []
+        for d, dirs, fs in os.walk(root):
+            rel = os.path.relpath(d, root)
+            dirs[:] = [x for x in dirs if not spec.match_file(os.path.normpath(os.path.join(rel, x)))]
+            files += [os.path.normpath(os.path.join(rel, f)) for f in fs
+                      if not spec.match_file(os.path.normpath(os.path.join(rel, f)))]
+        return sorted(files)
+
+    assert shipped(tmp_path) == ["__init__.py", "demo/__init__.py", "demo/world.py", "errors.py",
+                                 "nodes/__init__.py", "nodes/sampler.py", "web/tempo.js"]
+    real = shipped(PACK_ROOT)
+    assert {"__init__.py", "nodes/__init__.py", "client/ray_pool.py", "web/tempo_ui.js"} <= set(real)
+    assert not [f for f in real if f.startswith(("tests/", "docs/", ".git/", "demo_models/", ".venv/"))]
+
+
 def test_an_older_comfyui_gets_its_own_web_packages_from_the_root_it_is_given(tmp_path):
     """A ComfyUI pinning another frontend than the environment's is served .comfy_web/<its version>/ from
     the root named (a Ray worker is given its driver's, where its own shipped copy has none), once
