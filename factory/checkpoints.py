@@ -391,12 +391,7 @@ def write_demo_taehv(path: str) -> str:
     from .demo_codec import codec_taehv_state_dict
 
     fmt = comfy.latent_formats.Wan21()
-    sd = codec_taehv_state_dict(fmt.latents_mean, fmt.latents_std, fmt.scale_factor)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if path.endswith(".safetensors"):
-        return save_safetensors(sd, path, None, torch.float32)
-    torch.save(sd, path)
-    return path
+    return save_taehv(codec_taehv_state_dict(fmt.latents_mean, fmt.latents_std, fmt.scale_factor), path)
 
 
 def write_demo_self_forcing_pt(path: str) -> str:
@@ -472,15 +467,17 @@ def taehv_state_dict(latent_channels: int = 16, seed: int = 71) -> dict:
 
 
 def write_taehv(path: str, latent_channels: int = 16, seed: int = 71) -> str:
+    """A random TAEHV decoder, saved as :func:`save_taehv` does."""
+    return save_taehv(taehv_state_dict(latent_channels, seed), path)
+
+
+def save_taehv(sd: dict, path: str) -> str:
     """As madebyollin/taehv's taew2_1.pth: a torch.save'd state dict (its decoder part); a .safetensors
     name is written as the repository's safetensors/ conversions are."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if path.endswith(".safetensors"):
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in taehv_state_dict(latent_channels, seed).items()}, path)
-    else:
-        torch.save(taehv_state_dict(latent_channels, seed), path)
+        return save_safetensors(sd, path, None, None)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save(sd, path)
     return path
 
 

@@ -13,10 +13,6 @@ import torch
 from ..demo.world import GAIN
 
 
-def _clamp(x: torch.Tensor) -> torch.Tensor:
-    return torch.tanh(x / 3) * 3
-
-
 def codec_taehv_state_dict(latents_mean, latents_std, scale_factor: float, knots: int = 85,
                            offset: float = 2 ** -4, gain: float = GAIN) -> dict:
     """A taew2_1-layout TAEHV decoder (``decoder.*``, float32) that decodes the codec's latents as the
@@ -39,7 +35,7 @@ def codec_taehv_state_dict(latents_mean, latents_std, scale_factor: float, knots
       TAEHV's own trim of 3 leaves 1 for the first latent frame, as the Wan VAE gives).
     * decoder.22: copy, minus the small ``offset`` that kept the ReLUs clear of rounding below 0.
     """
-    from ..models.taehv import MemBlock, TAEHVDecoder, TGrow
+    from ..models.taehv import Clamp, TAEHVDecoder, TGrow
 
     mean = torch.as_tensor(latents_mean, dtype=torch.float64).flatten()
     std = torch.as_tensor(latents_std, dtype=torch.float64).flatten()
@@ -60,7 +56,7 @@ def codec_taehv_state_dict(latents_mean, latents_std, scale_factor: float, knots
     w3, b3 = sd["decoder.3.conv.4.weight"], sd["decoder.3.conv.4.bias"]
     for c in range(3):
         colours = torch.linspace(-1.0, 1.0, knots, dtype=torch.float64)
-        t = _clamp((gain * colours - mean[c]) * sf / std[c])   # the knots, as the Clamp outputs them
+        t = Clamp()((gain * colours - mean[c]) * sf / std[c])  # the knots, as TAEHV's Clamp outputs them
         g = (colours + 1) / 2                             # the pixel at each knot
         slope = (g[1:] - g[:-1]) / (t[1:] - t[:-1])
         a = torch.cat([slope[:1], slope[1:] - slope[:-1]])  # each hinge's weight
@@ -83,8 +79,6 @@ def codec_taehv_state_dict(latents_mean, latents_std, scale_factor: float, knots
                     w[s * n + c, c, 0, 0] = 1.0
         elif isinstance(layer, torch.nn.Conv2d) and i in (8, 14, 20):
             copy3(f"decoder.{i}.weight")
-        elif isinstance(layer, MemBlock):
-            pass  # all zero
     copy3("decoder.22.weight")
     sd["decoder.22.bias"][:] = -offset
     return {k: v.float().contiguous() for k, v in sd.items()}
@@ -253,6 +247,57 @@ def _head(sd: dict, prefix: str, dim: int, out_ch: int, a: float, gain: float = 
     sd[f"{prefix}.2.bias"] = torch.zeros(out_ch)
 
 
+def _carry_in(out_ch: int, in_ch: int, a: float, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A causal 3x3x3 conv (weight, bias) into the carried representation: the current frame's centre tap
+    gives channels 0..2 = scale x in 0..2 and 3..5 = their negatives; the bias sets the constant channels to a."""
+    w = torch.zeros(out_ch, in_ch, 3, 3, 3)
+    for c in range(3):
+        w[c, c, 2, 1, 1] = scale
+        w[c + 3, c, 2, 1, 1] = -scale
+    b = torch.zeros(out_ch)
+    b[K_CHANNELS] = a
+    return w, b
+
+
+def _downsample(sd: dict, p: str, kind: str, dim: int):
+    """Spatial 2x2 mean (3x3 stride 2 after a right/bottom zero pad that is never read); ``downsample3d``
+    also halves time (taps 0, 1/2, 1/2)."""
+    w = torch.zeros(dim, dim, 3, 3)
+    idx = torch.arange(dim)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            w[idx, idx, dy, dx] = 0.25
+    sd[f"{p}.resample.1.weight"], sd[f"{p}.resample.1.bias"] = w, torch.zeros(dim)
+    if kind == "downsample3d":
+        tw = torch.zeros(dim, dim, 3, 1, 1)
+        tw[idx, idx, 1, 0, 0] = 0.5
+        tw[idx, idx, 2, 0, 0] = 0.5
+        sd[f"{p}.time_conv.weight"], sd[f"{p}.time_conv.bias"] = tw, torch.zeros(dim)
+
+
+def _upsample(sd: dict, p: str, kind: str, dim: int, smooth: bool):
+    """Spatial x2 (nearest, then a centre-tap copy or the smooth kernel); ``upsample3d`` also repeats each
+    frame into both of its time_conv outputs."""
+    sd[f"{p}.resample.1.weight"] = (_smooth_up_kernel(dim // 2, dim) if smooth
+                                   else _copy(dim // 2, dim, (3, 3), (1, 1)))
+    sd[f"{p}.resample.1.bias"] = torch.zeros(dim // 2)
+    if kind == "upsample3d":
+        tw = torch.zeros(dim * 2, dim, 3, 1, 1)
+        idx = torch.arange(dim)
+        tw[idx, idx, 2, 0, 0] = 1.0        # first output frame = current frame
+        tw[idx + dim, idx, 2, 0, 0] = 1.0  # second output frame = current frame
+        sd[f"{p}.time_conv.weight"], sd[f"{p}.time_conv.bias"] = tw, torch.zeros(dim * 2)
+
+
+def _stages(sd: dict, prefix: str, layers: list, resample):
+    """The residual blocks and resamplers of an encoder or decoder, in the architecture's order."""
+    for i, layer in enumerate(layers):
+        if layer[0] == "res":
+            _res_block(sd, f"{prefix}.{i}", layer[1], layer[2])
+        else:
+            resample(sd, f"{prefix}.{i}", layer[0], layer[1])
+
+
 def _smooth_up_kernel(out_ch: int, in_ch: int) -> torch.Tensor:
     k1 = torch.tensor([0.25, 0.5, 0.25])
     k2 = torch.outer(k1, k1)
@@ -276,32 +321,9 @@ def codec_wan_vae_state_dict(a: float = 1024.0, smooth: bool = False, gain: floa
     sd: dict[str, torch.Tensor] = {}
 
     # ---- encoder
-    w = torch.zeros(DIM, 3, 3, 3, 3)
-    for c in range(3):
-        w[c, c, 2, 1, 1] = 1.0
-        w[c + 3, c, 2, 1, 1] = -1.0
-    b = torch.zeros(DIM)
-    b[K_CHANNELS] = a
-    sd["encoder.conv1.weight"], sd["encoder.conv1.bias"] = w, b
-
+    sd["encoder.conv1.weight"], sd["encoder.conv1.bias"] = _carry_in(DIM, 3, a)
     enc_layers, enc_out = _encoder_layers()
-    for i, layer in enumerate(enc_layers):
-        p = f"encoder.downsamples.{i}"
-        if layer[0] == "res":
-            _res_block(sd, p, layer[1], layer[2])
-        else:
-            dim = layer[1]
-            w = torch.zeros(dim, dim, 3, 3)
-            idx = torch.arange(dim)
-            for dy in (0, 1):
-                for dx in (0, 1):
-                    w[idx, idx, dy, dx] = 0.25  # 2x2 mean; the right/bottom zero pad is never read
-            sd[f"{p}.resample.1.weight"], sd[f"{p}.resample.1.bias"] = w, torch.zeros(dim)
-            if layer[0] == "downsample3d":
-                tw = torch.zeros(dim, dim, 3, 1, 1)
-                tw[idx, idx, 1, 0, 0] = 0.5
-                tw[idx, idx, 2, 0, 0] = 0.5
-                sd[f"{p}.time_conv.weight"], sd[f"{p}.time_conv.bias"] = tw, torch.zeros(dim)
+    _stages(sd, "encoder.downsamples", enc_layers, _downsample)
     _middle(sd, "encoder.middle", enc_out)
     _head(sd, "encoder.head", enc_out, Z_DIM * 2, a, gain)
 
@@ -313,28 +335,9 @@ def codec_wan_vae_state_dict(a: float = 1024.0, smooth: bool = False, gain: floa
 
     # ---- decoder
     dec_layers, dec_in, dec_out = _decoder_layers()
-    w = torch.zeros(dec_in, Z_DIM, 3, 3, 3)
-    for c in range(3):
-        w[c, c, 2, 1, 1] = 1.0 / gain
-        w[c + 3, c, 2, 1, 1] = -1.0 / gain
-    b = torch.zeros(dec_in)
-    b[K_CHANNELS] = a
-    sd["decoder.conv1.weight"], sd["decoder.conv1.bias"] = w, b
+    sd["decoder.conv1.weight"], sd["decoder.conv1.bias"] = _carry_in(dec_in, Z_DIM, a, 1.0 / gain)
     _middle(sd, "decoder.middle", dec_in)
-    for i, layer in enumerate(dec_layers):
-        p = f"decoder.upsamples.{i}"
-        if layer[0] == "res":
-            _res_block(sd, p, layer[1], layer[2])
-        else:
-            dim = layer[1]
-            sd[f"{p}.resample.1.weight"] = (_smooth_up_kernel(dim // 2, dim) if smooth
-                                           else _copy(dim // 2, dim, (3, 3), (1, 1)))
-            sd[f"{p}.resample.1.bias"] = torch.zeros(dim // 2)
-            if layer[0] == "upsample3d":
-                tw = torch.zeros(dim * 2, dim, 3, 1, 1)
-                idx = torch.arange(dim)
-                tw[idx, idx, 2, 0, 0] = 1.0        # first output frame = current frame
-                tw[idx + dim, idx, 2, 0, 0] = 1.0  # second output frame = current frame
-                sd[f"{p}.time_conv.weight"], sd[f"{p}.time_conv.bias"] = tw, torch.zeros(dim * 2)
+    _stages(sd, "decoder.upsamples", dec_layers,
+            lambda sd, p, kind, dim: _upsample(sd, p, kind, dim, smooth))
     _head(sd, "decoder.head", dec_out, 3, a)
     return sd
