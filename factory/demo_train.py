@@ -53,9 +53,11 @@ from .checkpoints import DEMO_TRAINED as TRAINED
 from .checkpoints import import_comfy
 
 MODEL = dict(dim=256, ffn_dim=512, num_heads=2, num_layers=4, in_dim=16, out_dim=16, text_dim=4096, freq_dim=256)
-FPB = 3                 # latent frames per block (Self Forcing's chunk-wise models)
-SINK, WINDOW = 3, 15    # frames the cache keeps: Self Forcing's preset (3 sink frames, 21 with the block)
 PRESET = causal.CAUSAL_PRESETS["Self Forcing"]
+FPB = PRESET.frames_per_block  # latent frames per block (3: Self Forcing's chunk-wise models)
+# frames the cache keeps besides the block: the preset's sink (3) and the window before the block (15; 21 in all)
+SINK = PRESET.sink_size
+WINDOW = causal.window_in_cache_terms(PRESET.local_attn_size, SINK, FPB)
 SCHEDULE = tuple(causal.schedule_sigmas(list(PRESET.timesteps), PRESET.shift))
 FILLERS = ["a", "the", "slowly", "bright", "on", "dark", "ground", "simple", "tiny", "video", "of", "scene"]
 # Teacher forcing: 1251 updates of a cosine schedule 3000 long (the phase hands over to self-forcing part way,
@@ -201,8 +203,7 @@ def sampler_context_kv(runner, cond: torch.Tensor) -> list:
     return runner.cross_kv(torch.cat([rows[:, :n], pad], dim=1))
 
 
-def self_forcing(model, fmt, steps: int = SF_STEPS, log=print, batch: int = SF_BATCH,
-                 snapshot=None, snapshot_every: int = 0) -> list[float]:
+def self_forcing(model, fmt, steps: int = SF_STEPS, log=print, batch: int = SF_BATCH) -> list[float]:
     """The second phase: the network makes each block as the pack's sampler does (its KV cache with the
     Self Forcing preset's sink and window, the schedule's four steps, the refill pass), from its own earlier
     blocks, and learns at one step picked at random per block, the cache held fixed (Self Forcing's
@@ -257,8 +258,6 @@ def self_forcing(model, fmt, steps: int = SF_STEPS, log=print, batch: int = SF_B
         if step % 25 == 0 or step == steps - 1:
             recent = sum(losses[-25:]) / len(losses[-25:])
             log(f"self-forcing step {step}: loss {recent:.5f} ({time.time() - t0:.0f} s)")
-        if snapshot is not None and snapshot_every and step and step % snapshot_every == 0:
-            snapshot(step)
     return losses
 
 
@@ -272,8 +271,12 @@ def add_command(sub):
                    help=f"self-forcing steps after them (default {SF_STEPS}, what is committed)")
     p.add_argument("--output", default=TRAINED, help="where to write the weights")
     p.add_argument("--comfyui", default=None, help="ComfyUI folder (default: $COMFYUI_PATH or /opt/ComfyUI)")
-    p.set_defaults(func=lambda args: (train(args.output, args.steps, comfyui=args.comfyui, sf_steps=args.sf_steps),
-                                      0)[1])
+    p.set_defaults(func=_train_command)
+
+
+def _train_command(args) -> int:
+    train(args.output, args.steps, comfyui=args.comfyui, sf_steps=args.sf_steps)
+    return 0
 
 
 def init_weights(model):
@@ -301,10 +304,9 @@ def init_weights(model):
 
 
 def train(out_path: str = TRAINED, steps: int = STEPS, log=print, comfyui: str | None = None,
-          snapshot_every: int = 0, sf_steps: int = SF_STEPS) -> dict:
+          sf_steps: int = SF_STEPS) -> dict:
     """Train from scratch (seeded): ``steps`` of teacher forcing, then ``sf_steps`` of self-forcing; write
-    the weights (Wan key names, float32 safetensors). ``snapshot_every``: also write them every so many
-    teacher-forcing steps (to judge a long training as it goes)."""
+    the weights (Wan key names, float32 safetensors)."""
     import_comfy(comfyui)
     import comfy.latent_formats
 
@@ -345,8 +347,6 @@ def train(out_path: str = TRAINED, steps: int = STEPS, log=print, comfyui: str |
         if step % 100 == 0 or step == steps - 1:
             recent = sum(losses[-100:]) / len(losses[-100:])
             log(f"step {step}: loss {recent:.5f} ({time.time() - t0:.0f} s)")
-        if snapshot_every and step and step % snapshot_every == 0:
-            _save(model, out_path + f".step{step}", {"steps": step})
     sf_losses = self_forcing(model, fmt, sf_steps, log) if sf_steps else []
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     record = {"steps": steps, "horizon": HORIZON, "batch": BATCH, "sf_steps": sf_steps, "sf_batch": SF_BATCH,
