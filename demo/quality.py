@@ -17,8 +17,7 @@ from . import world
 
 def per_latent_frame(video: torch.Tensor) -> torch.Tensor:
     """The last frame of each latent frame's group: [T', H, W, 3]."""
-    idx = [0] + [world.TIME * k for k in range(1, world.latent_frames(video.shape[0]))]
-    return video[idx]
+    return video[[world.frames_of_latent(k)[-1] for k in range(world.latent_frames(video.shape[0]))]]
 
 
 def path_steps(video: torch.Tensor) -> torch.Tensor:

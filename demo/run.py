@@ -16,7 +16,8 @@ import time
 
 from ..client.local import PACK_ROOT, LocalComfyUI, find_comfyui, require_comfyui
 from ..factory import checkpoints
-from . import swap
+from ..samplers import timeline
+from . import swap, world
 
 DEMO_MODELS = os.path.join(PACK_ROOT, "demo_models")
 DEMO_NODES = os.path.join(PACK_ROOT, "demo", "comfy_nodes")  # the demo text encoder, for the demo's ComfyUI only
@@ -27,21 +28,23 @@ EXAMPLE_VIDEO = os.path.join(DEMO_MODELS, checkpoints.EXAMPLE_VIDEO)
 # The demo's causal videos: the demo world's size (demo/world.py, what its model was trained on) and prompts in
 # its words (a colour, a shape, a direction). Workflow 05 decodes with the Wan VAE as shipped; the others with
 # TAEHV (the same pictures, tests/test_demo_quality.py, in a fraction of the time on a CPU).
-_SMALL = {"TempoCausalVideoSampler.width": 128, "TempoCausalVideoSampler.height": 96}
-_FAST = {**_SMALL, "TempoCausalVideoSaveMP4.decoder": "taew2_1.pth"}
+WORLD_SIZE = {"TempoCausalVideoSampler.width": world.WIDTH, "TempoCausalVideoSampler.height": world.HEIGHT}
+TAEHV = checkpoints.TAEHV_DEMO  # the MP4 node's decoder choice that names the demo's taew2_1 file
+_FAST = {**WORLD_SIZE, "TempoCausalVideoSaveMP4.decoder": TAEHV}
 
 # (workflow file, overrides) run by the demo, in order.
 DEMO_WORKFLOWS = [
     ("01 One-step text to image.json", {}),
     ("03 One-step ControlNet from edges.json", {"EmptyLatentImage.width": 256, "EmptyLatentImage.height": 256}),
-    ("05 Causal text to video, streamed to mp4.json", {**_SMALL, "TempoCausalVideoSampler.length": 33,
+    ("05 Causal text to video, streamed to mp4.json", {**WORLD_SIZE, "TempoCausalVideoSampler.length": 33,
                                                       "CLIPTextEncode.text": "red square moving right"}),
     ("09 Causal video that follows a prompt timeline.json", {
         **_FAST, "TempoCausalVideoSampler.length": 57,
         "TempoPromptTimeline.text": "0: red square moving right\n1.5: blue circle moving down"}),
     ("10 Causal video to video restyle.json", {
-        **_FAST, "ImageScale.width": 128, "ImageScale.height": 96, "TempoCausalVideoSampler.length": 33,
-        "TempoCausalVideoSampler.strength": 0.5, "CLIPTextEncode.text": "yellow circle moving left"}),
+        **_FAST, "ImageScale.width": world.WIDTH, "ImageScale.height": world.HEIGHT,
+        "TempoCausalVideoSampler.length": 33, "TempoCausalVideoSampler.strength": 0.5,
+        "CLIPTextEncode.text": "yellow circle moving left"}),
     ("19 Causal real-time stream, fast settings.json", {**_FAST, "TempoCausalVideoSampler.length": 81,
                                                         "CLIPTextEncode.text": "blue square moving up"}),
     ("12 SVD image to video in one step.json", {"SVD_img2vid_Conditioning.width": 128,
@@ -96,11 +99,16 @@ def run_workflow(server, name: str, overrides: dict, out_dir: str, log=print, pr
     return [os.path.join(out_dir, f) for r in results for f in r.files]
 
 
+def made_by_the_trained_model(overrides: dict) -> bool:
+    """Whether a demo run (its overrides) is a causal video, made by the trained demo model (the one-step and
+    SVD demo files are random: their pictures say nothing)."""
+    return any(key.startswith("TempoCausalVideoSampler.") for key in overrides)
+
+
 def caption(overrides: dict) -> str:
     """What a demo run of a workflow asks for, in the world's words (its prompt, or its timeline)."""
     if "TempoPromptTimeline.text" in overrides:
-        return ", then ".join(line.split(":", 1)[1].strip()
-                              for line in overrides["TempoPromptTimeline.text"].splitlines())
+        return ", then ".join(line.prompt for line in timeline.parse_lines(overrides["TempoPromptTimeline.text"]))
     text = overrides.get("CLIPTextEncode.text", "")
     if "TempoCausalVideoSampler.strength" in overrides:
         text = f"{checkpoints.EXAMPLE_VIDEO_PROMPT} restyled: {text}"

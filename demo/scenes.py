@@ -6,23 +6,19 @@ words; each scene's MP4 is read back and measured with demo/quality.py. Used by 
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from ..client.local import PACK_ROOT
-from ..samplers import causal_plan
-from . import quality, swap, world
+from ..samplers import causal, causal_plan
+from . import quality, world
+from .run import TAEHV, WORLD_SIZE, run_workflow
 
-WORKFLOWS = os.path.join(PACK_ROOT, "workflows")
 T2V = "05 Causal text to video, streamed to mp4.json"
 ROLLING = "06 Causal 40-second video, rolling cache.json"
 TIMELINE = "09 Causal video that follows a prompt timeline.json"
 V2V = "10 Causal video to video restyle.json"
-TAEHV = "taew2_1.pth"
 WAN_VAE = "Wan VAE"
-LATENT_PER_BLOCK = 3
-SIZE = {"TempoCausalVideoSampler.width": world.WIDTH, "TempoCausalVideoSampler.height": world.HEIGHT}
+LATENT_PER_BLOCK = causal.CAUSAL_PRESETS["Self Forcing"].frames_per_block  # the demo model's, as it was trained
+PAD = 2  # pixels between the frames of a strip
 
 
 def block_start_frame(block: int) -> int:
@@ -59,7 +55,7 @@ def frame_strip(rows: list[tuple[str, torch.Tensor]], count: int = 8, every: int
 
     font = ImageFont.load_default() if font_size is None else ImageFont.load_default(size=font_size)
     line_h = font_size + 4 if font_size else 12
-    pad = 2
+    pad = PAD
     h, w = (round(n * scale) for n in rows[0][1].shape[1:3])
     img = Image.new("RGB", (label_w + count * (w + pad), len(rows) * (h + pad)), background)
     draw = ImageDraw.Draw(img)
@@ -80,40 +76,37 @@ def frame_strip(rows: list[tuple[str, torch.Tensor]], count: int = 8, every: int
 
 
 def run(server, workflow: str, sets: dict, out_dir: str) -> torch.Tensor:
-    """Queue a shipped workflow with ``sets`` (NODE.INPUT overrides; the Wan text encoder replaced by the
-    demo's) and return its MP4's frames."""
-    from .. import client
-
-    api = swap.use_demo_text_encoder(server.workflow_as_api(os.path.join(WORKFLOWS, workflow)))
-    (result,) = client.run_batch(server, api, [sets], out_dir, progress=False, existing="replace",
-                                 log=lambda m: None)
-    (mp4,) = [f for f in result.files if f.endswith(".mp4")]
-    return read_mp4(os.path.join(out_dir, mp4))
+    """Queue a shipped workflow with ``sets`` (NODE.INPUT overrides) as the demo runs it (demo/run.py
+    run_workflow) and return its MP4's frames."""
+    (mp4,) = [f for f in run_workflow(server, workflow, sets, out_dir, log=lambda m: None, progress=False)
+              if f.endswith(".mp4")]
+    return read_mp4(mp4)
 
 
 def text_to_video(server, out_dir: str, prompt: str = "red square moving right", length: int = 33,
                   decoder: str = TAEHV, seed: int = 42) -> torch.Tensor:
-    return run(server, T2V, {**SIZE, "TempoCausalVideoSampler.length": length, "TempoCausalVideoSampler.seed": seed,
-                             "CLIPTextEncode.text": prompt, "TempoCausalVideoSaveMP4.decoder": decoder}, out_dir)
+    return run(server, T2V, {**WORLD_SIZE, "TempoCausalVideoSampler.length": length,
+                             "TempoCausalVideoSampler.seed": seed, "CLIPTextEncode.text": prompt,
+                             "TempoCausalVideoSaveMP4.decoder": decoder}, out_dir)
 
 
 def rolling(server, out_dir: str, prompt: str = "red square moving right", seconds: float = 30.0) -> torch.Tensor:
     """The rolling-cache workflow (its preset window: 3 sink frames + the last 18) for ``seconds``."""
-    return run(server, ROLLING, {**SIZE, "TempoCausalVideoSampler.length": length_of(seconds),
+    return run(server, ROLLING, {**WORLD_SIZE, "TempoCausalVideoSampler.length": length_of(seconds),
                                  "CLIPTextEncode.text": prompt, "TempoCausalVideoSaveMP4.decoder": TAEHV}, out_dir)
 
 
 def timeline(server, out_dir: str, first: str, then: str, block: int, length: int = 57) -> torch.Tensor:
     """The timeline workflow: ``first`` from frame 0, ``then`` from the first frame of ``block``."""
     text = f"0: {first}\n{block_start_frame(block)}: {then}"
-    return run(server, TIMELINE, {**SIZE, "TempoCausalVideoSampler.length": length, "TempoPromptTimeline.text": text,
-                                  "TempoPromptTimeline.units": "frames", "TempoCausalVideoSaveMP4.decoder": TAEHV},
-               out_dir)
+    return run(server, TIMELINE, {**WORLD_SIZE, "TempoCausalVideoSampler.length": length,
+                                  "TempoPromptTimeline.text": text, "TempoPromptTimeline.units": "frames",
+                                  "TempoCausalVideoSaveMP4.decoder": TAEHV}, out_dir)
 
 
 def video_to_video(server, out_dir: str, prompt: str, strength: float = 0.5, length: int = 33) -> torch.Tensor:
     """The restyle workflow on the example clip (factory.checkpoints.EXAMPLE_VIDEO_PROMPT)."""
-    return run(server, V2V, {**SIZE, "ImageScale.width": world.WIDTH, "ImageScale.height": world.HEIGHT,
+    return run(server, V2V, {**WORLD_SIZE, "ImageScale.width": world.WIDTH, "ImageScale.height": world.HEIGHT,
                              "TempoCausalVideoSampler.length": length, "TempoCausalVideoSampler.strength": strength,
                              "CLIPTextEncode.text": prompt, "TempoCausalVideoSaveMP4.decoder": TAEHV}, out_dir)
 
@@ -138,9 +131,7 @@ def path_distance(video: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """[T'] the distance (pixels, across the edges) between two videos' shapes, latent frame by latent frame."""
     a = world.centroids(quality.per_latent_frame(video))
     b = world.centroids(quality.per_latent_frame(other))
-    d = a - b
-    size = torch.tensor([world.WIDTH, world.HEIGHT], dtype=d.dtype)
-    return (torch.remainder(d + size / 2, size) - size / 2).norm(dim=1)
+    return world.across_edges(a - b).norm(dim=1)
 
 
 def drift(video: torch.Tensor, color: str, seconds: float = 2.0) -> dict:

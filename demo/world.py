@@ -90,36 +90,37 @@ def latent_frames(frames: int) -> int:
     return 1 + (frames - 1) // TIME
 
 
-def codec_latents(video: torch.Tensor) -> torch.Tensor:
-    """The codec's latent [1, 16, 1 + (T - 1) / 4, H / 8, W / 8] of frames [T, H, W, 3] in 0..1."""
-    x = video.movedim(-1, 0) * 2 - 1                       # [3, T, H, W] in -1..1
-    groups = [x[:, :1]] + [x[:, 1 + TIME * k:1 + TIME * (k + 1)] for k in range((x.shape[1] - 1) // TIME)]
-    pooled = torch.stack([g.mean(1) for g in groups], 1)   # [3, T', H, W]
-    pooled = torch.nn.functional.avg_pool2d(pooled, PATCH)  # [3, T', h, w]
+def frames_of_latent(k: int) -> list[int]:
+    """The video frames latent frame ``k`` stands for (the first alone, then four at a time)."""
+    return [0] if k == 0 else list(range(TIME * k - TIME + 1, TIME * k + 1))
+
+
+def _pooled(groups: list[torch.Tensor]) -> torch.Tensor:
+    """The codec's latent [1, 16, len(groups), h, w] of frame groups ([3, n, H, W] each, in -1..1): each
+    group's mean over its frames and 8x8 patches, times GAIN, in channels 0..2."""
+    pooled = torch.stack([torch.nn.functional.avg_pool2d(g.mean(1), PATCH) for g in groups], 1)
     out = torch.zeros(1, LATENT_CHANNELS, *pooled.shape[1:])
     out[0, :3] = pooled * GAIN
     return out
 
 
-def frames_of_latent(k: int) -> list[int]:
-    """The video frames latent frame ``k`` stands for (the first alone, then four at a time)."""
-    return [0] if k == 0 else list(range(TIME * k - TIME + 1, TIME * k + 1))
+def codec_latents(video: torch.Tensor) -> torch.Tensor:
+    """The codec's latent [1, 16, 1 + (T - 1) / 4, H / 8, W / 8] of frames [T, H, W, 3] in 0..1."""
+    x = video.movedim(-1, 0) * 2 - 1                       # [3, T, H, W] in -1..1
+    return _pooled([x[:, frames_of_latent(k)] for k in range(latent_frames(x.shape[1]))])
 
 
 def latents_at(timeline: list[tuple[int, str]], latent_frames_wanted: list[int]) -> torch.Tensor:
     """The codec latent [1, 16, len(wanted), h, w] of just these latent frames of the video ``timeline``
     makes: only the frames they stand for are drawn (a long video's later blocks, cheaply)."""
     frames = [f for k in latent_frames_wanted for f in frames_of_latent(k)]
-    video = render(timeline, max(frames) + 1, only=frames)
-    x = video.movedim(-1, 0) * 2 - 1
-    out, i = [], 0
+    x = render(timeline, max(frames) + 1, only=frames).movedim(-1, 0) * 2 - 1
+    groups, i = [], 0
     for k in latent_frames_wanted:
         n = len(frames_of_latent(k))
-        out.append(torch.nn.functional.avg_pool2d(x[:, i:i + n].mean(1), PATCH))
+        groups.append(x[:, i:i + n])
         i += n
-    lat = torch.zeros(1, LATENT_CHANNELS, len(out), *out[0].shape[1:])
-    lat[0, :3] = torch.stack(out, 1) * GAIN
-    return lat
+    return _pooled(groups)
 
 
 def codec_frames(latent: torch.Tensor) -> torch.Tensor:
@@ -154,11 +155,15 @@ def centroids(video: torch.Tensor) -> torch.Tensor:
     return torch.tensor(out)
 
 
-def steps(centres: torch.Tensor) -> torch.Tensor:
-    """[T - 1, 2] frame-to-frame motion, unwrapped across the edges."""
-    d = centres[1:] - centres[:-1]
+def across_edges(d: torch.Tensor) -> torch.Tensor:
+    """[..., 2] displacements (x, y) taken the short way round the wrapping world."""
     size = torch.tensor([WIDTH, HEIGHT], dtype=d.dtype)
     return torch.remainder(d + size / 2, size) - size / 2
+
+
+def steps(centres: torch.Tensor) -> torch.Tensor:
+    """[T - 1, 2] frame-to-frame motion, unwrapped across the edges."""
+    return across_edges(centres[1:] - centres[:-1])
 
 
 def blob_color(video: torch.Tensor) -> torch.Tensor:

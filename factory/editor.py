@@ -261,13 +261,13 @@ def _card_with_frames(graph, width: int, caption: str, frames, aspect: float = 1
     """The graph's card over a row of the frames a run of it made, captioned, on the editor's ground."""
     from PIL import Image
 
-    from ..demo.scenes import frame_strip
+    from ..demo.scenes import PAD, frame_strip
 
     count, label_w = 5, 150
-    scale = (width - label_w) / count / frames.shape[2]
+    scale = (width - label_w - count * PAD) / count / frames.shape[2]  # the row fills the card's width
     ground = graph.getpixel((2, 2))
     row = frame_strip([("tempo.py demo's tiny\nmodel made this:\n" + _wrap(caption, 20), frames)],
-                      count=count, every=None, scale=scale * 0.985, label_w=label_w, font_size=13,
+                      count=count, every=None, scale=scale, label_w=label_w, font_size=13,
                       background=ground, ink=(225, 225, 225))
     height = round(width / aspect)
     top = _card(graph, width, width / (height - row.height))

@@ -881,8 +881,8 @@ def _demo_videos(server, out_dir: str) -> dict:
 
     videos = {}
     for name, overrides in demo.DEMO_WORKFLOWS:
-        if not any(key.startswith("TempoCausalVideoSampler.") for key in overrides):
-            continue  # the one-step and SVD demo files are random: their pictures would say nothing
+        if not demo.made_by_the_trained_model(overrides):
+            continue
         files = demo.run_workflow(server, name, overrides, os.path.join(out_dir, name[:-len(".json")]),
                                   log=print, progress=False)
         mp4s = [f for f in files if f.endswith(".mp4")]

@@ -55,8 +55,34 @@ def test_size_and_colour_read_the_same_wherever_the_shape_is():
 
 def test_the_shape_area_tells_a_square_from_a_circle_through_the_codec():
     for prompt, want in (("red square moving right", "square"), ("blue circle moving up", "circle")):
-        video = world.codec_frames(world.codec_latents(world.render([(0, prompt)], 21, start=(37.0, 45.0))))
+        video = _through_codec(world.render([(0, prompt)], 21, start=(37.0, 45.0)))
         area = quality.shape_area(quality.per_latent_frame(video), world.parse(prompt)[0])
         assert torch.allclose(area, torch.full_like(area, quality.SHAPE_AREAS[want]), rtol=0.01), area
         assert {quality.nearest_shape(float(a)) for a in area} == {want}
 
+
+
+def test_the_causal_thumbnails_show_what_the_demo_model_made_and_the_others_do_not():
+    """workflows/*.jpg (python tempo.py build-workflows --thumbnails): under the graph, the causal workflows
+    the demo runs show a row of their demo frames, in their prompts' colours; no other card has one."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from tempo_pack.client.local import PACK_ROOT
+    from tempo_pack.demo import run as demo
+    from tempo_pack.samplers import timeline
+
+    shown = {}
+    for name, overrides in demo.DEMO_WORKFLOWS:
+        if "TempoPromptTimeline.text" in overrides:
+            shown[name] = [line.prompt for line in timeline.parse_lines(overrides["TempoPromptTimeline.text"])]
+        elif demo.made_by_the_trained_model(overrides):
+            shown[name] = [overrides["CLIPTextEncode.text"]]
+    assert len(shown) == 4
+    for jpg in sorted(f for f in os.listdir(os.path.join(PACK_ROOT, "workflows")) if f.endswith(".jpg")):
+        with Image.open(os.path.join(PACK_ROOT, "workflows", jpg)) as im:
+            row = torch.from_numpy(np.array(im.convert("RGB"))[-120:]).float() / 255  # the frames' row
+        seen = {c for c, rgb in world.COLORS.items() if ((row - torch.tensor(rgb)).norm(dim=-1) < 0.25).sum() > 300}
+        assert seen == {world.parse(p)[0] for p in shown.get(jpg[:-4] + ".json", [])}, jpg
